@@ -1,0 +1,50 @@
+"""``python -m charlm``: the command-line face of the same core calls the app uses."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from charlm.errors import CharlmError
+
+# Each command module exposes ``add_parser(subparsers)``, which registers its sub-command and sets
+# ``func(args) -> int`` as the parser default. Keeping commands in their own modules keeps this file small.
+COMMAND_MODULES = ("charlm.cli_lm", "charlm.cli_eval", "charlm.cli_backprop")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m charlm",
+        description="Train, sample, score and evaluate small character-level language models.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command module still being written
+            if exc.name == name:
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CharlmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
