@@ -1,0 +1,198 @@
+"""The Evaluate tab: paste or upload hypotheses and references, get every metric with its signature.
+
+All numbers come from ``charlm.metrics.evaluate_texts``, the same call as ``python -m charlm eval``, so the
+tab, the CLI and the ``/evaluate`` API always agree.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from charlm.errors import CharlmError, DataError
+from charlm.metrics import (
+    EXPLANATIONS,
+    SCORE_KEYS,
+    TOKENIZERS,
+    EvalReport,
+    evaluate_texts,
+    generate_and_score,
+    score_model_on_text,
+)
+from charlm.metrics_io import (
+    read_lines_file,
+    read_table,
+    split_lines,
+    split_reference_sets,
+    streams_to_refs,
+    write_reports,
+)
+
+INTRO = (
+    "Paste **hypotheses** (model outputs) and **references**, one segment per line, or upload files: "
+    "the hypotheses file first, then one file per reference set, or a single `.jsonl`/`.csv` with columns "
+    "`hypothesis` and `reference`. Separate extra pasted reference sets with a line `---`. English and "
+    "Chinese both work: `auto` tokenizes Chinese per character."
+)
+
+
+def _inputs(hyp_text: str, ref_text: str, files: list | None) -> tuple[list[str], list[list[str]]]:
+    """Collect hypotheses and per-hypothesis references from the text boxes and uploads."""
+    paths = [Path(f) for f in (files or [])]
+    if len(paths) == 1 and paths[0].suffix.lower() in (".jsonl", ".json", ".csv", ".ndjson"):
+        return read_table(paths[0])
+    if paths:
+        hyps, hyp_name = read_lines_file(paths[0]), paths[0].name
+        streams, names = [read_lines_file(p) for p in paths[1:]], [p.name for p in paths[1:]]
+    else:
+        hyps, hyp_name = split_lines(hyp_text or ""), "the hypotheses box"
+        streams, names = [], []
+    if not streams:
+        streams = split_reference_sets(ref_text or "")
+        names = [f"reference set {k + 1}" for k in range(len(streams))]
+    if not hyps:
+        raise DataError(f"no hypotheses: {hyp_name} is empty")
+    if not streams:
+        raise DataError("no references: paste them or upload one file per reference set")
+    return hyps, streams_to_refs(hyps, streams, names)
+
+
+def _outputs(report: EvalReport) -> tuple:
+    """Summary table, worst-first examples, bar chart, CSV + JSON report files, explanations."""
+    summary = pd.DataFrame(report.summary_rows())
+    examples = pd.DataFrame(report.rows)
+    if not examples.empty:
+        examples = examples.sort_values(["chrf", "bleu", "line"], kind="stable").round(2)
+    chart = pd.DataFrame(
+        {"metric": [k + (" (lower is better)" if k == "ter" else "") for k in SCORE_KEYS],
+         "score": [round(report.scores[k], 2) for k in SCORE_KEYS]}
+    )  # fmt: skip
+    csv_path, json_path = write_reports(report, tempfile.mkdtemp(prefix="charlm-eval-"))
+    lines = [
+        f"**{report.n_segments} segments · tokenizer `{report.tokenize}`** · {report.details['bleu']}",
+        "",
+    ]
+    if report.warnings:
+        shown = report.warnings[:10]
+        more = f" (and {len(report.warnings) - 10} more)" if len(report.warnings) > 10 else ""
+        lines += ["**Warnings:** " + "; ".join(shown) + more, ""]
+    lines += [f"- {text}" for text in EXPLANATIONS.values()]
+    return summary, examples, chart, str(csv_path), str(json_path), "\n".join(lines)
+
+
+def evaluate_ui(hyp_text: str, ref_text: str, files: list | None, tokenize: str) -> tuple:
+    """The ``/evaluate`` endpoint."""
+    try:
+        hyps, refs = _inputs(hyp_text, ref_text, files)
+        return _outputs(evaluate_texts(hyps, refs, tokenize=tokenize or "auto"))
+    except CharlmError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def _model_section(model_dropdown, resolve_model: Callable, report_outputs: list) -> None:
+    """Bits per char / perplexity / top-k of a checkpoint, and generate-then-score."""
+    with gr.Accordion("Model-based evaluation", open=False):
+        gr.Markdown(
+            "Uses the model chosen in the model picker. **Bits per char** (lower is better) and "
+            "**perplexity** measure how surprised the model is by a reference text; "
+            "**top-1/top-5** are how often the true next character is the "
+            "model's first / among its five best guesses."
+        )
+        ref_text = gr.Textbox(label="Reference text for the model", lines=6, elem_id="eval-model-text")
+        score_btn = gr.Button("Score model on text", elem_id="eval-model-score")
+        model_table = gr.DataFrame(label="Model scores", interactive=False, elem_id="eval-model-table")
+        with gr.Row():
+            prompts = gr.Textbox(label="Prompts (one per line)", lines=5, elem_id="eval-prompts")
+            prompt_refs = gr.Textbox(label="References (one per line)", lines=5, elem_id="eval-prompt-refs")
+        with gr.Row():
+            max_new = gr.Slider(1, 500, 100, step=1, label="max new characters")
+            temperature = gr.Slider(0.1, 2.0, 0.8, step=0.05, label="temperature")
+            seed = gr.Number(0, precision=0, label="seed")
+            tokenize = gr.Dropdown(list(TOKENIZERS), value="auto", label="BLEU tokenizer")
+        gen_btn = gr.Button("Generate then score", elem_id="eval-generate")
+
+    def score_model(name, text, request: gr.Request):
+        try:
+            s = score_model_on_text(resolve_model(name, request), text or "")
+        except CharlmError as exc:
+            raise gr.Error(str(exc)) from None
+        keys = ("bpc", "perplexity", "loss", "top1", "top5", "n_chars")
+        return pd.DataFrame([{k: s.get(k) for k in keys}])
+
+    def gen_score(name, prompt_text, ref_text_, n, temp, seed_, tok, request: gr.Request):
+        try:
+            prompts_ = split_lines(prompt_text or "")
+            refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], ["the references box"])
+            if not prompts_:
+                raise DataError("no prompts")
+            loaded = resolve_model(name, request)
+            report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", max_new_chars=int(n),
+                                        temperature=float(temp), seed=int(seed_))  # fmt: skip
+        except CharlmError as exc:
+            raise gr.Error(str(exc)) from None
+        return _outputs(report)
+
+    score_btn.click(score_model, [model_dropdown, ref_text], model_table, api_name="score_model")
+    gen_btn.click(
+        gen_score,
+        [model_dropdown, prompts, prompt_refs, max_new, temperature, seed, tokenize],
+        report_outputs,
+        api_name="generate_and_score",
+        concurrency_limit=1,
+    )
+
+
+def build_evaluate_tab(model_dropdown=None, resolve_model: Callable | None = None) -> None:
+    """Create the Evaluate tab inside the caller's ``gr.Blocks``.
+
+    ``model_dropdown`` (the app's model picker) and ``resolve_model(name, request) -> LoadedModel`` enable the
+    model-based section; without them the tab offers text metrics only.
+    """
+    with gr.Tab("Evaluate", elem_id="tab-evaluate"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            hyp_box = gr.Textbox(label="Hypotheses (one per line)", lines=8, elem_id="eval-hyps")
+            ref_box = gr.Textbox(
+                label="References (one per line; a line --- starts another reference set)",
+                lines=8,
+                elem_id="eval-refs",
+            )
+        with gr.Row():
+            files = gr.File(
+                label="Or upload: hypotheses file, then reference file(s); or one .jsonl/.csv",
+                file_count="multiple",
+                file_types=[".txt", ".jsonl", ".json", ".csv"],
+                type="filepath",
+                elem_id="eval-files",
+            )
+            tokenize = gr.Dropdown(
+                list(TOKENIZERS), value="auto", label="BLEU tokenizer (auto = zh if Chinese present)",
+                elem_id="eval-tokenize",
+            )  # fmt: skip
+        run_btn = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
+        summary = gr.DataFrame(label="Summary (0-100)", interactive=False, elem_id="eval-summary")
+        examples = gr.DataFrame(
+            label="Per example (worst chrF first; click a header to sort)",
+            interactive=False,
+            max_height=400,
+            elem_id="eval-examples",
+        )
+        chart = gr.BarPlot(x="metric", y="score", label="Scores", y_lim=[0, 100], elem_id="eval-chart")
+        with gr.Row():
+            csv_file = gr.File(label="CSV report", interactive=False, elem_id="eval-csv")
+            json_file = gr.File(label="JSON report", interactive=False, elem_id="eval-json")
+        notes = gr.Markdown(elem_id="eval-notes")
+        outputs = [summary, examples, chart, csv_file, json_file, notes]
+        run_btn.click(
+            evaluate_ui,
+            [hyp_box, ref_box, files, tokenize],
+            outputs,
+            api_name="evaluate",
+            concurrency_limit=2,
+        )
+        if model_dropdown is not None and resolve_model is not None:
+            _model_section(model_dropdown, resolve_model, outputs)

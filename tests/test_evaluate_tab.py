@@ -1,0 +1,95 @@
+"""The Evaluate tab over its API: same numbers as the CLI and the core, for English and Chinese sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import pytest  # noqa: E402
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from charlm.cli import main  # noqa: E402
+from charlm.metrics import SCORE_KEYS  # noqa: E402
+from charlm.ui.evaluate_tab import build_evaluate_tab  # noqa: E402
+
+pytestmark = pytest.mark.app
+DATA = Path(__file__).parent / "data" / "metrics"
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def client():
+    with gr.Blocks() as demo:
+        build_evaluate_tab()
+    demo.queue(default_concurrency_limit=1, max_size=16)
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True
+    )
+    c = Client(url, verbose=False)
+    yield c
+    c.close()
+    demo.close()
+
+
+def _cli(capsys, name: str) -> dict:
+    args = ["eval", "--hyp", str(DATA / f"{name}.hyp.txt"), "--ref", str(DATA / f"{name}.ref.txt"), "--json"]
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _check_same(result, cli: dict) -> None:
+    summary, examples, chart, csv_path, json_path, notes = result
+    report = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    assert {k: report[k] for k in (*SCORE_KEYS, "n_segments", "tokenize", "signatures")} == cli
+    rows = {r[0]: r for r in summary["data"]}
+    assert summary["headers"] == ["metric", "score", "tokenizer", "signature"]
+    for key in SCORE_KEYS:
+        assert rows[key][1] == round(cli[key], 2)
+        assert rows[key][2] == cli["tokenize"] and rows[key][3] == cli["signatures"][key]
+    assert len(examples["data"]) == cli["n_segments"]
+    assert Path(csv_path).read_text(encoding="utf-8").startswith("line,hypothesis,reference,bleu")
+    assert f"tokenizer `{cli['tokenize']}`" in notes and "PRECISION" in notes
+
+
+def test_api_name(client):
+    assert "/evaluate" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+@pytest.mark.parametrize("name", ["en", "zh"])
+def test_pasted_text_equals_cli(client, capsys, name):
+    hyp = (DATA / f"{name}.hyp.txt").read_text(encoding="utf-8")
+    ref = (DATA / f"{name}.ref.txt").read_text(encoding="utf-8")
+    result = client.predict(hyp, ref, None, "auto", api_name="/evaluate")
+    _check_same(result, _cli(capsys, name))
+
+
+def test_uploaded_files_equal_cli(client, capsys):
+    files = [handle_file(str(DATA / "zh.hyp.txt")), handle_file(str(DATA / "zh.ref.txt"))]
+    result = client.predict("", "", files, "auto", api_name="/evaluate")
+    _check_same(result, _cli(capsys, "zh"))
+
+
+def test_worst_examples_first_and_multi_reference_sets(client):
+    hyp = "The cat sat on the mat.\nxyz\n"
+    ref = "The cat is sitting on the mat.\nIt rains.\n---\nA cat sat on the mat.\nabc\n"
+    summary, examples, *_ = client.predict(hyp, ref, None, "auto", api_name="/evaluate")
+    assert examples["data"][0][1] == "xyz"
+    assert "nrefs:2" in {r[0]: r for r in summary["data"]}["bleu"][3]
+
+
+def test_count_mismatch_is_a_clear_error(client):
+    with pytest.raises(Exception, match="2 hypothesis lines but 1 lines in reference set 1"):
+        client.predict("a\nb", "a", None, "auto", api_name="/evaluate")
