@@ -30,10 +30,32 @@ def _free_port() -> int:
     return port
 
 
+def _tiny_model(folder: Path):
+    """A random tiny GPT through the real checkpoint code, or None while the LM core is missing."""
+    try:
+        import torch
+
+        from charlm.checkpoint import load_checkpoint, save_checkpoint
+        from charlm.models import build_model, preset_config
+        from charlm.vocab import CharVocab
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    vocab = CharVocab.from_chars(sorted(set("The cat sat on the mat. 今天天气很好。")))
+    config = preset_config("gpt", "tiny", vocab.size)
+    save_checkpoint(folder / "tiny", build_model(config), vocab, config, name="tiny")
+    return load_checkpoint(folder / "tiny")
+
+
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
+    loaded = _tiny_model(tmp_path_factory.mktemp("ckpt"))
     with gr.Blocks() as demo:
-        build_evaluate_tab()
+        if loaded is None:
+            build_evaluate_tab()
+        else:
+            picker = gr.Dropdown(["tiny"], value="tiny", label="model")
+            build_evaluate_tab(picker, lambda name, request: loaded)
     demo.queue(default_concurrency_limit=1, max_size=16)
     _, url, _ = demo.launch(
         prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True
@@ -93,3 +115,15 @@ def test_worst_examples_first_and_multi_reference_sets(client):
 def test_count_mismatch_is_a_clear_error(client):
     with pytest.raises(Exception, match="2 hypothesis lines but 1 lines in reference set 1"):
         client.predict("a\nb", "a", None, "auto", api_name="/evaluate")
+
+
+def test_model_based_endpoints(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    if "/score_model" not in endpoints:
+        pytest.skip("LM core (charlm.checkpoint) not available")
+    table = client.predict("tiny", "The cat sat on the mat.", api_name="/score_model")
+    assert table["headers"][:2] == ["bpc", "perplexity"] and table["data"][0][0] > 0
+    args = ("tiny", "The cat\n今天", "The cat sat on the mat.\n今天天气很好。", 10, 1.0, 3, "auto")
+    first = client.predict(*args, api_name="/generate_and_score")
+    second = client.predict(*args, api_name="/generate_and_score")
+    assert first[0] == second[0] and len(first[1]["data"]) == 2

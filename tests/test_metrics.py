@@ -380,3 +380,37 @@ def test_generate_and_score_uses_the_sampler(monkeypatch):
     assert [row["hypothesis"] for row in r.rows] == [ZH_H, EN_H]
     assert calls[0][1] == {"seed": 1, "max_new_chars": 20}
     assert r.scores == evaluate_texts([ZH_H, EN_H], [[ZH_R], [EN_R]]).scores
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A random-weight tiny GPT saved and loaded through the real checkpoint code."""
+    torch = pytest.importorskip("torch")
+    checkpoint = pytest.importorskip("charlm.checkpoint")
+    from charlm.models import build_model, preset_config
+    from charlm.vocab import CharVocab
+
+    torch.manual_seed(0)
+    vocab = CharVocab.from_chars(sorted(set("The cat sat on the mat. 今天天气很好。")))
+    config = preset_config("gpt", "tiny", vocab.size)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    checkpoint.save_checkpoint(path, build_model(config), vocab, config, name="tiny")
+    return checkpoint.load_checkpoint(path)
+
+
+def test_model_scores_on_text(tiny_model):
+    from charlm.metrics import score_model_on_text
+
+    s = score_model_on_text(tiny_model, "The cat sat on the mat.")
+    assert {"bpc", "perplexity", "top1", "top5", "n_chars"} <= set(s)
+    assert s["bpc"] > 0 and 0 <= s["top1"] <= s["top5"] <= 1
+    with pytest.raises(DataError):
+        score_model_on_text(tiny_model, "  ")
+
+
+def test_generate_and_score_with_a_real_model_is_reproducible(tiny_model):
+    prompts, refs = ["The cat", "今天"], [["The cat sat on the mat."], ["今天天气很好。"]]
+    a = generate_and_score(tiny_model, prompts, refs, max_new_chars=12, temperature=1.0, seed=3)
+    b = generate_and_score(tiny_model, prompts, refs, max_new_chars=12, temperature=1.0, seed=3)
+    assert a.scores == b.scores and [r["hypothesis"] for r in a.rows] == [r["hypothesis"] for r in b.rows]
+    assert all(len(r["hypothesis"]) <= 12 for r in a.rows) and a.rows[1]["prompt"] == "今天"
