@@ -1,0 +1,226 @@
+"""Checkpoints are folders: ``model.safetensors`` + ``config.json``; resume state in ``optimizer.safetensors``.
+
+Never pickle: safetensors holds only tensors and JSON only data, so opening a stranger's checkpoint cannot run
+code. Every save writes a complete new folder next to the old one and swaps it in with renames, so a crash mid-save
+leaves the previous checkpoint intact. Loading validates the config and every tensor's name and shape and turns
+any problem into a ``CheckpointError`` that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from charlm import __version__
+from charlm.errors import CheckpointError
+from charlm.models import ModelConfig, build_model, count_parameters
+from charlm.vocab import CharVocab
+
+FORMAT = "charlm-checkpoint"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+OPTIM_FILE = "optimizer.safetensors"
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to sample or score, with everything needed to interpret its ids."""
+
+    model: nn.Module
+    vocab: CharVocab
+    config: ModelConfig
+    meta: dict = field(default_factory=dict)  # the whole config.json (training summary, corpus, version)
+    path: Path | None = None
+
+    @property
+    def n_params(self) -> int:
+        return count_parameters(self.model)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or (self.path.name if self.path else "model")
+
+
+def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict without tied aliases (safetensors refuses tensors that share memory)."""
+    tied = set(getattr(model, "tied_keys", ()))
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in tied}
+
+
+def _atomic_dir_write(target: Path, write) -> None:
+    """Write a folder's files into a sibling temp folder, then swap it in (rename is atomic on one disk)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        write(tmp)
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    vocab: CharVocab,
+    config: ModelConfig,
+    training: dict | None = None,
+    optimizer_state: dict[str, torch.Tensor] | None = None,
+    trainer_state: dict | None = None,
+    name: str | None = None,
+) -> Path:
+    """Save atomically. ``optimizer_state`` (flat tensors) and ``trainer_state`` (JSON) are only for resuming."""
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "charlm_version": __version__,
+        "name": name,
+        "model": config.to_json(),
+        "n_params": count_parameters(model),
+        "vocab": vocab.to_json(),
+        "training": training or {},
+    }
+
+    def write(folder: Path) -> None:
+        save_file(_unique_state(model), str(folder / MODEL_FILE), metadata={"format": FORMAT})
+        _write_json(folder / CONFIG_FILE, meta)
+        if optimizer_state is not None:
+            save_file(optimizer_state, str(folder / OPTIM_FILE), metadata={"format": FORMAT})
+            _write_json(folder / "trainer_state.json", trainer_state or {})
+
+    _atomic_dir_write(Path(path), write)
+    return Path(path)
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
+    """Accept a checkpoint folder, a training output folder (uses its ``best``), or the config/model file."""
+    p = Path(path)
+    if p.is_file() and p.name in (CONFIG_FILE, MODEL_FILE):
+        p = p.parent
+    if not p.exists():
+        raise CheckpointError(f"no checkpoint at {p}")
+    if (p / CONFIG_FILE).is_file():
+        return p
+    for sub in ("best", "last"):
+        if (p / sub / CONFIG_FILE).is_file():
+            return p / sub
+    raise CheckpointError(f"{p} is not a charlm checkpoint (no {CONFIG_FILE})")
+
+
+def read_meta(folder: Path) -> dict:
+    cfg = folder / CONFIG_FILE
+    if cfg.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{cfg} is too large to be a charlm config")
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cfg} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg} is not a charlm checkpoint config (missing \"format\": \"{FORMAT}\")")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{cfg} was written by a newer charlm ({meta.get('charlm_version')}); upgrade charlm")
+    return meta
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu", with_optimizer: bool = False
+) -> LoadedModel:
+    """Load and validate; returns the model in eval mode. ``with_optimizer`` also loads resume state into meta."""
+    folder = resolve_checkpoint_dir(path)
+    meta = read_meta(folder)
+    try:
+        config = ModelConfig.from_json(meta["model"])
+        vocab = CharVocab.from_json(meta["vocab"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder / CONFIG_FILE} has an invalid model or vocabulary: {exc}") from None
+    if vocab.size != config.vocab_size:
+        raise CheckpointError(
+            f"{folder}: the vocabulary has {vocab.size} ids but the model expects {config.vocab_size}"
+        )
+    model_file = folder / MODEL_FILE
+    if not model_file.is_file():
+        raise CheckpointError(f"{folder} has no {MODEL_FILE}")
+    try:
+        tensors = load_file(str(model_file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{model_file} is corrupt or not a safetensors file ({exc})") from None
+    model = build_model(config)
+    expected = _unique_state(model)
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise CheckpointError(
+            f"{model_file} does not match its config: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
+    for k, v in expected.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise CheckpointError(
+                f"{model_file}: tensor {k} has shape {tuple(tensors[k].shape)}, the config implies {tuple(v.shape)}"
+            )
+        if not torch.isfinite(tensors[k].float()).all():
+            raise CheckpointError(f"{model_file}: tensor {k} holds NaN or infinite values")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
+    model.to(device).eval()
+    if with_optimizer:
+        optim_file = folder / OPTIM_FILE
+        if not optim_file.is_file():
+            raise CheckpointError(f"{folder} has no optimizer state ({OPTIM_FILE}); it cannot be resumed")
+        try:
+            meta["_optimizer"] = load_file(str(optim_file))
+            meta["_trainer_state"] = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{folder}: resume state is corrupt ({exc})") from None
+    return LoadedModel(model=model, vocab=vocab, config=config, meta=meta, path=folder)
+
+
+def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """torch optimizer state_dict -> (flat tensors for safetensors, JSON-able rest)."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict] = {}
+    for idx, slots in state["state"].items():
+        for key, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if not name.startswith("state."):
+            continue
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = value
+    for idx, slots in rest.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(slots)
+    return {"state": state, "param_groups": rest["param_groups"]}

@@ -1,0 +1,159 @@
+"""A small decoder-only transformer (GPT) with a key/value cache for fast incremental decoding.
+
+Shape of the code follows nanoGPT's model.py: token + position embeddings, pre-LayerNorm blocks of causal
+self-attention and an MLP, a final LayerNorm, and an output layer that shares the token-embedding matrix.
+
+Decoding: without a cache, generating character n re-runs attention over all n previous characters (nanoGPT's
+sample.py does this, ~80 chars/s on a laptop). With the cache each step only computes the new character's query,
+key and value and attends to the stored keys/values. The cache holds at most ``block_size`` positions; the
+sampler slides the window when it is full (see ``charlm.sample``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class KVCache:
+    """Per-layer keys and values of the positions seen so far, preallocated to the full context."""
+
+    def __init__(self, n_layer: int, batch: int, n_head: int, block_size: int, head_dim: int, device, dtype):
+        shape = (n_layer, batch, n_head, block_size, head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.pos = 0  # number of positions filled
+        self.block_size = block_size
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (torch's has no bias=False before 2.1; kept explicit for clarity)."""
+
+    def __init__(self, ndim: int, bias: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config, layer: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        hd = C // self.n_head
+        q, k, v = (t.view(B, T, self.n_head, hd).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
+        dropout = self.dropout if self.training else 0.0
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        else:
+            p = cache.pos
+            cache.k[self.layer, :, :, p : p + T] = k
+            cache.v[self.layer, :, :, p : p + T] = v
+            k = cache.k[self.layer, :, :, : p + T]
+            v = cache.v[self.layer, :, :, : p + T]
+            if T == 1:  # one new query sees every stored position: no mask needed
+                y = F.scaled_dot_product_attention(q, k, v)
+            elif p == 0:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:  # new query i sits at absolute position p + i and sees keys 0 .. p + i
+                mask = torch.ones(T, p + T, dtype=torch.bool, device=x.device).tril(diagonal=p)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm: normalising the input of each sub-layer keeps the residual path clean and training stable."""
+
+    def __init__(self, config, layer: int) -> None:
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, config.bias)
+        self.attn = CausalSelfAttention(config, layer)
+        self.ln_2 = LayerNorm(config.n_embd, config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    tied_keys = ("lm_head.weight",)  # stored once in the checkpoint, as wte.weight
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.ln_f = LayerNorm(config.n_embd, config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # Tied weights: the same matrix maps ids to vectors and vectors back to scores. Fewer parameters, and
+        # characters that look alike on the way in score alike on the way out (Press & Wolf, 2017).
+        self.lm_head.weight = self.wte.weight
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by depth
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    @property
+    def max_context(self) -> int:
+        return self.config.block_size
+
+    def init_state(self, batch_size: int = 1) -> KVCache:
+        c = self.config
+        p = self.wte.weight
+        return KVCache(c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, p.device, p.dtype)
+
+    def forward(self, idx: torch.Tensor, state: KVCache | None = None):
+        B, T = idx.shape
+        start = state.pos if state is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(
+                f"{start + T} positions exceed the context window of {self.config.block_size}; "
+                "slide the window (re-prefill the most recent text)"
+            )
+        pos = torch.arange(start, start + T, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        for block in self.blocks:
+            x = block(x, state)
+        logits = self.lm_head(self.ln_f(x))
+        if state is not None:
+            state.pos += T
+        return logits, state

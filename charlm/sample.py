@@ -1,0 +1,128 @@
+"""Streaming generation: temperature (0 = greedy), top-k, top-p, seed, max length and stop strings.
+
+Each step feeds only the newest character: recurrent models carry their state, the GPT its key/value cache. When
+the GPT's cache is full we slide the window: keep the most recent ``block_size // 2`` characters, re-run them as a
+fresh prompt (positions restart at 0, which is what the model saw in training), and continue. That costs one
+half-window forward every ``block_size // 2`` characters instead of a full window for every character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from charlm.vocab import UNK_ID, CharVocab
+
+
+def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    logits = logits.float() / temperature
+    if top_k and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k).values[..., -1, None]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if 0.0 < top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # drop a token when the tokens ranked above it already cover top_p (the top token always stays)
+        drop = probs.cumsum(-1) - probs > top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def check_sampling(temperature: float, top_k: int, top_p: float, max_new_chars: int) -> None:
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be 0 (greedy) or positive, not {temperature}")
+    if top_k < 0:
+        raise ValueError(f"top-k must be 0 (off) or positive, not {top_k}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top-p must be in (0, 1], not {top_p}")
+    if max_new_chars < 0:
+        raise ValueError(f"max new characters must be 0 or more, not {max_new_chars}")
+
+
+@torch.no_grad()
+def sample_ids(
+    model: torch.nn.Module,
+    vocab: CharVocab,
+    prompt: str | Sequence[int],
+    *,
+    max_new_chars: int = 200,
+    temperature: float = 0.8,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+) -> Iterator[int]:
+    """Yield new ids one at a time. The unknown id is never sampled."""
+    check_sampling(temperature, top_k, top_p, max_new_chars)
+    ids = vocab.encode(prompt).ids if isinstance(prompt, str) else list(prompt)
+    if not ids:  # nothing to condition on: start as after a line break (or the first known character)
+        ids = [vocab.id_of("\n")] if "\n" in vocab else [1]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed if seed is not None else torch.seed() % (2**63))
+    window = getattr(model, "max_context", None)
+    keep = max(1, window // 2) if window else None
+    context = ids[-window:] if window else ids  # the GPT sees at most its window; an RNN reads everything
+    try:
+        state = model.init_state(1)
+        logits, state = model(torch.tensor([context], device=device), state)
+        for _ in range(max_new_chars):
+            last = logits[0, -1].float()
+            last[UNK_ID] = float("-inf")
+            if temperature == 0:
+                nxt = int(torch.argmax(last))
+            else:
+                probs = torch.softmax(_filter_logits(last, temperature, top_k, top_p), dim=-1)
+                nxt = int(torch.multinomial(probs, 1, generator=gen))
+            yield nxt
+            if window:
+                context.append(nxt)
+                if state.pos >= window:  # the cache is full: slide (see module docstring)
+                    context = context[-keep:]
+                    state = model.init_state(1)
+                    logits, state = model(torch.tensor([context], device=device), state)
+                    continue
+            logits, state = model(torch.tensor([[nxt]], device=device), state)
+    finally:
+        model.train(was_training)
+
+
+def generate(
+    loaded,
+    prompt: str,
+    *,
+    max_new_chars: int = 200,
+    temperature: float = 0.8,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    stop: Sequence[str] = (),
+) -> Iterator[str]:
+    """Yield the continuation as it is produced. Text that might begin a stop string is held back until it is
+    clear, and generation ends before the stop string (which is not yielded)."""
+    stop = [s for s in stop if s]
+    hold = max((len(s) for s in stop), default=1) - 1
+    pending = ""
+    chars = loaded.vocab.chars
+    for i in sample_ids(
+        loaded.model, loaded.vocab, prompt, max_new_chars=max_new_chars, temperature=temperature,
+        top_k=top_k, top_p=top_p, seed=seed,
+    ):
+        pending += chars[i - 1]
+        if stop:
+            cut = min((pending.find(s) for s in stop if s in pending), default=-1)
+            if cut >= 0:
+                if cut:
+                    yield pending[:cut]
+                return
+            if len(pending) > hold:
+                yield pending[: len(pending) - hold]
+                pending = pending[len(pending) - hold :]
+        else:
+            yield pending
+            pending = ""
+    if pending:
+        yield pending

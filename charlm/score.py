@@ -1,0 +1,142 @@
+"""How well a model predicts a text: loss in nats per character, bits per character, perplexity, top-k accuracy.
+
+Every character after the first is scored with as much preceding context as the model can use:
+- recurrent models read the text as a few parallel streams, each warmed up on the text just before it, carrying
+  their state across chunks;
+- the GPT reads overlapping windows (stride half the context) and scores only each window's new characters, so
+  every character sees at least half a context window.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from charlm.vocab import UNK_ID
+
+LN2 = math.log(2.0)
+_CHUNK = 256
+_WARMUP = 256
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _accumulate(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, acc: dict) -> None:
+    logits = logits.float()
+    mask = mask & (targets != UNK_ID)
+    if not mask.any():
+        return
+    lg, tg = logits[mask], targets[mask]
+    acc["nll"] += F.cross_entropy(lg, tg, reduction="sum").item()
+    top5 = lg.topk(min(5, lg.shape[-1]), dim=-1).indices
+    acc["top1"] += (top5[:, 0] == tg).sum().item()
+    acc["top5"] += (top5 == tg[:, None]).any(dim=-1).sum().item()
+    acc["n"] += int(mask.sum().item())
+
+
+@torch.no_grad()
+def score_ids(
+    model: torch.nn.Module,
+    ids: np.ndarray,
+    max_chars: int | None = None,
+    precision: str = "fp32",
+    streams: int = 16,
+) -> dict:
+    """Mean next-character loss over ``ids`` (all of it unless ``max_chars`` caps it)."""
+    if max_chars is not None and len(ids) > max_chars:
+        ids = ids[:max_chars]
+    ids_t = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    acc = {"nll": 0.0, "top1": 0, "top5": 0, "n": 0}
+    n = len(ids_t)
+    if n >= 2:
+        with _autocast(device, precision):
+            if getattr(model, "max_context", None):
+                _score_windows(model, ids_t, acc, device)
+            else:
+                _score_streams(model, ids_t, acc, device, streams)
+    model.train(was_training)
+    return _summary(acc, n_unknown=int((ids_t[1:] == UNK_ID).sum()) if n >= 2 else 0)
+
+
+def _summary(acc: dict, n_unknown: int = 0) -> dict:
+    n = acc["n"]
+    loss = acc["nll"] / n if n else float("nan")
+    return {
+        "loss": loss,
+        "bpc": loss / LN2,
+        "perplexity": math.exp(loss) if n else float("nan"),
+        "n_chars": n,
+        "n_unknown": n_unknown,
+        "top1": acc["top1"] / n if n else float("nan"),
+        "top5": acc["top5"] / n if n else float("nan"),
+    }
+
+
+def _score_windows(model, ids: torch.Tensor, acc: dict, device, batch: int = 32) -> None:
+    C = model.max_context
+    n_targets = len(ids) - 1
+    stride = max(1, C // 2)
+    starts = list(range(0, max(1, n_targets - C + 1), stride))
+    if starts[-1] + C < n_targets:
+        starts.append(n_targets - C)
+    rows = []
+    scored_upto = 0  # targets [0, scored_upto) already counted (target j predicts ids[j + 1])
+    for s in starts:
+        length = min(C, n_targets - s)
+        first_new = max(0, scored_upto - s)
+        rows.append((s, length, first_new))
+        scored_upto = s + length
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        width = max(r[1] for r in chunk)
+        x = torch.zeros(len(chunk), width, dtype=torch.long)
+        y = torch.zeros_like(x)
+        mask = torch.zeros_like(x, dtype=torch.bool)
+        for j, (s, length, first_new) in enumerate(chunk):
+            x[j, :length] = ids[s : s + length]
+            y[j, :length] = ids[s + 1 : s + 1 + length]
+            mask[j, first_new:length] = True
+        logits, _ = model(x.to(device))
+        _accumulate(logits, y.to(device), mask.to(device), acc)
+
+
+def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int) -> None:
+    n_targets = len(ids) - 1
+    S = max(1, min(streams, n_targets // 512))
+    bounds = np.linspace(0, n_targets, S + 1).astype(int)
+    rows = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        w = min(_WARMUP, a)
+        rows.append((a - w, w, b - a))  # input start, warm-up length, scored length
+    width = max(w + length for _, w, length in rows)
+    x = torch.zeros(S, width, dtype=torch.long)
+    y = torch.zeros_like(x)
+    mask = torch.zeros_like(x, dtype=torch.bool)
+    for j, (start, w, length) in enumerate(rows):
+        x[j, : w + length] = ids[start : start + w + length]
+        y[j, : w + length] = ids[start + 1 : start + 1 + w + length]
+        mask[j, w : w + length] = True
+    x, y, mask = x.to(device), y.to(device), mask.to(device)
+    state = model.init_state(S)
+    for t in range(0, width, _CHUNK):
+        logits, state = model(x[:, t : t + _CHUNK], state)
+        _accumulate(logits, y[:, t : t + _CHUNK], mask[:, t : t + _CHUNK], acc)
+
+
+def score_text(loaded, text: str, max_chars: int | None = None) -> dict:
+    """Score a text under a loaded checkpoint; characters outside its vocabulary are counted, not scored."""
+    enc = loaded.vocab.encode(text)
+    result = score_ids(loaded.model, np.asarray(enc.ids, dtype=np.int64), max_chars=max_chars)
+    result["unknown_chars"] = list(enc.unknown)
+    return result
