@@ -6,6 +6,8 @@ The SVG and the tab use the same numbering, so ``step_info`` is the single place
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 
 from charlm.backprop import Result
@@ -160,10 +162,13 @@ def trace_text(steps: list[dict]) -> str:
     return "\n".join(out)
 
 
-def trace_markdown(st: dict) -> str:
-    """One step for the tab. Numbers go in a code block, which also keeps user text inert."""
-    body = "\n".join(st["numbers"]).replace("```", "ʼʼʼ")
-    return f"**Step {st['index']}: {st['title']}**\n\n`{st['equation']}`\n\n```\n{body}\n```"
+def trace_html(st: dict) -> str:
+    """One step for the tab, every line escaped (a sans-serif font keeps the super/subscripts readable)."""
+    lines = "".join(f"<div>{escape(line)}</div>" for line in st["numbers"])
+    return (f'<div style="font-size:15px;line-height:1.7">'
+            f'<div style="font-weight:600;font-size:16px">Step {st["index"]}: {escape(st["title"])}</div>'
+            f'<div style="color:#1d4ed8;margin:4px 0 8px">{escape(st["equation"])}</div>'
+            f'<div style="font-variant-numeric:tabular-nums">{lines}</div></div>')
 
 
 def has_dead_relu(r: Result) -> list[tuple[int, int]]:

@@ -1,0 +1,139 @@
+"""The Backprop tab: step through one backpropagation step with every number visible, edit, and train.
+
+The app shell calls ``build_backprop_tab()`` inside its ``gr.Blocks``. All computing is done by
+``charlm.backprop``; this file only wires components to it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pandas as pd
+
+from charlm.backprop import parse_spec, randomize, step, train
+from charlm.backprop_presets import PRESETS, preset
+from charlm.backprop_svg import render_svg
+from charlm.backprop_trace import build_trace, n_steps, trace_html
+from charlm.errors import CharlmError
+
+DEFAULT_PRESET = "textbook (corrected)"
+MAX_UI_TRAIN_STEPS = 5000
+HELP = ("Each box is a neuron: its value **a** (and z, b) on top, its gradient **δ = ∂L/∂z** in red once "
+        "the backward pass reaches it. Edges: blue positive, orange negative, thicker for larger |w|; labels "
+        "show w and ∂ = ∂L/∂w. Edit any number in the spec and the picture and equations update.")
+
+
+def spec_text(d: dict) -> str:
+    """One key per line with compact values, so a weight is easy to find and edit."""
+    d = {k: v for k, v in d.items() if k != "note"}
+    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in d.items()) + "\n}"
+
+
+def backprop(spec_json: str, step_index: float | None = None) -> tuple[dict, str, str, int]:
+    """API ``/backprop``: all quantities as JSON, the SVG at that step, that step's equations, the step used.
+
+    A step index of -1 (or past the end) means the last step, after the update.
+    """
+    try:
+        spec = parse_spec(spec_json or "")
+        r = step(spec)
+    except CharlmError as exc:
+        raise gr.Error(str(exc)) from None
+    steps = build_trace(r)
+    last = n_steps(len(spec.weights)) - 1
+    k = last if step_index is None or step_index < 0 else min(int(step_index), last)
+    out = r.to_json() | {"trace": steps}
+    return out, render_svg(r, k), trace_html(steps[k]), k
+
+
+def _ui_compute(spec_json: str, step_index: float | None) -> tuple:
+    """Same as the API, but a bad spec (often half-typed) becomes a message, not a pop-up."""
+    try:
+        return (*backprop(spec_json, step_index), "")
+    except gr.Error as exc:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ **Spec problem:** {exc.message}"
+
+
+def _load_preset(name: str) -> tuple[str, str, int]:
+    d = preset(name)
+    return spec_text(d), d.get("note", ""), 0
+
+
+def _randomize(spec_json: str, seed: float | None) -> str:
+    try:
+        spec = parse_spec(spec_json)
+    except CharlmError as exc:
+        raise gr.Error(str(exc)) from None
+    return spec_text(randomize(spec, int(seed or 0)).to_dict())
+
+
+def train_steps(spec_json: str, n: float) -> tuple[pd.DataFrame, str, str]:
+    """API ``/backprop_train``: SGD for n steps; returns the loss curve, the trained spec and a summary."""
+    n = int(n or 0)
+    if not 1 <= n <= MAX_UI_TRAIN_STEPS:
+        raise gr.Error(f"steps must be between 1 and {MAX_UI_TRAIN_STEPS}")
+    try:
+        trained, curve = train(parse_spec(spec_json), n)
+    except CharlmError as exc:
+        raise gr.Error(str(exc)) from None
+    stride = max(1, len(curve) // 500)
+    df = pd.DataFrame({"step": list(range(0, len(curve), stride)), "loss": curve[::stride]})
+    msg = (f"Trained {n} steps: mean loss {curve[0]:.6g} → {curve[-1]:.6g}. "
+           "The spec now holds the trained weights.")
+    return df, spec_text(trained.to_dict()), msg
+
+
+def build_backprop_tab() -> None:
+    """Create the Backprop tab and its events; call inside the app's ``gr.Blocks``."""
+    first = preset(DEFAULT_PRESET)
+    init_json, init_svg, init_md, _ = backprop(spec_text(first), 0)
+    with gr.Tab("Backprop", elem_id="tab-backprop"):
+        gr.Markdown("## Backpropagation, every number visible\n" + HELP)
+        with gr.Row():
+            start_btn = gr.Button("|◀ Start", elem_id="bp-start", size="sm")
+            prev_btn = gr.Button("◀ Back", elem_id="bp-prev", size="sm")
+            next_btn = gr.Button("Next ▶", elem_id="bp-next", size="sm", variant="primary")
+            end_btn = gr.Button("Show all ▶|", elem_id="bp-end", size="sm")
+            step_no = gr.Number(0, precision=0, label="step", elem_id="bp-step-no", min_width=80, scale=0)
+        svg = gr.HTML(init_svg, elem_id="bp-svg", label="network")
+        with gr.Row():
+            with gr.Column(scale=1):
+                step_md = gr.HTML(init_md, elem_id="bp-step", label="equations")
+                error_md = gr.Markdown("", elem_id="bp-error")
+            with gr.Column(scale=1):
+                with gr.Row(equal_height=True):
+                    preset_dd = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="preset",
+                                            elem_id="bp-preset", scale=2)
+                    seed = gr.Number(0, precision=0, label="seed", elem_id="bp-seed", min_width=80, scale=0)
+                    rand_btn = gr.Button("Random weights", elem_id="bp-random", size="sm", scale=1)
+                spec = gr.Code(spec_text(first), language="json", elem_id="bp-spec", lines=12,
+                               label="network spec (edit me; W is [out, in])", interactive=True)
+                with gr.Row():
+                    n_train = gr.Number(200, precision=0, label="N", elem_id="bp-n", minimum=1,
+                                        maximum=MAX_UI_TRAIN_STEPS, min_width=110, scale=0)
+                    train_btn = gr.Button("Train N steps", elem_id="bp-train", scale=1)
+                train_msg = gr.Markdown("", elem_id="bp-train-msg")
+                plot = gr.LinePlot(x="step", y="loss", label="loss", elem_id="bp-loss-plot", y_lim=[0, None],
+                                   height=220)
+        note = gr.Markdown(first.get("note", ""), elem_id="bp-note")
+        with gr.Accordion("All numbers (JSON)", open=False):
+            result = gr.JSON(init_json, label="result", elem_id="bp-json")
+
+        outs = [result, svg, step_md, step_no, error_md]
+        api_btn = gr.Button(visible=False)  # carries the public /backprop endpoint
+        api_btn.click(backprop, [spec, step_no], outs[:4], api_name="backprop", concurrency_limit=None)
+        spec.change(_ui_compute, [spec, step_no], outs, api_name="backprop_live", api_visibility="private",
+                    concurrency_limit=None, show_progress="hidden")
+        step_no.submit(_ui_compute, [spec, step_no], outs, api_name="backprop_goto", api_visibility="private")
+        moves = [(start_btn, "start", lambda k: 0), (prev_btn, "prev", lambda k: max(int(k) - 1, 0)),
+                 (next_btn, "next", lambda k: int(k) + 1), (end_btn, "end", lambda k: -1)]
+        for btn, name, move in moves:
+            btn.click(lambda s, k, move=move: _ui_compute(s, move(k or 0)), [spec, step_no], outs,
+                      api_name=f"backprop_{name}", api_visibility="private", concurrency_limit=None,
+                      show_progress="hidden")
+        preset_dd.change(_load_preset, preset_dd, [spec, note, step_no], api_name="backprop_preset",
+                         api_visibility="private")
+        rand_btn.click(_randomize, [spec, seed], spec, api_name="backprop_random", api_visibility="private")
+        train_btn.click(train_steps, [spec, n_train], [plot, spec, train_msg], api_name="backprop_train",
+                        concurrency_limit=2, show_progress_on=[train_msg])
