@@ -94,13 +94,12 @@ class Spec:
 
     def to_dict(self) -> dict:
         """The JSON spec form, so an edited or trained net can be saved and loaded again."""
-        d = {"layers": list(self.layers), "activations": list(self.activations),
+        d = {"name": self.name} if self.name else {}
+        d |= {"layers": list(self.layers), "activations": list(self.activations),
              "weights": [w.tolist() for w in self.weights], "biases": [b.tolist() for b in self.biases],
              "input": self.x.tolist(), "target": self.y.tolist(), "loss": self.loss, "lr": self.lr}
         if self.samples:
             d["samples"] = [{"input": sx.tolist(), "target": sy.tolist()} for sx, sy in self.samples]
-        if self.name:
-            d["name"] = self.name
         if self.note:
             d["note"] = self.note
         return d

@@ -81,7 +81,18 @@ def train_steps(spec_json: str, n: float) -> tuple[pd.DataFrame, str, str]:
     df = pd.DataFrame({"step": list(range(0, len(curve), stride)), "loss": curve[::stride]})
     msg = (f"Trained {n} steps: mean loss {curve[0]:.6g} → {curve[-1]:.6g}. "
            "The spec now holds the trained weights.")
-    return df, spec_text(trained.to_dict()), msg
+    return df, spec_text(_rounded(trained.to_dict())), msg
+
+
+def _rounded(v: object) -> object:
+    """Trained weights to 6 significant digits, so the spec stays readable and editable."""
+    if isinstance(v, float):
+        return float(f"{v:.6g}")
+    if isinstance(v, list):
+        return [_rounded(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    return v
 
 
 def build_backprop_tab() -> None:
