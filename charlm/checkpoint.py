@@ -69,6 +69,10 @@ def _atomic_dir_write(target: Path, write) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         write(tmp)
+        # mkdtemp and safetensors create private files; a checkpoint is meant to be shared (and served)
+        os.chmod(tmp, 0o755)
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
         old = None
         if target.exists():
             old = target.parent / f".{target.name}.old-{os.getpid()}"

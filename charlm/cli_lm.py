@@ -11,7 +11,7 @@ from pathlib import Path
 
 from charlm.errors import CharlmError, DataError
 
-DEFAULT_LR = {"gpt": 2e-3, "lstm": 3e-3, "gru": 3e-3, "rnn": 2e-3}
+DEFAULT_LR = {"gpt": 3e-3, "lstm": 3e-3, "gru": 3e-3, "rnn": 2e-3}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ]:
         t.add_argument(flag, type=typ, help=hlp)
     t.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
-    t.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 autocast (see docs)")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="bf16 autocast; auto uses it where it was measured to pay (wide models, native bf16)")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from charlm import __version__
 from charlm.checkpoint import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from charlm.data import Corpus, check_trainable, get_batch
-from charlm.device import pick_device
+from charlm.device import pick_device, pick_precision
 from charlm.errors import CheckpointError, TrainingError
 from charlm.models import ModelConfig, build_model, count_parameters
 from charlm.score import _autocast, score_ids
@@ -44,7 +44,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 1337
     device: str = "auto"
-    precision: str = "fp32"  # "bf16" autocast; see docs/benchmarks.md for when it pays
+    precision: str = "auto"  # "fp32", "bf16" autocast, or "auto" (bf16 where measured to pay; charlm.device)
     sample_chars: int = 0  # a short sample at each evaluation (for the app)
     sample_prompt: str = "\n"
 
@@ -59,8 +59,8 @@ class TrainConfig:
             raise TrainingError("batch size and evaluation interval must be at least 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise TrainingError(f"learning rate must be a positive number, not {self.lr}")
-        if self.precision not in ("fp32", "bf16"):
-            raise TrainingError(f"precision must be fp32 or bf16, not {self.precision!r}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise TrainingError(f"precision must be fp32, bf16 or auto, not {self.precision!r}")
 
 
 @dataclass
@@ -156,6 +156,8 @@ def train(
         torch.manual_seed(cfg.seed)
         model = build_model(model_config).to(device)
 
+    width = model_config.hidden_size if model_config.arch != "gpt" else model_config.n_embd
+    precision = pick_precision(cfg.precision, device, width)
     train_ids, val_ids = corpus.split(cfg.val_fraction)
     block = model_config.block_size
     check_trainable(train_ids, val_ids, block)
@@ -193,6 +195,8 @@ def train(
             "corpus": corpus.to_json(),
             "n_params": n_params,
             "train_config": asdict(cfg),
+            "precision": precision,
+            "device": str(device),
             "charlm_version": __version__,
         }
 
@@ -218,7 +222,7 @@ def train(
     def evaluate() -> TrainEvent:
         nonlocal best_val, last_val, last_eval_step
         last_eval_step = step
-        res = score_ids(model, val_ids, max_chars=cfg.eval_chars, precision=cfg.precision)
+        res = score_ids(model, val_ids, max_chars=cfg.eval_chars, precision=precision)
         last_val = {k: res[k] for k in ("loss", "bpc", "perplexity", "n_chars")}
         is_best = res["loss"] < best_val
         if is_best:
@@ -253,7 +257,7 @@ def train(
             group["lr"] = lr
         t_step = time.perf_counter()
         x, y = get_batch(train_ids, cfg.batch_size, block, batch_gen, device=str(device))
-        with _autocast(device, cfg.precision):
+        with _autocast(device, precision):
             logits, _ = model(x)
             loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
         loss_value = loss.item()

@@ -57,7 +57,7 @@ class ModelConfig:
 PRESETS: dict[str, dict[str, dict]] = {
     "gpt": {
         "tiny": dict(n_layer=2, n_embd=64, n_head=4, block_size=64),
-        "small": dict(n_layer=4, n_embd=128, n_head=4, block_size=128),
+        "small": dict(n_layer=4, n_embd=128, n_head=4, block_size=64),
         "medium": dict(n_layer=6, n_embd=256, n_head=8, block_size=256, dropout=0.1),
     },
     "lstm": {
