@@ -148,9 +148,11 @@ def read_meta(folder: Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{cfg} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{cfg} is not a charlm checkpoint config (missing \"format\": \"{FORMAT}\")")
+        raise CheckpointError(f'{cfg} is not a charlm checkpoint config (missing "format": "{FORMAT}")')
     if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{cfg} was written by a newer charlm ({meta.get('charlm_version')}); upgrade charlm")
+        raise CheckpointError(
+            f"{cfg} was written by a newer charlm ({meta.get('charlm_version')}); upgrade charlm"
+        )
     return meta
 
 

@@ -15,7 +15,9 @@ DEFAULT_LR = {"gpt": 3e-3, "lstm": 3e-3, "gru": 3e-3, "rnn": 2e-3}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="train a model on a text file", description="Train a character-level LM.")
+    t = sub.add_parser(
+        "train", help="train a model on a text file", description="Train a character-level LM."
+    )
     t.add_argument("--data", required=True, help="UTF-8 (or UTF-16 with BOM) text file")
     t.add_argument("--arch", choices=["gpt", "lstm", "gru", "rnn"], default="gpt")
     t.add_argument("--size", choices=["tiny", "small", "medium"], default="small", help="size preset")
@@ -25,10 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-steps", type=int, help="optimizer steps (default 2000 without a time budget)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last exactly where it stopped")
     for flag, typ, hlp in [
-        ("--n-layer", int, "layers"), ("--n-embd", int, "embedding width"), ("--n-head", int, "GPT heads"),
-        ("--hidden-size", int, "recurrent hidden units"), ("--block-size", int, "context / training window"),
-        ("--dropout", float, "dropout probability"), ("--batch-size", int, "sequences per step (default 32)"),
-        ("--lr", float, "peak learning rate"), ("--warmup-steps", int, "linear warm-up steps (default 50)"),
+        ("--n-layer", int, "layers"),
+        ("--n-embd", int, "embedding width"),
+        ("--n-head", int, "GPT heads"),
+        ("--hidden-size", int, "recurrent hidden units"),
+        ("--block-size", int, "context / training window"),
+        ("--dropout", float, "dropout probability"),
+        ("--batch-size", int, "sequences per step (default 32)"),
+        ("--lr", float, "peak learning rate"),
+        ("--warmup-steps", int, "linear warm-up steps (default 50)"),
         ("--weight-decay", float, "AdamW weight decay (default 0.1)"),
         ("--eval-interval", int, "steps between validations (default 250)"),
         ("--eval-chars", int, "validation characters per periodic evaluation (default 200000)"),
@@ -37,8 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ]:
         t.add_argument(flag, type=typ, help=hlp)
     t.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
-    t.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="bf16 autocast; auto uses it where it was measured to pay (wide models, native bf16)")
+    t.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="bf16 autocast; auto uses it where it was measured to pay (wide models, native bf16)",
+    )
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train)
@@ -70,8 +81,15 @@ def _model_config(args, vocab_size: int):
 
     try:
         return preset_config(
-            args.arch, args.size, vocab_size, n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head,
-            hidden_size=args.hidden_size, block_size=args.block_size, dropout=args.dropout,
+            args.arch,
+            args.size,
+            vocab_size,
+            n_layer=args.n_layer,
+            n_embd=args.n_embd,
+            n_head=args.n_head,
+            hidden_size=args.hidden_size,
+            block_size=args.block_size,
+            dropout=args.dropout,
         )
     except ValueError as exc:
         raise CharlmError(str(exc)) from None
@@ -87,13 +105,24 @@ def run_train(args) -> int:
     max_steps = args.max_steps if args.max_steps is not None or args.time_budget else 2000
     overrides = {
         k: getattr(args, k)
-        for k in ("batch_size", "warmup_steps", "weight_decay", "eval_interval", "eval_chars", "val_fraction",
-                  "seed")
+        for k in (
+            "batch_size",
+            "warmup_steps",
+            "weight_decay",
+            "eval_interval",
+            "eval_chars",
+            "val_fraction",
+            "seed",
+        )
         if getattr(args, k) is not None
     }
     cfg = TrainConfig(
-        max_steps=max_steps, time_budget=args.time_budget, lr=args.lr or DEFAULT_LR[args.arch],
-        device=args.device, precision=args.precision, **overrides,
+        max_steps=max_steps,
+        time_budget=args.time_budget,
+        lr=args.lr or DEFAULT_LR[args.arch],
+        device=args.device,
+        precision=args.precision,
+        **overrides,
     )
     model_config = None if args.resume else _model_config(args, corpus.vocab.size)
     stop = {"requested": False}
@@ -106,20 +135,35 @@ def run_train(args) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     total = max_steps if max_steps else int(args.time_budget)
-    bar = tqdm(total=total, unit="step" if max_steps else "s", file=sys.stderr, disable=args.quiet,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        unit="step" if max_steps else "s",
+        file=sys.stderr,
+        disable=args.quiet,
+        dynamic_ncols=True,
+    )
     final = None
     try:
-        for ev in train(corpus, model_config, cfg, args.out, resume=args.resume,
-                        should_stop=lambda: stop["requested"], name=args.name):
+        for ev in train(
+            corpus,
+            model_config,
+            cfg,
+            args.out,
+            resume=args.resume,
+            should_stop=lambda: stop["requested"],
+            name=args.name,
+        ):
             if ev.kind == "step":
                 bar.n = ev.step if max_steps else min(total, int(ev.elapsed))
                 if ev.step % 5 == 0:
                     bar.set_postfix(loss=f"{ev.loss:.3f}", tok_s=f"{ev.tokens_per_sec:,.0f}", refresh=False)
                 bar.refresh()
             elif ev.kind == "eval":
-                bar.write(f"step {ev.step}: val loss {ev.val_loss:.4f} nats/char, {ev.val_bpc:.3f} bpc, "
-                          f"ppl {ev.val_ppl:.2f}{' (best)' if ev.is_best else ''}", file=sys.stderr)
+                bar.write(
+                    f"step {ev.step}: val loss {ev.val_loss:.4f} nats/char, {ev.val_bpc:.3f} bpc, "
+                    f"ppl {ev.val_ppl:.2f}{' (best)' if ev.is_best else ''}",
+                    file=sys.stderr,
+                )
             elif ev.kind in ("done", "stopped"):
                 final = ev
     finally:
@@ -128,18 +172,28 @@ def run_train(args) -> int:
     s = final.summary
     last = s.get("last_val") or {}
     result = {
-        "val_loss": last.get("loss"), "val_bpc": last.get("bpc"), "val_ppl": last.get("perplexity"),
-        "best_val_loss": s.get("best_val_loss"), "best_val_bpc": s.get("best_val_bpc"),
-        "steps": s["steps"], "tokens_per_sec": s.get("tokens_per_sec"), "elapsed_sec": s["elapsed_sec"],
-        "n_params": s["n_params"], "stopped": final.kind == "stopped", "checkpoint": s["checkpoint"],
+        "val_loss": last.get("loss"),
+        "val_bpc": last.get("bpc"),
+        "val_ppl": last.get("perplexity"),
+        "best_val_loss": s.get("best_val_loss"),
+        "best_val_bpc": s.get("best_val_bpc"),
+        "steps": s["steps"],
+        "tokens_per_sec": s.get("tokens_per_sec"),
+        "elapsed_sec": s["elapsed_sec"],
+        "n_params": s["n_params"],
+        "stopped": final.kind == "stopped",
+        "checkpoint": s["checkpoint"],
     }
     if args.json:
         print(json.dumps(result))
     else:
         vl = result["best_val_loss"]
-        print(f"trained {s['steps']} steps in {s['elapsed_sec']:.1f}s; best validation "
-              f"{vl:.4f} nats/char ({result['best_val_bpc']:.3f} bpc); checkpoint: {s['checkpoint']}"
-              if vl is not None else f"trained {s['steps']} steps; checkpoint: {s['checkpoint']}")
+        print(
+            f"trained {s['steps']} steps in {s['elapsed_sec']:.1f}s; best validation "
+            f"{vl:.4f} nats/char ({result['best_val_bpc']:.3f} bpc); checkpoint: {s['checkpoint']}"
+            if vl is not None
+            else f"trained {s['steps']} steps; checkpoint: {s['checkpoint']}"
+        )
     return 0
 
 
@@ -167,10 +221,20 @@ def run_sample(args) -> int:
     prompt = read_text(args.prompt_file) if args.prompt_file else args.prompt
     unknown = loaded.vocab.encode(prompt).unknown
     if unknown:
-        print(f"note: the model does not know {describe_chars(unknown)}; they are read as 'unknown'",
-              file=sys.stderr)
-    for piece in generate(loaded, prompt, max_new_chars=args.max_new_chars, temperature=args.temperature,
-                          top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop):
+        print(
+            f"note: the model does not know {describe_chars(unknown)}; they are read as 'unknown'",
+            file=sys.stderr,
+        )
+    for piece in generate(
+        loaded,
+        prompt,
+        max_new_chars=args.max_new_chars,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        stop=args.stop,
+    ):
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
@@ -196,8 +260,10 @@ def run_score(args) -> int:
     if args.json:
         print(json.dumps(res, ensure_ascii=False))
     else:
-        print(f"{res['n_chars']} characters: loss {res['loss']:.4f} nats/char, {res['bpc']:.4f} bits/char, "
-              f"perplexity {res['perplexity']:.3f}, top-1 {res['top1']:.1%}, top-5 {res['top5']:.1%}")
+        print(
+            f"{res['n_chars']} characters: loss {res['loss']:.4f} nats/char, {res['bpc']:.4f} bits/char, "
+            f"perplexity {res['perplexity']:.3f}, top-1 {res['top1']:.1%}, top-5 {res['top5']:.1%}"
+        )
         if unknown := enc.unknown:
             print(f"{len(unknown)} distinct characters unknown to the model were not scored", file=sys.stderr)
     if not math.isfinite(res["loss"]):

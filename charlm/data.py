@@ -38,7 +38,7 @@ def decode_bytes(raw: bytes, name: str = "the text") -> str:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"{name} is not valid {encoding.upper()} (byte {exc.start}: {raw[exc.start:exc.start + 4]!r}); "
+            f"{name} is not valid {encoding.upper()} (byte {exc.start}: {raw[exc.start : exc.start + 4]!r}); "
             "save it as UTF-8 and try again"
         ) from None
     if "\r" in text:

@@ -108,8 +108,14 @@ def generate(
     pending = ""
     chars = loaded.vocab.chars
     for i in sample_ids(
-        loaded.model, loaded.vocab, prompt, max_new_chars=max_new_chars, temperature=temperature,
-        top_k=top_k, top_p=top_p, seed=seed,
+        loaded.model,
+        loaded.vocab,
+        prompt,
+        max_new_chars=max_new_chars,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
     ):
         pending += chars[i - 1]
         if stop:

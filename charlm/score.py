@@ -116,7 +116,7 @@ def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int) ->
     S = max(1, min(streams, n_targets // 512))
     bounds = np.linspace(0, n_targets, S + 1).astype(int)
     rows = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         w = min(_WARMUP, a)
         rows.append((a - w, w, b - a))  # input start, warm-up length, scored length
     width = max(w + length for _, w, length in rows)

@@ -140,9 +140,17 @@ def train(
                 f"{out_dir} was trained on a different text ({corpus_meta.get('name')}); resume needs the same file"
             )
         if loaded.vocab.chars != corpus.vocab.chars:
-            raise TrainingError("the text's vocabulary differs from the checkpoint's; resume needs the same text")
+            raise TrainingError(
+                "the text's vocabulary differs from the checkpoint's; resume needs the same text"
+            )
         saved_cfg = dict(trainer_state["train_config"])
-        for key in ("max_steps", "time_budget", "eval_interval", "sample_chars", "device"):  # may change on resume
+        for key in (
+            "max_steps",
+            "time_budget",
+            "eval_interval",
+            "sample_chars",
+            "device",
+        ):  # may change on resume
             saved_cfg[key] = getattr(cfg, key)
         cfg = TrainConfig(**{f.name: saved_cfg[f.name] for f in fields(TrainConfig) if f.name in saved_cfg})
         model, model_config = loaded.model, loaded.config
@@ -167,9 +175,7 @@ def train(
     step, elapsed_before, best_val = 0, 0.0, math.inf
     history: list[dict] = []
     if resume:
-        optimizer.load_state_dict(
-            unflatten_optimizer(loaded.meta["_optimizer"], trainer_state["optimizer"])
-        )
+        optimizer.load_state_dict(unflatten_optimizer(loaded.meta["_optimizer"], trainer_state["optimizer"]))
         batch_gen.set_state(loaded.meta["_optimizer"]["rng.batch"])
         torch.set_rng_state(loaded.meta["_optimizer"]["rng.torch"])
         step = trainer_state["step"]
@@ -214,7 +220,9 @@ def train(
                 "optimizer": rest,
                 "history": history[-5000:],
             }
-            path = save_checkpoint(out_dir / "last", model, vocab, model_config, training, tensors, state, name)
+            path = save_checkpoint(
+                out_dir / "last", model, vocab, model_config, training, tensors, state, name
+            )
         else:
             path = save_checkpoint(out_dir / "best", model, vocab, model_config, training, name=name)
         return TrainEvent("saved", step, cfg.max_steps, path=str(path), elapsed=training["elapsed_sec"])
@@ -234,8 +242,16 @@ def train(
         elapsed = time.perf_counter() - t0
         history.append({"step": step, "val_loss": res["loss"]})
         return TrainEvent(
-            "eval", step, cfg.max_steps, elapsed=elapsed, progress=_progress(cfg, step, elapsed),
-            val_loss=res["loss"], val_bpc=res["bpc"], val_ppl=res["perplexity"], is_best=is_best, sample=sample,
+            "eval",
+            step,
+            cfg.max_steps,
+            elapsed=elapsed,
+            progress=_progress(cfg, step, elapsed),
+            val_loss=res["loss"],
+            val_bpc=res["bpc"],
+            val_ppl=res["perplexity"],
+            is_best=is_best,
+            sample=sample,
         )
 
     has_val = len(val_ids) >= 2
@@ -281,8 +297,15 @@ def train(
         if step % 10 == 0 or step == 1:
             history.append({"step": step, "train_loss": loss_value})
         yield TrainEvent(
-            "step", step, cfg.max_steps, loss=loss_value, lr=lr, tokens_per_sec=rate, elapsed=elapsed,
-            eta=eta, progress=progress,
+            "step",
+            step,
+            cfg.max_steps,
+            loss=loss_value,
+            lr=lr,
+            tokens_per_sec=rate,
+            elapsed=elapsed,
+            eta=eta,
+            progress=progress,
         )
         if step % cfg.eval_interval == 0:
             if has_val:
@@ -305,20 +328,25 @@ def train(
     final["tokens_per_sec"] = rate
     final["checkpoint"] = str(out_dir / "best")
     yield TrainEvent(
-        "stopped" if reason == "stopped" else "done", step, cfg.max_steps, elapsed=final["elapsed_sec"],
+        "stopped" if reason == "stopped" else "done",
+        step,
+        cfg.max_steps,
+        elapsed=final["elapsed_sec"],
         progress=1.0 if reason != "stopped" else _progress(cfg, step, final["elapsed_sec"]),
-        tokens_per_sec=rate, summary=final,
-        val_loss=last_val["loss"] if last_val else None, val_bpc=last_val["bpc"] if last_val else None,
+        tokens_per_sec=rate,
+        summary=final,
+        val_loss=last_val["loss"] if last_val else None,
+        val_bpc=last_val["bpc"] if last_val else None,
     )
 
 
 def run_to_end(events: Iterator[TrainEvent]) -> TrainEvent:
     """Drain an event iterator and return the final event (handy in tests and scripts)."""
-    last = None
-    for last in events:
-        pass
-    assert last is not None
-    return last
+    final = None
+    for event in events:
+        final = event
+    assert final is not None, "the trainer yielded nothing"
+    return final
 
 
 __all__ = ["TrainConfig", "TrainEvent", "train", "run_to_end", "lr_at"]

@@ -1,0 +1,36 @@
+"""Shared test helpers: where the corpora are, and tiny models that train in a second."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("CHARLM_DATA_DIR", REPO.parent / "shared" / "data"))
+SHAKESPEARE = DATA_DIR / "tinyshakespeare.txt"
+POEMS = DATA_DIR / "wujue_poems_zh.txt"
+
+
+def shakespeare_slice(n: int = 20_000) -> str:
+    if not SHAKESPEARE.is_file():
+        pytest.skip(f"corpus not found at {SHAKESPEARE} (set CHARLM_DATA_DIR)")
+    with open(SHAKESPEARE, encoding="utf-8") as f:
+        return f.read(n)
+
+
+def poems_slice(n: int = 5_000) -> str:
+    if not POEMS.is_file():
+        pytest.skip(f"corpus not found at {POEMS} (set CHARLM_DATA_DIR)")
+    with open(POEMS, encoding="utf-8") as f:
+        return f.read(n)
+
+
+TINY = {
+    "gpt": dict(n_layer=2, n_embd=32, n_head=4, block_size=32),
+    "lstm": dict(n_layer=2, n_embd=16, hidden_size=32, block_size=32),
+    "gru": dict(n_layer=2, n_embd=16, hidden_size=32, block_size=32),
+    "rnn": dict(n_layer=2, n_embd=16, hidden_size=32, block_size=32),
+}
+ARCHS = tuple(TINY)

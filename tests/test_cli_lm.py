@@ -1,0 +1,118 @@
+"""The CLI end to end, as a user runs it: real subprocesses on a short slice of tinyshakespeare."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO, shakespeare_slice
+
+
+def run(*args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "charlm", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    data = d / "slice.txt"
+    data.write_text(shakespeare_slice(30_000), encoding="utf-8")
+    out = d / "run"
+    p = run(
+        "train",
+        "--data",
+        str(data),
+        "--arch",
+        "gpt",
+        "--size",
+        "tiny",
+        "--out",
+        str(out),
+        "--max-steps",
+        "30",
+        "--eval-interval",
+        "15",
+        "--batch-size",
+        "8",
+        "--json",
+    )
+    assert p.returncode == 0, p.stderr
+    return data, out, p
+
+
+def test_train_json_summary(trained):
+    data, out, p = trained
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    for key in ("val_loss", "val_bpc", "steps", "tokens_per_sec", "checkpoint"):
+        assert key in result
+    assert result["steps"] == 30 and result["val_loss"] < 4.2
+    assert result["checkpoint"] == str(out / "best")
+    assert "val loss" in p.stderr  # progress on stderr, JSON alone on stdout
+
+
+def test_resume_continues(trained):
+    data, out, _ = trained
+    p = run(
+        "train", "--data", str(data), "--out", str(out), "--resume", "--max-steps", "40", "--json", "--quiet"
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1])["steps"] == 40
+
+
+def test_sample_streams_only_the_continuation(trained):
+    _, out, _ = trained
+    p = run("sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "50", "--seed", "1")
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout) == 51 and not p.stdout.startswith("ROMEO:")  # 50 chars + final newline
+    again = run(
+        "sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "50", "--seed", "1"
+    )
+    assert again.stdout == p.stdout
+    odd = run("sample", "--checkpoint", str(out), "--prompt", "Ж§ hi", "--max-new-chars", "5", "--seed", "1")
+    assert odd.returncode == 0 and "does not know" in odd.stderr and "'Ж'" in odd.stderr
+
+
+def test_score(trained):
+    data, out, _ = trained
+    p = run("score", "--checkpoint", str(out), "--text", str(data), "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert (
+        res["n_chars"] == 30_000 - 1
+        and 0 < res["loss"] < 5
+        and res["bpc"] == pytest.approx(res["loss"] / 0.693147, 1e-4)
+    )
+    assert 0 <= res["top1"] <= res["top5"] <= 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "missing.txt", "--out", "x"], "no such file"),
+        (["sample", "--checkpoint", "nowhere"], "no checkpoint"),
+        (["sample", "--checkpoint", "checkpoints/shakespeare-gpt", "--top-p", "0"], "top-p"),
+        (["train", "--data", "pyproject.toml", "--out", "x", "--n-embd", "30", "--n-head", "4"], "divisible"),
+    ],
+)
+def test_bad_input_is_one_line_no_traceback(args, message):
+    p = run(*args)
+    assert p.returncode == 2
+    assert message in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_binary_upload_is_refused(tmp_path):
+    f = tmp_path / "img.txt"
+    f.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
+    p = run("train", "--data", str(f), "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and "binary" in p.stderr and "Traceback" not in p.stderr

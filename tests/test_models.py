@@ -1,0 +1,76 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from charlm.models import ModelConfig, build_model, preset_config
+from tests.helpers import ARCHS, TINY
+
+
+def make(arch, vocab_size=23, **kw):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(arch=arch, vocab_size=vocab_size, **{**TINY[arch], **kw})).eval()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_incremental_decoding_equals_full_forward(arch):
+    """Inside one context window, one-character steps give the logits of a full forward pass (to 1e-5)."""
+    model = make(arch)
+    idx = torch.randint(1, 23, (3, 32), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full, _ = model(idx, model.init_state(3))
+        state = model.init_state(3)
+        pieces = []
+        logits, state = model(idx[:, :5], state)  # a prompt, then one character at a time
+        pieces.append(logits)
+        for t in range(5, 20):
+            logits, state = model(idx[:, t : t + 1], state)
+            pieces.append(logits)
+        logits, state = model(idx[:, 20:], state)  # a multi-character chunk after a filled cache
+        pieces.append(logits)
+    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_gpt_refuses_to_overflow_its_context():
+    model = make("gpt")
+    state = model.init_state(1)
+    with torch.no_grad():
+        model(torch.ones(1, 32, dtype=torch.long), state)
+        with pytest.raises(ValueError, match="context window"):
+            model(torch.ones(1, 1, dtype=torch.long), state)
+
+
+def test_gpt_output_weights_are_tied():
+    model = make("gpt")
+    assert model.lm_head.weight.data_ptr() == model.wte.weight.data_ptr()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_overfits_a_tiny_text(arch):
+    """A model that cannot memorise 40 characters has a bug; every architecture must get near zero loss."""
+    text = "to be or not to be, that is the question"
+    chars = sorted(set(text))
+    ids = torch.tensor([[chars.index(c) + 1 for c in text]])
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch=arch, vocab_size=len(chars) + 1, **{**TINY[arch], "block_size": 64})
+    model = build_model(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        logits, _ = model(ids[:, :-1])
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), ids[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05, f"{arch} final loss {loss.item():.3f}"
+
+
+def test_config_validation_messages():
+    with pytest.raises(ValueError, match="arch must be one of"):
+        ModelConfig(arch="transformer-xl")
+    with pytest.raises(ValueError, match="divisible"):
+        ModelConfig(arch="gpt", n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="dropout"):
+        ModelConfig(arch="lstm", dropout=1.5)
+    with pytest.raises(ValueError, match="size must be one of"):
+        preset_config("gpt", "huge", 10)
+    with pytest.raises(ValueError, match="unknown model settings"):
+        ModelConfig.from_json({"arch": "gpt", "n_layers": 3})
