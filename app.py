@@ -1,0 +1,23 @@
+"""charlm web app: ``python app.py`` (add ``--share`` for a public link). Hugging Face Spaces runs this file.
+
+Serves on GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (Gradio reads them); GRADIO_SHARE=1 also asks for a
+share link. Limits come from CHARLM_* environment variables (see charlm/ui/limits.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from charlm.ui.app import build_app, launch_kwargs
+
+demo = build_app()
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Run the charlm web app.")
+    parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
+    parser.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--host", default=None, help="address (default: GRADIO_SERVER_NAME or 127.0.0.1)")
+    args = parser.parse_args()
+    share = args.share or os.environ.get("GRADIO_SHARE", "").lower() in ("1", "true", "yes")
+    demo.launch(server_name=args.host, server_port=args.port, share=share or None, **launch_kwargs())

@@ -1,0 +1,201 @@
+"""The Chat tab: talk to a character-level model as a play script (dialogue) or let it continue your text.
+
+The page uses a ``gr.ChatInterface`` (``/chat_stream``); API users get ``/chat``, which streams plain strings.
+Both run the same generator, so the page and the API always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import gradio as gr
+from gradio.context import LocalContext
+
+from charlm.checkpoint import LoadedModel
+from charlm.errors import CharlmError
+from charlm.sample import check_sampling, generate
+from charlm.ui.limits import Limits
+from charlm.vocab import describe_chars
+
+MODES = ("dialogue", "completion")
+DEFAULT_YOU, DEFAULT_THEM = "ROMEO", "JULIET"
+RECURRENT_CONTEXT = 4000  # recurrent models have no hard window; cap the prompt so replies start quickly
+
+INTRO = (
+    "Chat with the model chosen above. **Dialogue** lays the conversation out as a play script: your lines "
+    "under your speaker name, the model's under another; the model's turn ends at a blank line or when it "
+    "starts your speaker's line. **Completion** simply continues the text as written. The model only knows "
+    "the characters of the text it was trained on and sees only its context window of the conversation."
+)
+
+Resolver = Callable[[str, str], LoadedModel]  # (model name, session key) -> model
+
+
+def _text_of(content) -> str:
+    """Message content is a string, a dict, or (Gradio 6) a list of parts; keep only text, verbatim."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return _text_of(content.get("content", content.get("text", "")))
+    if isinstance(content, (list, tuple)):
+        return "".join(p.get("text", "") if isinstance(p, dict) else _text_of(p) for p in content)
+    return ""
+
+
+def _turns(history: list | None) -> list[tuple[str, str]]:
+    """(user, model) pairs from the chat history, oldest first."""
+    turns: list[tuple[str, str]] = []
+    for msg in history or []:
+        role, text = msg.get("role"), _text_of(msg.get("content"))
+        if role == "user":
+            turns.append((text, ""))
+        elif role == "assistant" and turns:
+            turns[-1] = (turns[-1][0], turns[-1][1] + text)
+    return turns
+
+
+def build_prompt(turns: list[tuple[str, str]], message: str, mode: str, you: str, them: str) -> str:
+    """The text the model continues. Dialogue: ``YOU:\\n…\\n\\nTHEM:\\n`` blocks, as in a play script."""
+    if mode == "completion":
+        return "".join(u + b for u, b in turns) + message
+    blocks = [f"{you}:\n{u.strip(chr(10))}\n\n{them}:\n{b.strip(chr(10))}\n\n" for u, b in turns]
+    return "".join(blocks) + f"{you}:\n{message.strip(chr(10))}\n\n{them}:\n"
+
+
+def stop_strings(mode: str, you: str) -> list[str]:
+    """Dialogue: the model's turn ends at a blank line (a new speech) or when it starts speaking as you."""
+    return ["\n\n", f"\n{you}:"] if mode == "dialogue" else []
+
+
+def reply_stream(
+    loaded: LoadedModel,
+    turns: list[tuple[str, str]],
+    message: str,
+    *,
+    mode: str,
+    you: str,
+    them: str,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    max_new_chars: int,
+    seed: int,
+    limits: Limits,
+) -> Iterator[tuple[str, str]]:
+    """Yield (reply so far, notice). Notices (unknown characters, context cut) are shown beside the chat."""
+    if mode not in MODES:
+        raise CharlmError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    you, them = (you or DEFAULT_YOU).strip() or DEFAULT_YOU, (them or DEFAULT_THEM).strip() or DEFAULT_THEM
+    n = int(max_new_chars)
+    try:
+        check_sampling(float(temperature), int(top_k), float(top_p), n)
+    except ValueError as exc:
+        raise CharlmError(str(exc)) from None
+    n = min(n, limits.max_new_chars)
+    prompt = build_prompt(turns, message or "", mode, you, them)
+    window = getattr(loaded.model, "max_context", None) or RECURRENT_CONTEXT
+    notices = []
+    if len(prompt) > window:
+        prompt = prompt[-window:]
+        notices.append(f"The conversation is longer than this model's context; it sees the last {window:,} characters.")
+    unknown = loaded.vocab.encode(prompt).unknown
+    if unknown:
+        notices.append(
+            f"This model never saw {describe_chars(unknown)} in training; they are read as 'unknown' "
+            "(the model still answers)."
+        )
+    if int(max_new_chars) > limits.max_new_chars:
+        notices.append(f"Replies are limited to {limits.max_new_chars:,} characters on this server.")
+    notice = " ".join(f"⚠ {x}" for x in notices)
+    seed_ = None if seed is None or int(seed) < 0 else int(seed)
+    text = ""
+    yield text, notice
+    for piece in generate(
+        loaded, prompt, max_new_chars=n, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+        seed=seed_, stop=stop_strings(mode, you),
+    ):  # fmt: skip
+        text += piece
+        yield text, notice
+    if not text:
+        yield text, (notice + " " if notice else "") + "The model ended its turn at once; press retry."
+
+
+def _as_message(text: str) -> dict:
+    # the dict form skips the Chatbot's inspect.cleandoc(), so spaces and newlines stay exactly as generated
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits, default_model: str = "") -> None:
+    """Create the Chat tab (inside the app's Blocks) and the ``/chat`` and ``/chat_stream`` endpoints."""
+    max_new_default = min(300, limits.max_new_chars)
+    with gr.Tab("Chat", elem_id="tab-chat"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            mode = gr.Radio(list(MODES), value="dialogue", label="Mode", elem_id="chat-mode",
+                            info="dialogue: a play script; completion: plain continuation")  # fmt: skip
+            you = gr.Textbox(DEFAULT_YOU, label="You speak as", elem_id="chat-you", max_lines=1)
+            them = gr.Textbox(DEFAULT_THEM, label="The model answers as", elem_id="chat-them", max_lines=1)
+        notice = gr.Markdown(elem_id="chat-notice")
+        sampling = [
+            gr.Slider(0.0, 2.0, 0.8, step=0.05, label="Temperature", render=False,
+                      info="0 = always the likeliest character; higher = more surprising"),
+            gr.Slider(0, 100, 0, step=1, label="Top-k", render=False, info="keep the k likeliest (0 = off)"),
+            gr.Slider(0.05, 1.0, 1.0, step=0.05, label="Top-p", render=False,
+                      info="keep the likeliest covering this probability (1 = off)"),
+            gr.Slider(1, limits.max_new_chars, max_new_default, step=1, label="Max new characters", render=False),
+            gr.Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
+        ]  # fmt: skip
+
+        def chat_page(message, history, model, mode_, you_, them_, temperature, top_k, top_p, max_new, seed):
+            request = LocalContext.request.get(None)
+            key = request.session_hash if request is not None else ""
+            try:
+                loaded = resolve(model or default_model, key)
+                for text, note in reply_stream(
+                    loaded, _turns(history), message, mode=mode_, you=you_, them=them_, temperature=temperature,
+                    top_k=top_k, top_p=top_p, max_new_chars=max_new, seed=seed, limits=limits,
+                ):  # fmt: skip
+                    yield _as_message(text), note
+            except CharlmError as exc:
+                raise gr.Error(str(exc)) from None
+
+        gr.ChatInterface(
+            chat_page,
+            chatbot=gr.Chatbot(elem_id="chatbot", height=420, render_markdown=False, buttons=["copy", "copy_all"],
+                               label="Conversation"),  # fmt: skip
+            textbox=gr.Textbox(elem_id="prompt", placeholder="Say something (Enter to send)…", lines=1,
+                               submit_btn=True, stop_btn=True, label="Message"),  # fmt: skip
+            additional_inputs=[model_picker, mode, you, them, *sampling],
+            additional_inputs_accordion=gr.Accordion("Sampling settings", open=False),
+            additional_outputs=[notice],
+            api_name="chat_stream",
+            concurrency_limit=limits.chat_concurrency,
+            fill_height=False,
+        )
+
+        def chat(
+            message: str,
+            model: str = default_model,
+            mode: str = "dialogue",
+            you: str = DEFAULT_YOU,
+            them: str = DEFAULT_THEM,
+            temperature: float = 0.8,
+            top_k: int = 0,
+            top_p: float = 1.0,
+            max_new_chars: int = max_new_default,
+            seed: int = -1,
+            request: gr.Request = None,
+        ) -> Iterator[str]:
+            """Reply to one message (no history): streams the reply so far as a plain string."""
+            key = request.session_hash if request is not None else ""
+            try:
+                loaded = resolve(model or default_model, key)
+                for text, _ in reply_stream(
+                    loaded, [], message, mode=mode, you=you, them=them, temperature=temperature, top_k=top_k,
+                    top_p=top_p, max_new_chars=max_new_chars, seed=seed, limits=limits,
+                ):  # fmt: skip
+                    yield text
+            except CharlmError as exc:
+                raise gr.Error(str(exc)) from None
+
+        gr.api(chat, api_name="chat", concurrency_limit=limits.chat_concurrency)

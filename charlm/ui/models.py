@@ -1,0 +1,272 @@
+"""Which models a browser session can use: the shipped checkpoints (loaded once, shared read-only by every
+session) plus the models this session trained or uploaded (its own, in its own temp folder).
+
+Sessions are keyed by Gradio's ``session_hash``: a browser tab or a ``gradio_client.Client`` is one session, so
+one user never sees, selects or overwrites another's models. Uploaded checkpoints are only ever read through
+``load_checkpoint`` (safetensors + JSON, never unpickled).
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from charlm.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel, load_checkpoint
+from charlm.errors import CheckpointError
+from charlm.ui.limits import Limits
+
+SESSION_IDLE_SECONDS = 6 * 3600  # sessions whose tab vanished without an unload event are swept after this
+_ZIP_MAX_MEMBERS = 64
+
+
+@dataclass
+class Entry:
+    name: str
+    path: Path  # checkpoint folder (config.json + model.safetensors)
+    kind: str  # "shipped", "trained" or "uploaded"
+    loaded: LoadedModel | None = None
+    stamp: int = 0  # mtime of the weights when loaded: a model still training is re-read after each save
+
+
+@dataclass
+class Session:
+    key: str
+    dir: Path
+    models: dict[str, Entry] = field(default_factory=dict)
+    last_run: Path | None = None  # training output folder, for resume
+    stop: threading.Event = field(default_factory=threading.Event)
+    run_done: threading.Event = field(default_factory=threading.Event)
+    last_seen: float = field(default_factory=time.time)
+    last_result: tuple | None = None  # (model name, zip path, reason) of the last training run
+
+    def __post_init__(self) -> None:
+        self.run_done.set()  # no run in progress
+
+
+def safe_name(text: str, default: str = "model") -> str:
+    """A short name that is safe in a file name and a dropdown."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text or "").strip("-.")[:40]
+    return name or default
+
+
+class ModelRegistry:
+    def __init__(self, checkpoints_dir: str | Path, limits: Limits, root: str | Path | None = None) -> None:
+        self.limits = limits
+        self.root = Path(root or tempfile.mkdtemp(prefix="charlm-app-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        atexit.register(shutil.rmtree, self.root, True)
+        self._lock = threading.RLock()
+        self.sessions: dict[str, Session] = {}
+        self.shipped: dict[str, Entry] = {}
+        self.load_errors: list[str] = []
+        folder = Path(checkpoints_dir)
+        for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if (sub / CONFIG_FILE).is_file():
+                try:  # load now: the first chat must not wait, and every session shares this one copy
+                    loaded = load_checkpoint(sub)
+                except CheckpointError as exc:
+                    self.load_errors.append(str(exc))
+                    continue
+                self.shipped[sub.name] = Entry(sub.name, sub, "shipped", loaded)
+        gpts = [n for n, e in self.shipped.items() if e.loaded.config.arch == "gpt"]
+        self.default_name: str | None = (gpts or list(self.shipped) or [None])[0]
+
+    # --- sessions -------------------------------------------------------------------------------------
+    def session(self, key: str) -> Session:
+        with self._lock:
+            sess = self.sessions.get(key)
+            if sess is None:
+                self._sweep()
+                sess = Session(key, Path(tempfile.mkdtemp(prefix="s-", dir=self.root)))
+                self.sessions[key] = sess
+            sess.last_seen = time.time()
+            return sess
+
+    def drop_session(self, key: str) -> None:
+        """Forget a closed session and delete its files (its training, if any, was already cancelled)."""
+        with self._lock:
+            sess = self.sessions.pop(key, None)
+        if sess is not None:
+            sess.stop.set()
+            shutil.rmtree(sess.dir, ignore_errors=True)
+
+    def _sweep(self) -> None:
+        cutoff = time.time() - SESSION_IDLE_SECONDS
+        for key in [k for k, s in self.sessions.items() if s.last_seen < cutoff]:
+            self.drop_session(key)
+
+    # --- names ----------------------------------------------------------------------------------------
+    def choices(self, key: str) -> list[str]:
+        with self._lock:
+            sess = self.sessions.get(key)
+            return list(self.shipped) + (list(sess.models) if sess else [])
+
+    def unique_name(self, key: str, wanted: str) -> str:
+        base = safe_name(wanted)
+        taken = set(self.choices(key))
+        name, k = base, 2
+        while name in taken:
+            name, k = f"{base}-{k}", k + 1
+        return name
+
+    def add(self, key: str, name: str, path: Path, kind: str, replace: bool = False) -> str:
+        """Register a session model; ``replace`` keeps the name (a resumed run, a checkpoint that improved)."""
+        sess = self.session(key)
+        with self._lock:
+            if not (replace and name in sess.models):
+                name = self.unique_name(key, name)
+                if len(sess.models) >= self.limits.max_session_models:  # forget the oldest one
+                    oldest = next(iter(sess.models))
+                    sess.models.pop(oldest)
+            sess.models[name] = Entry(name, Path(path), kind)
+        return name
+
+    def entry(self, name: str, key: str) -> Entry:
+        with self._lock:
+            sess = self.sessions.get(key)
+            entry = self.shipped.get(name) or (sess.models.get(name) if sess else None)
+        if entry is None:
+            known = ", ".join(self.choices(key)) or "none"
+            raise CheckpointError(f"no model named {name!r} in this session (available: {known})")
+        return entry
+
+    def resolve(self, name: str | None, key: str) -> LoadedModel:
+        """The model to sample from; a session model is re-read when training saved a better checkpoint."""
+        entry = self.entry(name or self.default_name or "", key)
+        if entry.kind == "shipped":
+            return entry.loaded
+        try:
+            stamp = (entry.path / MODEL_FILE).stat().st_mtime_ns
+        except OSError:
+            stamp = -1
+        if entry.loaded is None or stamp != entry.stamp:
+            for attempt in range(3):  # the trainer swaps folders atomically; a read can fall in between
+                try:
+                    entry.loaded, entry.stamp = load_checkpoint(entry.path), stamp
+                    break
+                except CheckpointError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2)
+        return entry.loaded
+
+    # --- upload and download --------------------------------------------------------------------------
+    def upload(self, key: str, files: list[str]) -> str:
+        """Register an uploaded ``model.safetensors`` + ``config.json`` pair, or a zip of a checkpoint folder."""
+        paths = [Path(f) for f in files or []]
+        if not paths:
+            raise CheckpointError("choose a checkpoint: model.safetensors + config.json, or a .zip of the folder")
+        for p in paths:
+            if p.stat().st_size > self.limits.max_upload_bytes:
+                raise CheckpointError(f"{p.name} is larger than the {self.limits.max_upload_mb:g} MB upload limit")
+        sess = self.session(key)
+        dest = Path(tempfile.mkdtemp(prefix="upload-", dir=sess.dir))
+        try:
+            if len(paths) == 1 and paths[0].suffix.lower() == ".zip":
+                wanted = paths[0].stem
+                self._extract_zip(paths[0], dest)
+            else:
+                configs = [p for p in paths if p.suffix.lower() == ".json"]
+                weights = [p for p in paths if p.suffix.lower() == ".safetensors"]
+                if len(configs) != 1 or len(weights) != 1 or len(paths) != 2:
+                    raise CheckpointError(
+                        "upload exactly two files, model.safetensors and config.json (or one .zip of the folder); "
+                        f"got {', '.join(p.name for p in paths)}"
+                    )
+                shutil.copyfile(configs[0], dest / CONFIG_FILE)
+                shutil.copyfile(weights[0], dest / MODEL_FILE)
+                wanted = ""
+            loaded = load_checkpoint(dest)
+            if loaded.n_params > self.limits.max_params:
+                raise CheckpointError(
+                    f"this model has {loaded.n_params:,} parameters; this server accepts at most "
+                    f"{self.limits.max_params:,}"
+                )
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        name = self.add(key, loaded.meta.get("name") or wanted or "uploaded", dest, "uploaded")
+        entry = self.entry(name, key)
+        entry.loaded, entry.stamp = loaded, (dest / MODEL_FILE).stat().st_mtime_ns
+        return name
+
+    def _extract_zip(self, zpath: Path, dest: Path) -> None:
+        """Copy only config.json and model.safetensors out of the zip, to fixed names in ``dest``.
+
+        Member paths are never used to write (no path traversal), and every read is bounded by the upload limit
+        whatever the zip header claims (no zip bombs).
+        """
+        try:
+            zf = zipfile.ZipFile(zpath)
+        except (zipfile.BadZipFile, OSError):
+            raise CheckpointError(f"{zpath.name} is not a valid zip file") from None
+        with zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            if len(infos) > _ZIP_MAX_MEMBERS:
+                raise CheckpointError(f"{zpath.name} holds {len(infos)} files; a checkpoint zip holds two to four")
+            by_dir: dict[PurePosixPath, dict[str, zipfile.ZipInfo]] = {}
+            for info in infos:
+                p = PurePosixPath(info.filename)
+                if p.name in (CONFIG_FILE, MODEL_FILE):
+                    by_dir.setdefault(p.parent, {})[p.name] = info
+            folders = [d for d, m in by_dir.items() if len(m) == 2]
+            if not folders:
+                raise CheckpointError(f"{zpath.name} has no folder with both {CONFIG_FILE} and {MODEL_FILE}")
+            folders.sort(key=lambda d: (d.name != "best", len(d.parts)))  # a training folder: use best/
+            budget = self.limits.max_upload_bytes * 2
+            for fname, info in by_dir[folders[0]].items():
+                written = 0
+                try:
+                    with zf.open(info) as src, open(dest / fname, "wb") as out:
+                        while chunk := src.read(1 << 20):
+                            written += len(chunk)
+                            if written > budget:
+                                raise CheckpointError(f"{zpath.name} unpacks to more than {budget >> 20} MB")
+                            out.write(chunk)
+                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                    raise CheckpointError(f"{zpath.name} is corrupt ({exc})") from None
+
+    def zip_model(self, name: str, key: str) -> Path:
+        """A zip of the checkpoint folder (weights + config), ready to upload again or load with the CLI."""
+        entry = self.entry(name, key)
+        sess = self.session(key)
+        out = Path(tempfile.mkdtemp(prefix="zip-", dir=sess.dir)) / f"{safe_name(name)}.zip"
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for fname in (CONFIG_FILE, MODEL_FILE):
+                zf.write(entry.path / fname, f"{safe_name(name)}/{fname}")
+        return out
+
+    # --- model card -----------------------------------------------------------------------------------
+    def card(self, name: str | None, key: str) -> str:
+        """A few lines that say what the model is: architecture, size, training text, steps, quality."""
+        if not name:
+            return "No model selected."
+        entry = self.entry(name, key)
+        m = self.resolve(name, key)
+        c = m.config
+        if c.arch == "gpt":
+            arch = f"GPT, {c.n_layer} layers × {c.n_embd} wide, {c.n_head} heads, context {c.block_size} chars"
+        else:
+            arch = f"{c.arch.upper()}, {c.n_layer} layer(s), hidden {c.hidden_size}, embedding {c.n_embd}"
+        tr = m.meta.get("training") or {}
+        corpus = tr.get("corpus") or {}
+        lines = [
+            f"**{name}** ({entry.kind}) · {arch} · **{m.n_params:,}** parameters · vocabulary {m.vocab.size - 1}"
+        ]
+        facts = []
+        if corpus.get("name"):
+            facts.append(f"trained on *{corpus['name']}* ({corpus.get('chars', 0):,} chars)")
+        if tr.get("steps") is not None:
+            facts.append(f"{tr['steps']:,} steps in {tr.get('elapsed_sec', 0):.0f} s")
+        if tr.get("best_val_bpc") is not None:
+            facts.append(f"validation **{tr['best_val_bpc']:.3f} bits/char** (lower is better)")
+        if facts:
+            lines.append(" · ".join(facts))
+        return "\n\n".join(lines)
