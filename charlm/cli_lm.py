@@ -15,9 +15,7 @@ DEFAULT_LR = {"gpt": 3e-3, "lstm": 3e-3, "gru": 3e-3, "rnn": 2e-3}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser(
-        "train", help="train a model on a text file", description="Train a character-level LM."
-    )
+    t = sub.add_parser("train", help="train a model on a text file", description="Train a character-level LM.")
     t.add_argument("--data", required=True, help="UTF-8 (or UTF-16 with BOM) text file")
     t.add_argument("--arch", choices=["gpt", "lstm", "gru", "rnn"], default="gpt")
     t.add_argument("--size", choices=["tiny", "small", "medium"], default="small", help="size preset")
@@ -99,7 +97,10 @@ def run_train(args) -> int:
     from tqdm import tqdm
 
     from charlm.data import load_corpus
+    from charlm.distributed import env_info
     from charlm.train import TrainConfig, train
+
+    is_main = env_info().is_main  # under torchrun, rank 0 alone prints
 
     corpus = load_corpus(args.data)
     max_steps = args.max_steps if args.max_steps is not None or args.time_budget else 2000
@@ -139,7 +140,7 @@ def run_train(args) -> int:
         total=total,
         unit="step" if max_steps else "s",
         file=sys.stderr,
-        disable=args.quiet,
+        disable=args.quiet or not is_main,
         dynamic_ncols=True,
     )
     final = None
@@ -184,6 +185,9 @@ def run_train(args) -> int:
         "stopped": final.kind == "stopped",
         "checkpoint": s["checkpoint"],
     }
+    if not is_main:
+        return 0
+    result["world_size"] = s.get("world_size", 1)
     if args.json:
         print(json.dumps(result))
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from charlm import __version__
+from charlm import __version__, distributed
 from charlm.checkpoint import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from charlm.data import Corpus, check_trainable, get_batch
 from charlm.device import pick_device, pick_precision
@@ -127,6 +127,8 @@ def train(
     """Train and yield events; ``should_stop()`` is polled every step (the app's Stop button, Ctrl-C)."""
     out_dir = Path(out_dir)
     device = pick_device(cfg.device)
+    dinfo = distributed.setup(device)
+    device = distributed.rank_device(device, dinfo)
     trainer_state: dict = {}
     if resume:
         try:
@@ -140,9 +142,7 @@ def train(
                 f"{out_dir} was trained on a different text ({corpus_meta.get('name')}); resume needs the same file"
             )
         if loaded.vocab.chars != corpus.vocab.chars:
-            raise TrainingError(
-                "the text's vocabulary differs from the checkpoint's; resume needs the same text"
-            )
+            raise TrainingError("the text's vocabulary differs from the checkpoint's; resume needs the same text")
         saved_cfg = dict(trainer_state["train_config"])
         for key in (
             "max_steps",
@@ -169,9 +169,12 @@ def train(
     train_ids, val_ids = corpus.split(cfg.val_fraction)
     block = model_config.block_size
     check_trainable(train_ids, val_ids, block)
+    train_ids = distributed.shard(train_ids, dinfo, block + 1)  # each rank draws from its own part of the text
     model.train()
     optimizer = _make_optimizer(model, cfg)
-    batch_gen = torch.Generator().manual_seed(cfg.seed)
+    # DDP averages gradients across processes in backward; checkpoints keep the plain module.
+    forward = torch.nn.parallel.DistributedDataParallel(model) if dinfo.enabled else model
+    batch_gen = torch.Generator().manual_seed(cfg.seed + dinfo.rank)
     step, elapsed_before, best_val = 0, 0.0, math.inf
     history: list[dict] = []
     if resume:
@@ -185,7 +188,7 @@ def train(
 
     vocab = corpus.vocab
     n_params = count_parameters(model)
-    tokens_per_step = cfg.batch_size * block
+    tokens_per_step = cfg.batch_size * block * dinfo.world_size
     t0 = time.perf_counter() - elapsed_before
     last_val: dict | None = None
     last_eval_step = -1
@@ -202,11 +205,14 @@ def train(
             "n_params": n_params,
             "train_config": asdict(cfg),
             "precision": precision,
+            "world_size": dinfo.world_size,
             "device": str(device),
             "charlm_version": __version__,
         }
 
     def save(kind: str, reason: str) -> TrainEvent:
+        if not dinfo.is_main:  # rank 0 alone writes
+            return TrainEvent("saved", step, cfg.max_steps)
         training = summary(reason)
         if kind == "last":
             tensors, rest = flatten_optimizer(optimizer.state_dict())
@@ -220,9 +226,7 @@ def train(
                 "optimizer": rest,
                 "history": history[-5000:],
             }
-            path = save_checkpoint(
-                out_dir / "last", model, vocab, model_config, training, tensors, state, name
-            )
+            path = save_checkpoint(out_dir / "last", model, vocab, model_config, training, tensors, state, name)
         else:
             path = save_checkpoint(out_dir / "best", model, vocab, model_config, training, name=name)
         return TrainEvent("saved", step, cfg.max_steps, path=str(path), elapsed=training["elapsed_sec"])
@@ -254,18 +258,23 @@ def train(
             sample=sample,
         )
 
-    has_val = len(val_ids) >= 2
+    has_val = len(val_ids) >= 2 and dinfo.is_main
     rate = None
     reason = "done"
     while True:
         elapsed = time.perf_counter() - t0
         if should_stop is not None and should_stop():
             reason = "stopped"
-            break
-        if cfg.max_steps is not None and step >= cfg.max_steps:
-            break
-        if cfg.time_budget is not None and elapsed >= cfg.time_budget:
+        elif cfg.max_steps is not None and step >= cfg.max_steps:
+            reason = "done"
+        elif cfg.time_budget is not None and elapsed >= cfg.time_budget:
             reason = "time budget"
+        else:
+            reason = ""
+        if dinfo.enabled:  # all ranks must leave at the same step
+            _, any_stop, _ = distributed.reduce_step(0.0, bool(reason), dinfo, device)
+            reason = reason or ("stopped" if any_stop else "")
+        if reason:
             break
         progress = _progress(cfg, step, elapsed)
         lr = lr_at(cfg, step, progress)
@@ -274,11 +283,12 @@ def train(
         t_step = time.perf_counter()
         x, y = get_batch(train_ids, cfg.batch_size, block, batch_gen, device=str(device))
         with _autocast(device, precision):
-            logits, _ = model(x)
+            logits, _ = forward(x)
             loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
+        loss_value, _, nonfinite = distributed.reduce_step(loss.item(), False, dinfo, device)
+        if nonfinite:
             save("last", "non-finite loss")  # the weights are still those of the last good step
+            distributed.cleanup(dinfo)
             raise TrainingError(
                 f"the loss became {loss_value} at step {step + 1}; training stopped and the last good weights "
                 f"were saved to {out_dir / 'last'}. Try a lower learning rate (now {cfg.lr:g})"
@@ -324,6 +334,7 @@ def train(
     if not has_val or not (out_dir / "best").exists():
         yield save("best", "no validation split" if not has_val else reason)
     yield save("last", reason)
+    distributed.cleanup(dinfo)
     final = summary(reason)
     final["tokens_per_sec"] = rate
     final["checkpoint"] = str(out_dir / "best")
