@@ -61,7 +61,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--top-k", type=int, default=0, help="0 = off")
     s.add_argument("--top-p", type=float, default=1.0, help="1 = off")
     s.add_argument("--seed", type=int, help="same seed, same text")
-    s.add_argument("--stop", action="append", default=[], help="stop before this string (repeatable)")
+    s.add_argument(
+        "--stop", action="append", default=[], help="stop before this string (repeatable; \\n, \\t are escapes)"
+    )
     s.add_argument("--device", default="auto")
     s.set_defaults(func=run_sample)
 
@@ -237,7 +239,7 @@ def run_sample(args) -> int:
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
-        stop=args.stop,
+        stop=[s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop],
     ):
         sys.stdout.write(piece)
         sys.stdout.flush()
