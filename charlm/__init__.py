@@ -1,6 +1,47 @@
 """charlm: train, chat with, evaluate and understand small character-level language models.
 
-The core package never imports gradio; the web app lives in ``app.py`` and ``charlm.ui``.
+The public API, importable without gradio (and without paying for torch until you use it)::
+
+    import charlm
+    corpus = charlm.load_corpus("input.txt")
+    for event in charlm.train(corpus, charlm.preset_config("lstm", "small", corpus.vocab.size),
+                              charlm.TrainConfig(max_steps=500), "runs/demo"):
+        ...
+    model = charlm.load_checkpoint("runs/demo")
+    print("".join(charlm.generate(model, "ROMEO:", max_new_chars=200, seed=1)))
+    print(charlm.score_text(model, "Some text")["bpc"])
+
+The web app lives in ``app.py`` and ``charlm.ui`` (the only modules that import gradio).
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "CharVocab": "charlm.vocab",
+    "load_corpus": "charlm.data",
+    "build_corpus": "charlm.data",
+    "read_text": "charlm.data",
+    "ModelConfig": "charlm.models",
+    "preset_config": "charlm.models",
+    "build_model": "charlm.models",
+    "TrainConfig": "charlm.train",
+    "train": "charlm.train",
+    "load_checkpoint": "charlm.checkpoint",
+    "save_checkpoint": "charlm.checkpoint",
+    "generate": "charlm.sample",
+    "score_text": "charlm.score",
+    "evaluate_texts": "charlm.metrics",
+    "CharlmError": "charlm.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'charlm' has no attribute {name!r}")
