@@ -3,8 +3,10 @@
 The public API, importable without gradio (and without paying for torch until you use it)::
 
     import charlm
+    from charlm.train import train  # (charlm.train is the module)
+
     corpus = charlm.load_corpus("input.txt")
-    for event in charlm.train(corpus, charlm.preset_config("lstm", "small", corpus.vocab.size),
+    for event in train(corpus, charlm.preset_config("lstm", "small", corpus.vocab.size),
                               charlm.TrainConfig(max_steps=500), "runs/demo"):
         ...
     model = charlm.load_checkpoint("runs/demo")
@@ -29,7 +31,6 @@ _EXPORTS = {
     "preset_config": "charlm.models",
     "build_model": "charlm.models",
     "TrainConfig": "charlm.train",
-    "train": "charlm.train",
     "load_checkpoint": "charlm.checkpoint",
     "save_checkpoint": "charlm.checkpoint",
     "generate": "charlm.sample",
