@@ -98,7 +98,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                 source = gr.Radio(SOURCES, value="file", label="Training text", elem_id="train-source")
                 corpus_file = gr.File(label="Upload a .txt", file_types=[".txt"], type="filepath",
                                       elem_id="train-file", height=120)  # fmt: skip
-                pasted = gr.Textbox(label="…or paste text", lines=4, max_lines=10, elem_id="train-paste")
+                pasted = gr.Textbox("", label="…or paste text", lines=4, max_lines=10, elem_id="train-paste")
                 builtin = gr.Dropdown(list(BUILTIN), value=PYDOC, label="…or a built-in corpus (works offline)")
             with gr.Column():
                 with gr.Row():
@@ -113,7 +113,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                 budget = gr.Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
                                    label="Time budget (seconds)", elem_id="train-budget")  # fmt: skip
                 with gr.Row():
-                    model_name = gr.Textbox(label="Model name (optional)", max_lines=1, elem_id="train-name")
+                    model_name = gr.Textbox("", label="Model name (optional)", max_lines=1, elem_id="train-name")
                     resume = gr.Checkbox(label="Resume my last run", info="same text; trains for the budget again")
         with gr.Accordion("Advanced settings (0 = the preset's value)", open=False):
             with gr.Row():
@@ -137,6 +137,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                            elem_id="loss-plot", height=300)  # fmt: skip
         sample = gr.Textbox(label="Sample at the latest evaluation", lines=5, interactive=False,
                             elem_id="train-sample")  # fmt: skip
+        trained = gr.Textbox(label="Trained model", visible=False, elem_id="train-model")
         ckpt = gr.File(label="Checkpoint (zip: model.safetensors + config.json)", interactive=False,
                        elem_id="ckpt")  # fmt: skip
 
@@ -276,7 +277,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                 elif ev.kind == "saved" and not registered and Path(ev.path).name == "best":
                     registered = True  # chat with it while it trains: the picker re-reads each better save
                     name = registry.add(key, name, run_dir / "best", "trained", replace=True)
-                    yield _plot(rows), status_line(ev), sample_text, gr.update(choices=registry.choices(key)), None
+                    yield _plot(rows), status_line(ev), sample_text, name, None, gr.update(choices=registry.choices(key))
                     last = time.monotonic()
                     continue
                 elif ev.kind in ("done", "stopped"):
@@ -284,7 +285,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                     break
                 if time.monotonic() - last >= YIELD_EVERY or ev.kind == "eval":
                     progress(ev.progress, desc=f"step {ev.step}")
-                    yield _plot(rows), status_line(ev), sample_text, gr.skip(), gr.skip()
+                    yield _plot(rows), status_line(ev), sample_text, gr.skip(), gr.skip(), gr.skip()
                     last = time.monotonic()
         except GeneratorExit:  # Stop (cancel) or a closed tab: let the trainer save, then keep the model
             stop.set()
@@ -310,7 +311,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
             + f". **{name}** is now selected in the model picker: chat with it in the Chat tab, download it below, "
             "or tick *Resume my last run* to train it further."
         )
-        yield _plot(rows), msg, sample_text, gr.update(choices=registry.choices(key), value=name), zip_path
+        yield _plot(rows), msg, sample_text, name, zip_path, gr.update(choices=registry.choices(key), value=name)
 
     def after_training(request: gr.Request):
         """After a Stop (cancel) the generator cannot send its last update; this one shows the kept model."""
@@ -333,7 +334,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
         lambda: (gr.update(interactive=False), queued), None, [start_btn, status], queue=False,
         api_visibility="private",
     ).then(
-        train_model, train_inputs, [plot, status, sample, model_picker, ckpt], api_name="train",
+        train_model, train_inputs, [plot, status, sample, trained, ckpt, model_picker], api_name="train",
         concurrency_limit=limits.max_concurrent_training, concurrency_id="train", show_progress_on=[status],
     )  # fmt: skip
     ev.then(after_training, None, [model_picker, ckpt, start_btn], api_visibility="private")

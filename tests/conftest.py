@@ -1,0 +1,50 @@
+"""Shared fixtures. Gradio reads its environment at import, so set it before anything imports gradio."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no telemetry or version-check threads (and no network)
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="charlm-test-gradio-"))
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The full app (shipped checkpoints included) on a free port, with small limits so caps are testable."""
+    pytest.importorskip("gradio")
+    from charlm.ui.app import build_app, launch_kwargs
+    from charlm.ui.limits import Limits
+
+    limits = Limits(max_upload_mb=2, max_train_seconds=120, max_params=3_000_000, max_new_chars=500,
+                    max_concurrent_training=1)  # fmt: skip
+    demo = build_app(limits=limits)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                            **launch_kwargs(limits))  # fmt: skip
+    yield url
+    demo.close()
+
+
+@pytest.fixture
+def client(app_url):
+    """One gradio_client Client is one browser session (its own models)."""
+    from gradio_client import Client
+
+    c = Client(app_url, verbose=False)
+    yield c
+    c.close()

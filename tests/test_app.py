@@ -1,0 +1,212 @@
+"""The whole web app in a real server, driven with gradio_client: chat, train, sessions, uploads, limits."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from charlm.checkpoint import load_checkpoint  # noqa: E402
+
+pytestmark = pytest.mark.app
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = (
+    "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+    "The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n\n"
+) * 12
+TINY = dict(arch="gpt", size="tiny", time_budget=60, max_steps=20, eval_interval=10, seed=1)
+
+
+def _train(client: Client, name: str, **kw) -> tuple:
+    """Train a tiny model on pasted text through /train; returns every streamed output."""
+    args = {"source": "paste", "corpus_file": None, "pasted_text": TEXT, "model_name": name, **TINY, **kw}
+    job = client.submit(api_name="/train", **args)
+    job.result(timeout=120)  # raises the app's message if training refused to start
+    return tuple(job.outputs())
+
+
+@pytest.fixture(scope="module")
+def trained(app_url):
+    """One client session that trained a model: (client, model name, zip path)."""
+    c = Client(app_url, verbose=False)
+    outs = _train(c, "hamlet")
+    yield c, outs[-1][3], outs[-1][4], outs
+    c.close()
+
+
+def test_endpoints_are_named(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/chat", "/chat_stream", "/train", "/stop_training", "/corpus_stats", "/upload_model",
+            "/download_model", "/model_card", "/evaluate", "/backprop"} <= names  # fmt: skip
+    assert not any(n.startswith("/lambda") for n in names)
+
+
+def test_chat_streams_plain_strings_and_is_reproducible(client):
+    chunks = list(client.submit("Good morrow, sweet lady.", seed=3, max_new_chars=80, api_name="/chat"))
+    assert len(chunks) >= 3 and all(isinstance(c, str) for c in chunks)
+    assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:]))  # each chunk is the reply so far
+    again = client.predict("Good morrow, sweet lady.", seed=3, max_new_chars=80, api_name="/chat")
+    assert again == chunks[-1] and 0 < len(again) <= 80
+    assert "\n\n" not in again  # dialogue: the model's turn ends at a blank line
+
+
+def test_page_chat_matches_api_and_reports_unknown_characters(client):
+    """The ChatInterface endpoint runs the same generator; odd characters give a notice, not an error."""
+    msg = "Hé <b>1</b>   ok"
+    reply, notice = client.predict(msg, "shakespeare-gpt", "completion", "A", "B", 0.8, 0, 1.0, 60, 7,
+                                   api_name="/chat_stream")  # fmt: skip
+    text = reply["content"][0]["text"]
+    assert text == client.predict(msg, mode="completion", max_new_chars=60, seed=7, api_name="/chat")
+    assert "never saw" in notice and "'é'" in notice and "'<'" in notice
+
+
+def test_long_history_keeps_the_most_recent_text(client):
+    long = "ROMEO:\nWhat light through yonder window breaks?\n\n" * 200  # 10k chars >> the 64-char context
+    reply, notice = client.predict(long, "shakespeare-gpt", "completion", "A", "B", 0.0, 0, 1.0, 40, 1,
+                                   api_name="/chat_stream")  # fmt: skip
+    assert "last 64 characters" in notice and reply["content"][0]["text"]
+    tail = client.predict(long[-64:], mode="completion", temperature=0.0, max_new_chars=40, api_name="/chat")
+    assert reply["content"][0]["text"] == tail  # only the last window counts
+
+
+def test_bad_chat_settings_give_clear_messages(client):
+    with pytest.raises(AppError, match="top-p must be in"):
+        client.predict("hi", top_p=0.0, api_name="/chat")
+    with pytest.raises(AppError, match="no model named 'nope'"):
+        client.predict("hi", model="nope", api_name="/chat")
+
+
+def test_train_streams_progress_then_chat_with_the_new_model(trained):
+    c, name, zip_path, outs = trained
+    assert name == "hamlet" and len(outs) >= 2
+    plot, status, sample, _, _, picker = outs[-1]
+    splits = {row[2] for row in plot["data"]}
+    assert splits == {"train", "validation"} and "finished" in status and "20 steps" in status
+    assert sample and picker["value"] == "hamlet"
+    with zipfile.ZipFile(zip_path) as zf:
+        assert sorted(zf.namelist()) == ["hamlet/config.json", "hamlet/model.safetensors"]
+    reply = c.predict("To be", model=name, mode="completion", seed=1, max_new_chars=30, api_name="/chat")
+    assert isinstance(reply, str) and len(reply) == 30
+    assert "20 steps" in c.predict(name, api_name="/model_card")
+
+
+def test_resume_continues_the_last_run(trained):
+    c, name, _, _ = trained
+    outs = _train(c, "", pasted_text="", resume=True)
+    assert outs[-1][3] == name and "40 steps" in outs[-1][1]
+    steps = [row[0] for row in outs[-1][0]["data"]]
+    assert min(steps) <= 10 and max(steps) == 40  # the plot keeps the first run's history
+
+
+def test_sessions_do_not_see_each_other(trained, client):
+    _, name, _, _ = trained
+    with pytest.raises(AppError, match="no model named 'hamlet'"):
+        client.predict("hi", model=name, api_name="/chat")
+    with pytest.raises(AppError, match="no model named"):
+        client.predict(name, api_name="/download_model")
+    assert "no model named" in client.predict(name, api_name="/model_card")
+
+
+def test_downloaded_zip_uploads_in_another_session(trained, client, tmp_path):
+    _, _, zip_path, _ = trained
+    picker, card = client.predict([handle_file(zip_path)], api_name="/upload_model")
+    assert picker["value"] == "hamlet" and "uploaded" in card
+    assert client.predict("To be", model="hamlet", max_new_chars=10, seed=1, api_name="/chat")
+    # the pair of files works too; the second copy gets a new name
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(tmp_path)
+    files = [handle_file(str(tmp_path / "hamlet" / f)) for f in ("model.safetensors", "config.json")]
+    picker, _ = client.predict(files, api_name="/upload_model")
+    assert picker["value"] == "hamlet-2"
+    dl = client.predict("hamlet-2", api_name="/download_model")
+    with zipfile.ZipFile(dl) as zf:
+        zf.extractall(tmp_path / "again")
+    assert load_checkpoint(tmp_path / "again" / "hamlet-2").n_params > 0
+
+
+def test_bad_uploads_give_clear_messages(client, tmp_path, app_url):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n")
+    binary = tmp_path / "data.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    for path, message in ((empty, "is empty"), (binary, "looks binary")):
+        with pytest.raises(AppError, match=message):
+            client.predict(api_name="/train", source="file", corpus_file=handle_file(str(path)), **TINY)
+    with pytest.raises(AppError, match="upload a .txt file first"):
+        client.predict(api_name="/train", source="file", corpus_file=None, **TINY)
+    junk_zip = tmp_path / "junk.zip"
+    with zipfile.ZipFile(junk_zip, "w") as zf:
+        zf.writestr("../../evil/config.json", "{}")
+        zf.writestr("notes.txt", "hello")
+    with pytest.raises(AppError, match="no folder with both"):
+        client.predict([handle_file(str(junk_zip))], api_name="/upload_model")
+    fake = tmp_path / "config.json"
+    fake.write_text('{"hello": 1}')
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"not safetensors")
+    with pytest.raises(AppError, match="not a charlm checkpoint"):
+        client.predict([handle_file(str(fake)), handle_file(str(weights))], api_name="/upload_model")
+    not_zip = tmp_path / "x.zip"
+    not_zip.write_bytes(b"PK nope")
+    with pytest.raises(AppError, match="not a valid zip"):
+        client.predict([handle_file(str(not_zip))], api_name="/upload_model")
+    # the session still works after all that
+    assert client.predict("hi", max_new_chars=5, seed=1, api_name="/chat")
+
+
+def test_nonsense_settings_and_caps(client):
+    with pytest.raises(AppError, match="divisible"):
+        _train(client, "bad", n_embd=64, n_head=3)
+    with pytest.raises(AppError, match="parameters; this server allows"):
+        _train(client, "big", size="medium")
+    with pytest.raises(AppError, match="greater than maximum value 120"):  # the slider checks it server-side
+        _train(client, "long", time_budget=10_000)
+
+
+def test_upload_size_cap_is_enforced_by_the_server(app_url, tmp_path):
+    import httpx
+
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * (3 * 1024 * 1024))  # the test app's cap is 2 MB
+    with open(big, "rb") as f:
+        r = httpx.post(app_url.rstrip("/") + "/gradio_api/upload", files={"files": ("big.txt", f)})
+    assert r.status_code == 413
+
+
+def test_stop_keeps_the_model_trained_so_far(client):
+    job = client.submit(api_name="/train", source="paste", corpus_file=None, pasted_text=TEXT, model_name="halt",
+                        arch="gpt", size="tiny", time_budget=60, max_steps=0, eval_interval=10, seed=1)  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline and len(job.outputs()) < 2:  # wait until it is really training
+        time.sleep(0.2)
+    assert "Stopping" in client.predict(api_name="/stop_training")
+    job.result(timeout=60)
+    outs = job.outputs()
+    assert "stopped" in outs[-1][1] and outs[-1][3] == "halt"
+    assert client.predict("To", model="halt", max_new_chars=5, seed=1, api_name="/chat")
+
+
+def test_cancel_registers_the_saved_checkpoint(client):
+    """A cancelled job (the page's Stop button, a closed tab) still leaves the model in the session."""
+    job = client.submit(api_name="/train", source="paste", corpus_file=None, pasted_text=TEXT, model_name="cut",
+                        arch="gpt", size="tiny", time_budget=60, max_steps=0, eval_interval=10, seed=1)  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline and len(job.outputs()) < 2:
+        time.sleep(0.2)
+    job.cancel()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            assert client.predict("To", model="cut", max_new_chars=5, seed=1, api_name="/chat")
+            break
+        except AppError:
+            time.sleep(0.5)
+    else:
+        pytest.fail("the cancelled run's model never appeared in the session")
+    assert "cut" in client.predict("cut", api_name="/model_card")
