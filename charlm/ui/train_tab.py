@@ -277,7 +277,8 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                 elif ev.kind == "saved" and not registered and Path(ev.path).name == "best":
                     registered = True  # chat with it while it trains: the picker re-reads each better save
                     name = registry.add(key, name, run_dir / "best", "trained", replace=True)
-                    yield _plot(rows), status_line(ev), sample_text, name, None, gr.update(choices=registry.choices(key))
+                    picker = gr.update(choices=registry.choices(key))
+                    yield _plot(rows), status_line(ev), sample_text, name, None, picker
                     last = time.monotonic()
                     continue
                 elif ev.kind in ("done", "stopped"):
