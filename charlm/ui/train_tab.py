@@ -115,12 +115,14 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                 with gr.Row():
                     model_name = gr.Textbox("", label="Model name (optional)", max_lines=1, elem_id="train-name")
                     resume = gr.Checkbox(label="Resume my last run", info="same text; trains for the budget again")
-        with gr.Accordion("Advanced settings (0 = the preset's value)", open=False):
+        with gr.Accordion("Advanced settings (0 = the preset's value)", open=False, elem_id="train-advanced"):
             with gr.Row():
-                max_steps = gr.Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget")
+                max_steps = gr.Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget",
+                                      elem_id="train-max-steps")
                 lr = gr.Number(0, minimum=0, label="Learning rate", info="0 = a good default per architecture")
                 batch_size = gr.Number(32, precision=0, minimum=1, label="Batch size")
-                eval_interval = gr.Number(100, precision=0, minimum=1, label="Evaluate every (steps)")
+                eval_interval = gr.Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
+                                          elem_id="train-eval-every")
                 seed = gr.Number(1337, precision=0, label="Seed")
             with gr.Row():
                 block_size = gr.Number(0, precision=0, minimum=0, label="Context length (chars)")

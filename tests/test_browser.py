@@ -1,0 +1,128 @@
+"""The app in a real browser: Debian's chromium driven by Playwright (no `playwright install` needed).
+
+Runs `python app.py` exactly as a user would, chats with the shipped model, uploads a text, trains briefly,
+watches the loss plot, chats with the new model and downloads it. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ARTIFACTS, ROOT, free_port
+
+CHROMIUM = os.environ.get("CHARLM_CHROMIUM", "/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+expect = sync_api.expect
+CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python app.py` on a free port, with a short training cap so the test stays quick."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "app.log"
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "CHARLM_MAX_TRAIN_SECONDS": "30", "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                pytest.fail("app.py exited:\n" + log.read_text())
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("app.py did not answer in 120 s:\n" + log.read_text())
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(log, ARTIFACTS / "browser-app.log")
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+        pg.goto(server)
+        yield pg
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def send(page, text: str) -> None:
+    """Type a chat message, wait for the streamed reply to finish."""
+    n = page.locator('#chatbot [data-testid="bot"]').count()
+    page.locator("#prompt textarea").fill(text)
+    page.locator("#prompt textarea").press("Enter")
+    expect(page.locator('#chatbot [data-testid="bot"]')).to_have_count(n + 1, timeout=30_000)
+    expect(page.locator('#prompt [data-testid="submit-button"]')).to_be_visible(timeout=60_000)
+
+
+def test_chat_with_the_shipped_model(page):
+    expect(page.locator("#model-card")).to_contain_text("shakespeare-gpt", timeout=30_000)
+    expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+    send(page, "Good morrow, fair Juliet.")
+    bot = page.locator('#chatbot [data-testid="bot"]').last
+    expect(bot).not_to_be_empty()
+    style = bot.locator(".message-content span").first.evaluate("e => getComputedStyle(e).whiteSpace")
+    assert style == "pre-wrap"  # spaces and newlines are shown as generated
+    shot(page, "1-chat")
+
+
+def test_upload_train_watch_chat_download(page, tmp_path):
+    text = tmp_path / "verses.txt"
+    text.write_text(("The quick brown fox jumps over the lazy dog.\nA stitch in time saves nine.\n\n") * 40)
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-file input[type=file]").set_input_files(str(text))
+    expect(page.locator("#train-stats")).to_contain_text("verses.txt", timeout=30_000)
+    expect(page.locator("#train-stats")).to_contain_text("vocabulary")
+    page.locator("#train-advanced").get_by_text("Advanced settings").click()
+    page.locator("#train-max-steps input").fill("40")
+    page.locator("#train-eval-every input").fill("10")
+    page.locator("#train-name").locator("input, textarea").first.fill("fox")
+    page.locator("#train-btn").click()
+    expect(page.locator("#train-status")).to_contain_text("finished", timeout=120_000)
+    expect(page.locator("#loss-plot svg").first).to_be_visible()
+    expect(page.locator("#train-sample textarea")).not_to_have_value("")
+    with page.expect_download() as dl:
+        page.locator("#ckpt a").first.click()
+    assert dl.value.suggested_filename == "fox.zip"
+    shot(page, "2-train")
+    page.get_by_role("tab", name="Chat").click()
+    expect(page.locator("#model-card")).to_contain_text("fox", timeout=15_000)
+    page.locator("#chat-mode").get_by_text("completion", exact=True).click()
+    send(page, "The quick")
+    shot(page, "3-chat-own-model")
+
+
+def test_other_tabs_render(page):
+    page.get_by_role("tab", name="Evaluate").click()
+    expect(page.locator("#eval-run")).to_be_visible(timeout=15_000)
+    shot(page, "4-evaluate")
+    page.get_by_role("tab", name="Backprop").click()
+    expect(page.locator("#bp-next")).to_be_visible(timeout=15_000)
+    shot(page, "5-backprop")
