@@ -7,6 +7,7 @@ watches the loss plot, chats with the new model and downloads it. Screenshots go
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import ARTIFACTS, ROOT, free_port
 
 CHROMIUM = os.environ.get("CHARLM_CHROMIUM", "/usr/bin/chromium")
@@ -101,28 +101,33 @@ def test_upload_train_watch_chat_download(page, tmp_path):
     expect(page.locator("#train-stats")).to_contain_text("verses.txt", timeout=30_000)
     expect(page.locator("#train-stats")).to_contain_text("vocabulary")
     page.locator("#train-advanced").get_by_text("Advanced settings").click()
-    page.locator("#train-max-steps input").fill("40")
-    page.locator("#train-eval-every input").fill("10")
+    for box, value in (("#train-max-steps input", "40"), ("#train-eval-every input", "10")):
+        page.locator(box).fill(value)
+        page.locator(box).press("Tab")
+        expect(page.locator(box)).to_have_value(value)
     page.locator("#train-name").locator("input, textarea").first.fill("fox")
     page.locator("#train-btn").click()
+    expect(page.locator("#train-status")).to_contain_text(re.compile(r"step \d|finished"), timeout=60_000)
+    shot(page, "2-training")  # usually mid-run: step, chars/s, ETA, progress bar
     expect(page.locator("#train-status")).to_contain_text("finished", timeout=120_000)
+    expect(page.locator("#train-status")).to_contain_text("40 steps")
     expect(page.locator("#loss-plot svg").first).to_be_visible()
     expect(page.locator("#train-sample textarea")).not_to_have_value("")
     with page.expect_download() as dl:
         page.locator("#ckpt a").first.click()
     assert dl.value.suggested_filename == "fox.zip"
-    shot(page, "2-train")
+    shot(page, "3-trained")
     page.get_by_role("tab", name="Chat").click()
     expect(page.locator("#model-card")).to_contain_text("fox", timeout=15_000)
     page.locator("#chat-mode").get_by_text("completion", exact=True).click()
     send(page, "The quick")
-    shot(page, "3-chat-own-model")
+    shot(page, "4-chat-own-model")
 
 
 def test_other_tabs_render(page):
     page.get_by_role("tab", name="Evaluate").click()
     expect(page.locator("#eval-run")).to_be_visible(timeout=15_000)
-    shot(page, "4-evaluate")
+    shot(page, "5-evaluate")
     page.get_by_role("tab", name="Backprop").click()
     expect(page.locator("#bp-next")).to_be_visible(timeout=15_000)
-    shot(page, "5-backprop")
+    shot(page, "6-backprop")

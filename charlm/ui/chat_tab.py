@@ -166,7 +166,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             textbox=gr.Textbox(elem_id="prompt", placeholder="Say something (Enter to send)…", lines=1,
                                submit_btn=True, stop_btn=True, label="Message"),  # fmt: skip
             additional_inputs=[model_picker, mode, you, them, *sampling],
-            additional_inputs_accordion=gr.Accordion("Sampling settings", open=False),
+            additional_inputs_accordion=gr.Accordion("Sampling settings", open=False, render=False),
             additional_outputs=[notice],
             api_name="chat_stream",
             concurrency_limit=limits.chat_concurrency,

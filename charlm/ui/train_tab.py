@@ -136,7 +136,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
             stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
         status = gr.Markdown("", elem_id="train-status")
         plot = gr.LinePlot(x="step", y="loss", color="split", label="Loss (nats per character)", y_lim=[0, None],
-                           elem_id="loss-plot", height=300)  # fmt: skip
+                           elem_id="loss-plot")  # fmt: skip
         sample = gr.Textbox(label="Sample at the latest evaluation", lines=5, interactive=False,
                             elem_id="train-sample")  # fmt: skip
         trained = gr.Textbox(label="Trained model", visible=False, elem_id="train-model")
@@ -270,25 +270,26 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
             return name, zip_path
 
         try:
+            tick = None  # the latest step event: the status shows its rate and ETA
             for ev in events:
                 if ev.kind == "step":
+                    tick = ev
                     rows.append({"step": ev.step, "loss": ev.loss, "split": "train"})
                 elif ev.kind == "eval":
                     rows.append({"step": ev.step, "loss": ev.val_loss, "split": "validation"})
                     sample_text = ev.sample or sample_text
-                elif ev.kind == "saved" and not registered and Path(ev.path).name == "best":
-                    registered = True  # chat with it while it trains: the picker re-reads each better save
-                    name = registry.add(key, name, run_dir / "best", "trained", replace=True)
-                    picker = gr.update(choices=registry.choices(key))
-                    yield _plot(rows), status_line(ev), sample_text, name, None, picker
-                    last = time.monotonic()
-                    continue
                 elif ev.kind in ("done", "stopped"):
                     final = ev
                     break
-                if time.monotonic() - last >= YIELD_EVERY or ev.kind == "eval":
-                    progress(ev.progress, desc=f"step {ev.step}")
-                    yield _plot(rows), status_line(ev), sample_text, gr.skip(), gr.skip(), gr.skip()
+                new_model = ev.kind == "saved" and not registered and Path(ev.path).name == "best"
+                if new_model:  # chat with it while it trains: the picker re-reads each better save
+                    registered = True
+                    name = registry.add(key, name, run_dir / "best", "trained", replace=True)
+                if new_model or ev.kind == "eval" or time.monotonic() - last >= YIELD_EVERY:
+                    now = tick or ev
+                    progress(now.progress, desc=f"step {now.step}")
+                    picker, named = (gr.update(choices=registry.choices(key)), name) if new_model else (gr.skip(),) * 2
+                    yield _plot(rows), status_line(now), sample_text, named, gr.skip(), picker
                     last = time.monotonic()
         except GeneratorExit:  # Stop (cancel) or a closed tab: let the trainer save, then keep the model
             stop.set()
@@ -309,7 +310,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
         bpc = s.get("best_val_bpc")
         how = "stopped" if final is not None and final.kind == "stopped" else f"finished ({s.get('reason', 'done')})"
         msg = (
-            f"{head} · ✅ {how} after {s.get('steps', 0):,} steps in {_fmt_time(s.get('elapsed_sec'))}"
+            f"{head} · **{how}** after {s.get('steps', 0):,} steps in {_fmt_time(s.get('elapsed_sec'))}"
             + (f" · validation {bpc:.3f} bits/char" if bpc is not None else "")
             + f". **{name}** is now selected in the model picker: chat with it in the Chat tab, download it below, "
             "or tick *Resume my last run* to train it further."
