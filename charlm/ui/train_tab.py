@@ -134,6 +134,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
         with gr.Row():
             start_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        bar = gr.Markdown("", elem_id="train-progress", min_height=48)  # the queue position and progress bar show here
         status = gr.Markdown("", elem_id="train-status")
         plot = gr.LinePlot(x="step", y="loss", color="split", label="Loss (nats per character)", y_lim=[0, None],
                            elem_id="loss-plot")  # fmt: skip
@@ -141,7 +142,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                             elem_id="train-sample")  # fmt: skip
         trained = gr.Textbox(label="Trained model", visible=False, elem_id="train-model")
         ckpt = gr.File(label="Checkpoint (zip: model.safetensors + config.json)", interactive=False,
-                       elem_id="ckpt")  # fmt: skip
+                       elem_id="ckpt", height=90)  # fmt: skip
 
     corpus_inputs = [source, corpus_file, pasted, builtin, lowercase, collapse, min_count]
     arch_inputs = [arch, size, block_size, n_layer, n_embd, n_head, hidden_size, dropout]
@@ -339,7 +340,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
         api_visibility="private",
     ).then(
         train_model, train_inputs, [plot, status, sample, trained, ckpt, model_picker], api_name="train",
-        concurrency_limit=limits.max_concurrent_training, concurrency_id="train", show_progress_on=[status],
+        concurrency_limit=limits.max_concurrent_training, concurrency_id="train", show_progress_on=[bar],
     )  # fmt: skip
     ev.then(after_training, None, [model_picker, ckpt, start_btn], api_visibility="private")
     ev.failure(lambda: gr.update(interactive=True), None, start_btn, api_visibility="private")
