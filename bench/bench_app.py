@@ -36,8 +36,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> tuple[subprocess.Popen, float]:
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+def start_server(port: int, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"],
@@ -83,15 +83,21 @@ def main() -> None:
     ap.add_argument("--new-chars", type=int, default=100)
     ap.add_argument("--train-budget", type=int, default=240)
     ap.add_argument("--no-train", action="store_true", help="measure /chat without the concurrent training job")
+    ap.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="environment for the server, e.g. --env OMP_NUM_THREADS=1 --env CHARLM_CHAT_CONCURRENCY=8",
+    )  # fmt: skip
     args = ap.parse_args()
     from gradio_client import Client
 
     text = CORPUS.read_text(encoding="utf-8")
+    extra_env = dict(kv.split("=", 1) for kv in args.env)
     header("web app: cold start, /chat latency under load, server memory")
+    print(f"# server environment: {extra_env or 'default'}")
     colds = []
     proc = None
     for i in range(args.cold_repeats):
-        proc, dt = start_server(free_port())
+        proc, dt = start_server(free_port(), extra_env)
         colds.append(dt)
         if i < args.cold_repeats - 1:
             proc.terminate()
