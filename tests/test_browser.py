@@ -101,9 +101,14 @@ def test_upload_train_watch_chat_download(page, tmp_path):
     expect(page.locator("#train-stats")).to_contain_text("verses.txt", timeout=30_000)
     expect(page.locator("#train-stats")).to_contain_text("vocabulary")
     page.locator("#train-advanced").get_by_text("Advanced settings").click()
+    expect(page.locator("#train-max-steps input")).to_be_visible()
     for box, value in (("#train-max-steps input", "40"), ("#train-eval-every input", "10")):
-        page.locator(box).fill(value)
-        page.locator(box).press("Tab")
+        for _ in range(5):  # the accordion mounts its children lazily; a value typed too early can be reset
+            page.locator(box).fill(value)
+            page.locator(box).press("Tab")
+            page.wait_for_timeout(300)
+            if page.locator(box).input_value() == value:
+                break
         expect(page.locator(box)).to_have_value(value)
     page.locator("#train-name").locator("input, textarea").first.fill("fox")
     page.locator("#train-btn").click()
