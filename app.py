@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from charlm.ui.app import build_app, launch_kwargs
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # startup needs no network (no version check)
+
+from charlm.ui.app import build_app, launch_kwargs  # noqa: E402
 
 demo = build_app()
 

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url():
+def app_demo():
     """The full app (shipped checkpoints included) on a free port, with small limits so caps are testable."""
     pytest.importorskip("gradio")
     from charlm.ui.app import build_app, launch_kwargs
@@ -36,8 +36,13 @@ def app_url():
     demo = build_app(limits=limits)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                             **launch_kwargs(limits))  # fmt: skip
-    yield url
+    yield demo, url
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_demo):
+    return app_demo[1]
 
 
 @pytest.fixture

@@ -210,3 +210,44 @@ def test_cancel_registers_the_saved_checkpoint(client):
     else:
         pytest.fail("the cancelled run's model never appeared in the session")
     assert "cut" in client.predict("cut", api_name="/model_card")
+
+
+def test_closed_session_forgets_its_models_and_files(app_demo, trained):
+    demo, url = app_demo
+    registry = demo.charlm_registry
+    c = Client(url, verbose=False)
+    c.predict([handle_file(trained[2])], api_name="/upload_model")
+    sess = registry.sessions[c.session_hash]
+    assert sess.dir.is_dir() and "hamlet" in sess.models
+    c.close()
+    deadline = time.time() + 30
+    while time.time() < deadline and c.session_hash in registry.sessions:
+        time.sleep(0.5)
+    assert c.session_hash not in registry.sessions and not sess.dir.exists()
+
+
+def test_training_queues_while_chat_stays_responsive(app_url):
+    """One training slot (the test app's cap): a second user's run waits in the queue; chat does not."""
+    a, b, c = (Client(app_url, verbose=False) for _ in range(3))
+    try:
+        long_run = dict(source="paste", corpus_file=None, pasted_text=TEXT, arch="gpt", size="tiny", time_budget=60,
+                        max_steps=0, eval_interval=10, seed=1)  # fmt: skip
+        job_a = a.submit(api_name="/train", model_name="first", **long_run)
+        deadline = time.time() + 60
+        while time.time() < deadline and len(job_a.outputs()) < 2:
+            time.sleep(0.2)
+        job_b = b.submit(api_name="/train", model_name="second", **{**long_run, "max_steps": 10})
+        deadline = time.time() + 10
+        while time.time() < deadline and job_b.status().code.name != "IN_QUEUE":
+            time.sleep(0.1)
+        assert job_b.status().code.name == "IN_QUEUE" and job_b.status().rank is not None
+        t0 = time.time()
+        assert c.predict("Good morrow", max_new_chars=40, seed=1, api_name="/chat")
+        assert time.time() - t0 < 15  # not stuck behind the training queue
+        a.predict(api_name="/stop_training")
+        job_b.result(timeout=60)
+        assert job_b.outputs()[-1][3] == "second"
+        assert "stopped" in job_a.outputs()[-1][1]
+    finally:
+        for cl in (a, b, c):
+            cl.close()
