@@ -251,3 +251,20 @@ def test_training_queues_while_chat_stays_responsive(app_url):
     finally:
         for cl in (a, b, c):
             cl.close()
+
+
+def test_zip_bomb_and_traversal_are_refused(client, tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("m/config.json", "{}")
+        zf.writestr("m/model.safetensors", b"\0" * (5 * 1024 * 1024))  # 5 MB of zeros, a few KB zipped
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(AppError, match="unpacks to more than"):
+        client.predict([handle_file(str(bomb))], api_name="/upload_model")
+    sneaky = tmp_path / "sneaky.zip"
+    with zipfile.ZipFile(sneaky, "w") as zf:  # names are never used as paths: only two fixed files are written
+        zf.writestr("../../../tmp/charlm-evil/config.json", "{}")
+        zf.writestr("../../../tmp/charlm-evil/model.safetensors", b"x")
+    with pytest.raises(AppError, match="not a charlm checkpoint"):
+        client.predict([handle_file(str(sneaky))], api_name="/upload_model")
+    assert not Path("/tmp/charlm-evil").exists()
