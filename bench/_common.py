@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as `python bench/x.py` from anywhere
     sys.path.insert(0, str(REPO))
 CORPUS = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+sys.stdout.reconfigure(line_buffering=True)  # results appear as they are measured, even through a pipe
 
 
 def machine_state() -> str:
