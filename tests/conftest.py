@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -12,16 +11,10 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="charlm-test-gr
 
 import pytest  # noqa: E402
 
+from tests.helpers import launch  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +27,7 @@ def app_demo():
     limits = Limits(max_upload_mb=2, max_train_seconds=120, max_params=3_000_000, max_new_chars=500,
                     max_concurrent_training=1)  # fmt: skip
     demo = build_app(limits=limits)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                            **launch_kwargs(limits))  # fmt: skip
+    url = launch(demo, **launch_kwargs(limits))
     yield demo, url
     demo.close()
 

@@ -34,3 +34,19 @@ TINY = {
     "rnn": dict(n_layer=2, n_embd=16, hidden_size=32, block_size=32),
 }
 ARCHS = tuple(TINY)
+
+
+def free_port() -> int:
+    """A free local port (gradio cannot be asked for port 0: it health-checks the port it was given)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(demo, **kwargs) -> str:
+    """Launch a Blocks on a free local port without blocking; returns its URL."""
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                            **kwargs)  # fmt: skip
+    return url

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -15,25 +14,16 @@ from gradio_client import Client  # noqa: E402
 
 from charlm.backprop_presets import preset  # noqa: E402
 from charlm.ui.backprop_tab import build_backprop_tab, spec_text  # noqa: E402
+from tests.helpers import launch  # noqa: E402
 
 pytestmark = pytest.mark.app
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")
 def client():
     with gr.Blocks() as demo:
         build_backprop_tab()
-    demo.queue(default_concurrency_limit=1, max_size=64)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(),
-                            quiet=True)
+    url = launch(demo)
     c = Client(url, verbose=False)
     yield c
     c.close()

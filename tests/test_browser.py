@@ -16,7 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, ROOT, free_port
+from conftest import ARTIFACTS, ROOT
+
+from tests.helpers import free_port
 
 CHROMIUM = os.environ.get("CHARLM_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [

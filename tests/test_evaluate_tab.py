@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -17,17 +16,10 @@ from gradio_client import Client, handle_file  # noqa: E402
 from charlm.cli import main  # noqa: E402
 from charlm.metrics import SCORE_KEYS  # noqa: E402
 from charlm.ui.evaluate_tab import build_evaluate_tab  # noqa: E402
+from tests.helpers import launch  # noqa: E402
 
 pytestmark = pytest.mark.app
 DATA = Path(__file__).parent / "data" / "metrics"
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _tiny_model(folder: Path):
@@ -56,10 +48,7 @@ def client(tmp_path_factory):
         else:
             picker = gr.Dropdown(["tiny"], value="tiny", label="model")
             build_evaluate_tab(picker, lambda name, request: loaded)
-    demo.queue(default_concurrency_limit=1, max_size=16)
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True
-    )
+    url = launch(demo)
     c = Client(url, verbose=False)
     yield c
     c.close()
