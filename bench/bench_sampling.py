@@ -46,6 +46,17 @@ def naive_sample_ids(model, vocab, prompt: str, max_new_chars: int, temperature:
         yield int(nxt)
 
 
+def in_inference_mode(it):
+    """Run a generator's every step under torch.inference_mode (the core sampler's no_grad stays inside it)."""
+    while True:
+        with torch.inference_mode():
+            try:
+                value = next(it)
+            except StopIteration:
+                return
+        yield value
+
+
 class StaticDecoder:
     """Prototype: GPT decode step with fixed shapes (attend to the whole preallocated cache under a mask).
 
@@ -150,6 +161,10 @@ def bench_one(path, args, prompt: str) -> None:
             "naive (full window)": lambda: naive_sample_ids(model, vocab, prompt, args.naive_new),
         }
         counts = {"cached (charlm.sample)": args.new, "naive (full window)": args.naive_new}
+        variants["cached, called under torch.inference_mode"] = lambda: in_inference_mode(
+            sample_ids(model, vocab, prompt, max_new_chars=args.new, seed=0)
+        )
+        counts["cached, called under torch.inference_mode"] = args.new
         if is_gpt:
             proto = StaticDecoder(model)
             variants["proto: static step + inference_mode"] = lambda p=proto: p.sample_ids(vocab, prompt, args.new)
