@@ -7,14 +7,15 @@ at 1.0, AdamW with the trainer's parameter groups. Variants:
 
 - ``fp32 eager``: the plain path (for-loop AdamW, ``foreach=False``);
 - ``foreach AdamW`` / ``fused AdamW``: multi-tensor and fused optimizer kernels;
-- ``bf16 autocast``: ``torch.autocast("cpu", bfloat16)`` around forward + loss (AVX512-BF16 / AMX);
+- ``bf16 autocast``: ``torch.autocast("cpu", bfloat16)`` around forward + loss (AVX512-BF16, or AMX where present);
 - ``compile``: ``torch.compile(model)`` (compile time is measured separately: the first steps, minus a normal
   step; the script says whether it pays back within a 90-s run);
-- combinations, and each at ``torch.set_num_threads`` 1 and 2 (--threads).
+- combinations, each at the ``torch.set_num_threads`` values of --threads (default 1; try --threads 1,2).
 
 Rounds: each variant runs --steps steps per round, variants interleaved, --rounds rounds; medians reported.
 
-    python bench/bench_training.py                    # GPT + LSTM, a few minutes
+    python bench/bench_training.py                    # GPT + LSTM at 1 thread, a few minutes
+    python bench/bench_training.py --threads 1,2      # also 2 threads (slow on a busy machine)
     python bench/bench_training.py --only gpt --no-compile --rounds 3
 """
 
@@ -146,7 +147,7 @@ def main() -> None:
     ap.add_argument("--only", choices=["gpt", "lstm"], help="one model only")
     ap.add_argument("--steps", type=int, default=10, help="steps per variant per round")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", default="1,2", help="comma-separated torch.set_num_threads values")
+    ap.add_argument("--threads", default="1", help="comma-separated torch.set_num_threads values, e.g. 1,2")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     ap.add_argument("--lstm-steps", type=int, default=3, help="steps per variant per round for the LSTM")
     args = ap.parse_args()
