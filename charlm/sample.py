@@ -41,7 +41,7 @@ def check_sampling(temperature: float, top_k: int, top_p: float, max_new_chars: 
         raise ValueError(f"max new characters must be 0 or more, not {max_new_chars}")
 
 
-@torch.no_grad()
+@torch.inference_mode()  # cheaper than no_grad: no version counters or views tracking
 def sample_ids(
     model: torch.nn.Module,
     vocab: CharVocab,

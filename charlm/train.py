@@ -47,6 +47,7 @@ class TrainConfig:
     precision: str = "auto"  # "fp32", "bf16" autocast, or "auto" (bf16 where measured to pay; charlm.device)
     sample_chars: int = 0  # a short sample at each evaluation (for the app)
     sample_prompt: str = "\n"
+    compile: bool = False  # torch.compile the training forward: pays only on long runs (first compile 20-45 s)
 
     def __post_init__(self) -> None:
         if self.max_steps is None and self.time_budget is None:
@@ -106,7 +107,11 @@ def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Ada
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+    # The fused kernel updates all parameters in one pass (measured 1.03-1.9x faster steps, docs/benchmarks.md).
+    try:
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=True)
+    except (RuntimeError, TypeError):  # a device or dtype without the fused kernel
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), foreach=True)
 
 
 def _sample(model, vocab, prompt: str, n: int, seed: int) -> str:
@@ -174,6 +179,8 @@ def train(
     optimizer = _make_optimizer(model, cfg)
     # DDP averages gradients across processes in backward; checkpoints keep the plain module.
     forward = torch.nn.parallel.DistributedDataParallel(model) if dinfo.enabled else model
+    if cfg.compile:
+        forward = torch.compile(forward)
     batch_gen = torch.Generator().manual_seed(cfg.seed + dinfo.rank)
     step, elapsed_before, best_val = 0, 0.0, math.inf
     history: list[dict] = []
@@ -296,7 +303,7 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
         optimizer.step()
         step += 1
         dt = time.perf_counter() - t_step

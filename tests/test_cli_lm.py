@@ -62,9 +62,7 @@ def test_train_json_summary(trained):
 
 def test_resume_continues(trained):
     data, out, _ = trained
-    p = run(
-        "train", "--data", str(data), "--out", str(out), "--resume", "--max-steps", "40", "--json", "--quiet"
-    )
+    p = run("train", "--data", str(data), "--out", str(out), "--resume", "--max-steps", "40", "--json", "--quiet")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout.strip().splitlines()[-1])["steps"] == 40
 
@@ -74,12 +72,18 @@ def test_sample_streams_only_the_continuation(trained):
     p = run("sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "50", "--seed", "1")
     assert p.returncode == 0, p.stderr
     assert len(p.stdout) == 51 and not p.stdout.startswith("ROMEO:")  # 50 chars + final newline
-    again = run(
-        "sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "50", "--seed", "1"
-    )
+    again = run("sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "50", "--seed", "1")
     assert again.stdout == p.stdout
     odd = run("sample", "--checkpoint", str(out), "--prompt", "Ж§ hi", "--max-new-chars", "5", "--seed", "1")
     assert odd.returncode == 0 and "does not know" in odd.stderr and "'Ж'" in odd.stderr
+
+
+def test_sample_int8_and_threads(trained):
+    _, out, _ = trained
+    p = run("sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "30", "--seed", "1",
+            "--int8", "--threads", "1")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout) == 31
 
 
 def test_score(trained):

@@ -66,9 +66,7 @@ def test_resume_is_exact(corpus, tmp_path, arch):
         if e.kind == "step":
             first.append(e)
     assert e.kind == "stopped"
-    second = [
-        e for e in train(corpus, None, cfg(max_steps=20), tmp_path / "b", resume=True) if e.kind == "step"
-    ]
+    second = [e for e in train(corpus, None, cfg(max_steps=20), tmp_path / "b", resume=True) if e.kind == "step"]
     assert [e.step for e in first + second] == list(range(1, 21))
     for a, b in zip(full, first + second, strict=True):
         assert abs(a.loss - b.loss) < 1e-4, (a.step, a.loss, b.loss)
@@ -83,9 +81,7 @@ def test_stop_request_saves_and_returns(corpus, tmp_path):
     def should_stop():
         return len(seen) >= 7
 
-    for ev in train(
-        corpus, model_cfg(corpus, "gru"), cfg(max_steps=1000), tmp_path / "run", should_stop=should_stop
-    ):
+    for ev in train(corpus, model_cfg(corpus, "gru"), cfg(max_steps=1000), tmp_path / "run", should_stop=should_stop):
         if ev.kind == "step":
             seen.append(ev)
     assert ev.kind == "stopped" and ev.step == 7
@@ -94,17 +90,13 @@ def test_stop_request_saves_and_returns(corpus, tmp_path):
 
 
 def test_time_budget_ends_training(corpus, tmp_path):
-    final = run_to_end(
-        train(corpus, model_cfg(corpus, "rnn"), cfg(max_steps=None, time_budget=1.5), tmp_path / "r")
-    )
+    final = run_to_end(train(corpus, model_cfg(corpus, "rnn"), cfg(max_steps=None, time_budget=1.5), tmp_path / "r"))
     assert final.kind == "done" and final.summary["reason"] == "time budget" and final.step > 0
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_good_weights(corpus, tmp_path):
     with pytest.raises(TrainingError, match="loss became"):
-        run_to_end(
-            train(corpus, model_cfg(corpus), cfg(lr=1e30, warmup_steps=1, grad_clip=0), tmp_path / "r")
-        )
+        run_to_end(train(corpus, model_cfg(corpus), cfg(lr=1e30, warmup_steps=1, grad_clip=0), tmp_path / "r"))
     last = load_checkpoint(tmp_path / "r" / "last")  # loading checks every tensor is finite
     assert last.meta["training"]["reason"] == "non-finite loss"
 
@@ -120,8 +112,13 @@ def test_bad_settings_are_clear(corpus, tmp_path):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_arch_learns_something(corpus, tmp_path, arch):
-    events = list(
-        train(corpus, model_cfg(corpus, arch), cfg(max_steps=40, eval_interval=40), tmp_path / arch)
-    )
+    events = list(train(corpus, model_cfg(corpus, arch), cfg(max_steps=40, eval_interval=40), tmp_path / arch))
     losses = [e.loss for e in events if e.kind == "step"]
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.3
+
+
+@pytest.mark.slow
+def test_compiled_training_saves_plain_checkpoints(corpus, tmp_path):
+    final = run_to_end(train(corpus, model_cfg(corpus), cfg(max_steps=5, compile=True), tmp_path / "c"))
+    loaded = load_checkpoint(final.summary["checkpoint"])  # no "_orig_mod." prefixes from torch.compile
+    assert loaded.meta["training"]["steps"] == 5

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+import torch
 
 from charlm.errors import CharlmError
 from charlm.ui.backprop_tab import build_backprop_tab
@@ -43,6 +44,7 @@ def launch_kwargs(limits: Limits | None = None) -> dict:
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
     """Build the Blocks; every per-user thing lives in the registry, keyed by the browser session."""
     limits = limits or Limits.from_env()
+    torch.set_num_threads(max(1, limits.torch_threads))  # process-wide; see Limits.torch_threads
     registry = ModelRegistry(checkpoints_dir or os.environ.get("CHARLM_CHECKPOINTS") or DEFAULT_CHECKPOINTS, limits)
     default = registry.default_name or ""
 

@@ -6,6 +6,7 @@ Both run the same generator, so the page and the API always agree.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import gradio as gr
@@ -19,6 +20,7 @@ from charlm.vocab import describe_chars
 
 MODES = ("dialogue", "completion")
 DEFAULT_YOU, DEFAULT_THEM = "ROMEO", "JULIET"
+STREAM_EVERY = 0.04  # seconds between streamed updates of a reply
 RECURRENT_CONTEXT = 4000  # recurrent models have no hard window; cap the prompt so replies start quickly
 
 INTRO = (
@@ -110,11 +112,19 @@ def reply_stream(
     seed_ = None if seed is None or int(seed) < 0 else int(seed)
     text = ""
     yield text, notice
+    # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
+    # (the first characters go out at once, so the first-character latency is unchanged).
+    sent_at, sent_len = 0.0, 0
     for piece in generate(
         loaded, prompt, max_new_chars=n, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
         seed=seed_, stop=stop_strings(mode, you),
     ):  # fmt: skip
         text += piece
+        now = time.perf_counter()
+        if now - sent_at >= STREAM_EVERY:
+            sent_at, sent_len = now, len(text)
+            yield text, notice
+    if len(text) != sent_len:
         yield text, notice
     if not text:
         yield text, (notice + " " if notice else "") + "The model ended its turn at once; press retry."

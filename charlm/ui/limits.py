@@ -29,8 +29,12 @@ class Limits:
     max_params: int = 10_000_000  # CHARLM_MAX_PARAMS: model size for training and for uploads
     max_new_chars: int = 2000  # CHARLM_MAX_NEW_CHARS: characters per chat reply
     max_concurrent_training: int = 1  # CHARLM_MAX_CONCURRENT_TRAINING: runs at once, the rest wait in a queue
-    chat_concurrency: int = 4  # CHARLM_CHAT_CONCURRENCY: chat replies generated at once
+    chat_concurrency: int = 8  # CHARLM_CHAT_CONCURRENCY: chat replies generated at once
     max_session_models: int = 8  # CHARLM_MAX_SESSION_MODELS: trained + uploaded models kept per session
+    # CHARLM_TORCH_THREADS: torch threads per operation. 1 by default: with training and several chats sharing a
+    # 2-core server, a parallel region waits for its slowest thread and 2 threads measured 3-10x slower than 1
+    # (docs/benchmarks.md); concurrent requests still use both cores.
+    torch_threads: int = 1
 
     @property
     def max_upload_bytes(self) -> int:
@@ -47,6 +51,7 @@ class Limits:
             max_concurrent_training=_env_num("CHARLM_MAX_CONCURRENT_TRAINING", d.max_concurrent_training, int),
             chat_concurrency=_env_num("CHARLM_CHAT_CONCURRENCY", d.chat_concurrency, int),
             max_session_models=_env_num("CHARLM_MAX_SESSION_MODELS", d.max_session_models, int),
+            torch_threads=_env_num("CHARLM_TORCH_THREADS", d.torch_threads, int),
         )
 
     def describe(self) -> str:
