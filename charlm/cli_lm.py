@@ -11,8 +11,6 @@ from pathlib import Path
 
 from charlm.errors import CharlmError, DataError
 
-DEFAULT_LR = {"gpt": 3e-3, "lstm": 3e-3, "gru": 3e-3, "rnn": 2e-3}
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model on a text file", description="Train a character-level LM.")
@@ -106,7 +104,7 @@ def run_train(args) -> int:
 
     from charlm.data import load_corpus
     from charlm.distributed import env_info
-    from charlm.train import TrainConfig, train
+    from charlm.train import DEFAULT_LR, TrainConfig, train
 
     is_main = env_info().is_main  # under torchrun, rank 0 alone prints
 

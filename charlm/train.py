@@ -28,6 +28,10 @@ from charlm.errors import CheckpointError, TrainingError
 from charlm.models import ModelConfig, build_model, count_parameters
 from charlm.score import _autocast, score_ids
 
+# Peak learning rates per architecture, chosen by measurement on tinyshakespeare (docs/benchmarks.md): at these
+# sizes, with warm-up, clipping and cosine decay, the recurrent nets learn fastest at rates far above the usual 2e-3.
+DEFAULT_LR = {"gpt": 3e-3, "lstm": 1.5e-2, "gru": 1.5e-2, "rnn": 2e-3}
+
 
 @dataclass
 class TrainConfig:

@@ -62,7 +62,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "lstm": {
         "tiny": dict(n_layer=1, n_embd=32, hidden_size=128, block_size=64),
-        "small": dict(n_layer=2, n_embd=64, hidden_size=256, block_size=128),
+        "small": dict(n_layer=2, n_embd=64, hidden_size=256, block_size=64),
         "medium": dict(n_layer=3, n_embd=128, hidden_size=512, block_size=128, dropout=0.2),
     },
 }
