@@ -23,8 +23,20 @@ from charlm.errors import CharlmError, TrainingError
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "softmax")
 LOSSES = ("half_sse", "mse", "softmax_ce")
-SPEC_KEYS = {"layers", "activations", "weights", "biases", "input", "target", "loss", "lr", "samples",
-             "name", "note", "seed"}
+SPEC_KEYS = {
+    "layers",
+    "activations",
+    "weights",
+    "biases",
+    "input",
+    "target",
+    "loss",
+    "lr",
+    "samples",
+    "name",
+    "note",
+    "seed",
+}
 MAX_LAYERS = 12  # keeps a pasted spec from tying up the shared app
 MAX_WIDTH = 256
 MAX_TRAIN_STEPS = 20_000
@@ -95,9 +107,16 @@ class Spec:
     def to_dict(self) -> dict:
         """The JSON spec form, so an edited or trained net can be saved and loaded again."""
         d = {"name": self.name} if self.name else {}
-        d |= {"layers": list(self.layers), "activations": list(self.activations),
-             "weights": [w.tolist() for w in self.weights], "biases": [b.tolist() for b in self.biases],
-             "input": self.x.tolist(), "target": self.y.tolist(), "loss": self.loss, "lr": self.lr}
+        d |= {
+            "layers": list(self.layers),
+            "activations": list(self.activations),
+            "weights": [w.tolist() for w in self.weights],
+            "biases": [b.tolist() for b in self.biases],
+            "input": self.x.tolist(),
+            "target": self.y.tolist(),
+            "loss": self.loss,
+            "lr": self.lr,
+        }
         if self.samples:
             d["samples"] = [{"input": sx.tolist(), "target": sy.tolist()} for sx, sy in self.samples]
         if self.note:
@@ -124,17 +143,23 @@ class Result:
         """The CLI/API output: plain lists, full float64 precision."""
         s = self.spec
         return {
-            "loss": self.loss, "loss_fn": s.loss, "lr": s.lr, "layers": s.layers,
-            "activations": s.activations, "input": s.x.tolist(), "target": s.y.tolist(),
+            "loss": self.loss,
+            "loss_fn": s.loss,
+            "lr": s.lr,
+            "layers": s.layers,
+            "activations": s.activations,
+            "input": s.x.tolist(),
+            "target": s.y.tolist(),
             "output": self.a[-1].tolist(),
-            "z": [v.tolist() for v in self.z], "a": [v.tolist() for v in self.a],
-            "delta": [v.tolist() for v in self.delta], "grad_input": self.grad_input.tolist(),
+            "z": [v.tolist() for v in self.z],
+            "a": [v.tolist() for v in self.a],
+            "delta": [v.tolist() for v in self.delta],
+            "grad_input": self.grad_input.tolist(),
             "grad_weights": [g.tolist() for g in self.grad_weights],
             "grad_biases": [g.tolist() for g in self.grad_biases],
             "updated_weights": [w.tolist() for w in self.updated_weights],
             "updated_biases": [b.tolist() for b in self.updated_biases],
-            "loss_after": loss_value(
-                s.loss, forward(s, s.x, self.updated_weights, self.updated_biases)[1][-1], s.y),
+            "loss_after": loss_value(s.loss, forward(s, s.x, self.updated_weights, self.updated_biases)[1][-1], s.y),
         }
 
 
@@ -161,10 +186,10 @@ def _matrix(v: object, rows: int, cols: int, where: str) -> np.ndarray:
         raise SpecError(f"{where} must have shape [{rows}, {cols}] ([out, in]), got {got}")
     for i, r in enumerate(v):
         if len(r) != cols:
-            raise SpecError(
-                f"{where} must have shape [{rows}, {cols}] ([out, in]); row {i} has {len(r)} numbers")
-    return np.array([[_number(x, f"{where}[{i}][{j}]") for j, x in enumerate(r)] for i, r in enumerate(v)],
-                    dtype=np.float64)
+            raise SpecError(f"{where} must have shape [{rows}, {cols}] ([out, in]); row {i} has {len(r)} numbers")
+    return np.array(
+        [[_number(x, f"{where}[{i}][{j}]") for j, x in enumerate(r)] for i, r in enumerate(v)], dtype=np.float64
+    )
 
 
 def _target(v: object, loss: str, n: int, where: str) -> np.ndarray:
@@ -186,16 +211,18 @@ def parse_spec(spec: str | dict) -> Spec:
         try:
             spec = json.loads(spec)
         except json.JSONDecodeError as exc:
-            raise SpecError(
-                f"spec is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+            raise SpecError(f"spec is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(spec, dict):
         raise SpecError("spec must be a JSON object with layers, activations, weights, biases, input, target")
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         raise SpecError(f"unknown spec key(s) {unknown}; allowed: {sorted(SPEC_KEYS)}")
     layers = spec.get("layers")
-    if (not isinstance(layers, list) or len(layers) < 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in layers)):
+    if (
+        not isinstance(layers, list)
+        or len(layers) < 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in layers)
+    ):
         raise SpecError("layers must be a list of at least 2 positive integers, e.g. [3, 2, 1]")
     if len(layers) > MAX_LAYERS + 1 or max(layers) > MAX_WIDTH:
         raise SpecError(f"at most {MAX_LAYERS} layers of at most {MAX_WIDTH} units each")
@@ -205,8 +232,9 @@ def parse_spec(spec: str | dict) -> Spec:
         raise SpecError(f"activations must be a list of {n_l} names (one per non-input layer)")
     for i, act in enumerate(acts):
         if act not in ACTIVATIONS:
-            raise SpecError(f"unknown activation {json.dumps(act)[:40]} for layer {i + 1}; "
-                            f"choose from {', '.join(ACTIVATIONS)}")
+            raise SpecError(
+                f"unknown activation {json.dumps(act)[:40]} for layer {i + 1}; choose from {', '.join(ACTIVATIONS)}"
+            )
     loss = spec.get("loss", "half_sse")
     if loss not in LOSSES:
         raise SpecError(f"unknown loss {json.dumps(loss)[:40]}; choose from {', '.join(LOSSES)}")
@@ -237,21 +265,38 @@ def parse_spec(spec: str | dict) -> Spec:
     samples = []
     raw = spec.get("samples", [])
     if not isinstance(raw, list):
-        raise SpecError("samples must be a list of {\"input\": [...], \"target\": [...]} objects")
+        raise SpecError('samples must be a list of {"input": [...], "target": [...]} objects')
     for k, s in enumerate(raw):
         if not isinstance(s, dict):
             raise SpecError(f"samples[{k}] must be an object with input and target")
-        samples.append((_vector(s.get("input"), layers[0], f"samples[{k}].input"),
-                        _target(s.get("target"), loss, layers[-1], f"samples[{k}].target")))
-    return Spec(list(layers), list(acts), weights, biases, x, y, loss, lr, samples,
-                str(spec.get("name", "")), str(spec.get("note", "")))
+        samples.append(
+            (
+                _vector(s.get("input"), layers[0], f"samples[{k}].input"),
+                _target(s.get("target"), loss, layers[-1], f"samples[{k}].target"),
+            )
+        )
+    return Spec(
+        list(layers),
+        list(acts),
+        weights,
+        biases,
+        x,
+        y,
+        loss,
+        lr,
+        samples,
+        str(spec.get("name", "")),
+        str(spec.get("note", "")),
+    )
 
 
 def init_params(layers: list[int], seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Seeded Xavier-style init: small enough that tanh/sigmoid start unsaturated."""
     rng = np.random.default_rng(seed)
-    weights = [np.round(rng.normal(0.0, 1.0 / math.sqrt(n_in), (n_out, n_in)), 3)
-               for n_in, n_out in zip(layers[:-1], layers[1:], strict=False)]
+    weights = [
+        np.round(rng.normal(0.0, 1.0 / math.sqrt(n_in), (n_out, n_in)), 3)
+        for n_in, n_out in zip(layers[:-1], layers[1:], strict=False)
+    ]
     biases = [np.round(rng.normal(0.0, 0.1, n), 3) for n in layers[1:]]
     return weights, biases
 
@@ -265,8 +310,9 @@ def randomize(spec: Spec, seed: int) -> Spec:
 # ---------------------------------------------------------------- forward, backward, update
 
 
-def forward(spec: Spec, x: np.ndarray, weights: list[np.ndarray] | None = None,
-            biases: list[np.ndarray] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def forward(
+    spec: Spec, x: np.ndarray, weights: list[np.ndarray] | None = None, biases: list[np.ndarray] | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """z and a for every layer 1..L."""
     weights = spec.weights if weights is None else weights
     biases = spec.biases if biases is None else biases
@@ -294,8 +340,18 @@ def step(spec: Spec, x: np.ndarray | None = None, y: np.ndarray | None = None) -
     grad_b = [d.copy() for d in deltas]
     new_w = [w - spec.lr * g for w, g in zip(spec.weights, grad_w, strict=False)]
     new_b = [b - spec.lr * g for b, g in zip(spec.biases, grad_b, strict=False)]
-    return Result(spec, zs, acts, loss_value(spec.loss, acts[-1], y), deltas, spec.weights[0].T @ deltas[0],
-                  grad_w, grad_b, new_w, new_b)
+    return Result(
+        spec,
+        zs,
+        acts,
+        loss_value(spec.loss, acts[-1], y),
+        deltas,
+        spec.weights[0].T @ deltas[0],
+        grad_w,
+        grad_b,
+        new_w,
+        new_b,
+    )
 
 
 def dataset(spec: Spec) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -56,43 +56,63 @@ ReLU appears only *after* the update, never in the book's forward pass. Try α =
 PRESETS: dict[str, dict] = {
     "textbook (corrected)": {
         "name": "textbook (corrected)",
-        "layers": [3, 2, 1], "activations": ["relu", "linear"],
+        "layers": [3, 2, 1],
+        "activations": ["relu", "linear"],
         "weights": [[[0.1, 0.2, 0.3], [0.3, 0.4, 0.5]], [[0.7, 0.8]]],
         "biases": [[0.5, 0.6], [0.9]],
-        "input": [1.0, 2.0, 3.0], "target": [2.0], "loss": "half_sse", "lr": 0.1,
+        "input": [1.0, 2.0, 3.0],
+        "target": [2.0],
+        "loss": "half_sse",
+        "lr": 0.1,
         "note": TEXTBOOK_NOTE,
     },
     "XOR (tanh)": {
         "name": "XOR (tanh)",
-        "layers": [2, 2, 1], "activations": ["tanh", "tanh"],
+        "layers": [2, 2, 1],
+        "activations": ["tanh", "tanh"],
         "weights": [[[0.9, -0.7], [0.6, 0.8]], [[0.7, -0.5]]],
         "biases": [[0.1, -0.2], [0.05]],
-        "input": [1.0, 0.0], "target": [1.0], "loss": "half_sse", "lr": 0.3,
-        "samples": [{"input": [0.0, 0.0], "target": [-1.0]}, {"input": [0.0, 1.0], "target": [1.0]},
-                    {"input": [1.0, 0.0], "target": [1.0]}, {"input": [1.0, 1.0], "target": [-1.0]}],
+        "input": [1.0, 0.0],
+        "target": [1.0],
+        "loss": "half_sse",
+        "lr": 0.3,
+        "samples": [
+            {"input": [0.0, 0.0], "target": [-1.0]},
+            {"input": [0.0, 1.0], "target": [1.0]},
+            {"input": [1.0, 0.0], "target": [1.0]},
+            {"input": [1.0, 1.0], "target": [-1.0]},
+        ],
         "note": "XOR with targets ±1 and tanh units. No single line separates the classes, so the hidden "
-                "layer must bend the space. Step through one example, then *Train N steps*: training cycles "
-                "through the 4 samples and the curve shows their mean loss.",
+        "layer must bend the space. Step through one example, then *Train N steps*: training cycles "
+        "through the 4 samples and the curve shows their mean loss.",
     },
     "dead ReLU": {
         "name": "dead ReLU",
-        "layers": [2, 2, 1], "activations": ["relu", "linear"],
+        "layers": [2, 2, 1],
+        "activations": ["relu", "linear"],
         "weights": [[[0.5, -1.0], [0.4, 0.3]], [[0.6, -0.9]]],
         "biases": [[0.2, 0.1], [0.3]],
-        "input": [1.0, 2.0], "target": [1.0], "loss": "half_sse", "lr": 0.1,
+        "input": [1.0, 2.0],
+        "target": [1.0],
+        "loss": "half_sse",
+        "lr": 0.1,
         "note": "Hidden unit 1 has z = 0.5·1 − 1.0·2 + 0.2 = −1.3 ≤ 0, so relu′(z) = 0. Its δ is 0 whatever "
-                "comes back from the output, so ∂L/∂W for its incoming weights and bias are 0 and they do "
-                "not move: the unit is *dead* for this input. Its outgoing weight has zero gradient too, "
-                "because its activation is 0.",
+        "comes back from the output, so ∂L/∂W for its incoming weights and bias are 0 and they do "
+        "not move: the unit is *dead* for this input. Its outgoing weight has zero gradient too, "
+        "because its activation is 0.",
     },
     "softmax (2 classes)": {
         "name": "softmax (2 classes)",
-        "layers": [2, 3, 2], "activations": ["tanh", "softmax"],
+        "layers": [2, 3, 2],
+        "activations": ["tanh", "softmax"],
         "weights": [[[0.5, -0.4], [0.3, 0.8], [-0.6, 0.2]], [[0.7, -0.3, 0.5], [-0.2, 0.6, -0.4]]],
         "biases": [[0.0, 0.1, -0.1], [0.0, 0.0]],
-        "input": [1.0, -1.0], "target": [0.0, 1.0], "loss": "softmax_ce", "lr": 0.5,
+        "input": [1.0, -1.0],
+        "target": [0.0, 1.0],
+        "loss": "softmax_ce",
+        "lr": 0.5,
         "note": "Two classes with a softmax output and cross-entropy loss. The softmax Jacobian and the log "
-                "cancel, so the output delta is simply δᴸ = softmax(z) − y (y one-hot).",
+        "cancel, so the output delta is simply δᴸ = softmax(z) − y (y one-hot).",
     },
 }
 

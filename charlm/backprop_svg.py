@@ -18,10 +18,19 @@ WIDTH, BOX_W, BOX_H, ROW, LOSS_W = 1000, 166, 62, 84, 140
 COMPACT_UNITS = 8  # beyond this a layer is drawn as small circles without text
 
 
-def _t(x: float, y: float, text: str, size: int = 13, color: str = "#111827", weight: str = "normal",
-       anchor: str = "middle") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{color}" font-weight="{weight}" '
-            f'text-anchor="{anchor}">{escape(text)}</text>')
+def _t(
+    x: float,
+    y: float,
+    text: str,
+    size: int = 13,
+    color: str = "#111827",
+    weight: str = "normal",
+    anchor: str = "middle",
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{color}" font-weight="{weight}" '
+        f'text-anchor="{anchor}">{escape(text)}</text>'
+    )
 
 
 def _edge_width(w: float) -> float:
@@ -29,8 +38,9 @@ def _edge_width(w: float) -> float:
     return 1.0 + 6.0 * min(abs(w) / 1.5, 1.0)
 
 
-def _free_spot(placed: list, x1: float, y1: float, x2: float, y2: float, t0: float,
-               width: float) -> tuple[float, float] | None:
+def _free_spot(
+    placed: list, x1: float, y1: float, x2: float, y2: float, t0: float, width: float
+) -> tuple[float, float] | None:
     """A point on the edge whose label box overlaps no label placed so far (greedy; None if crowded)."""
     for dt in (0.0, -0.08, 0.08, -0.16, 0.16, -0.24, 0.24, 0.32, -0.32):
         t = t0 + dt
@@ -69,17 +79,29 @@ def render_svg(r: Result, k: int | None = None) -> str:
     updated = phase == "update"
     weights = r.updated_weights if updated else s.weights
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
-           f'style="max-width:{WIDTH}px;font-family:ui-sans-serif,system-ui,sans-serif;background:#fff" '
-           f'role="img" aria-label="{escape(s.name or "network", quote=True)}">']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'style="max-width:{WIDTH}px;font-family:ui-sans-serif,system-ui,sans-serif;background:#fff" '
+        f'role="img" aria-label="{escape(s.name or "network", quote=True)}">'
+    ]
     title = f"{s.name}: " if s.name else ""
-    out.append(_t(14, 24, f"{title}step {k} of {last}: {phase}" + (f" (layer {layer})" if layer else ""),
-                  15, weight="bold", anchor="start"))
+    out.append(
+        _t(
+            14,
+            24,
+            f"{title}step {k} of {last}: {phase}" + (f" (layer {layer})" if layer else ""),
+            15,
+            weight="bold",
+            anchor="start",
+        )
+    )
     hl_col = layer if phase in ("forward", "backward") else (0 if phase == "input" else None)
     if hl_col is not None:
         x0, x1 = xs[hl_col] - half_w - 8, xs[hl_col] + half_w + 8
-        out.append(f'<rect x="{x0:.1f}" y="{top - 24}" width="{x1 - x0:.1f}" height="{height - top - 30}" '
-                   f'rx="10" fill="{HILITE}"/>')
+        out.append(
+            f'<rect x="{x0:.1f}" y="{top - 24}" width="{x1 - x0:.1f}" height="{height - top - 30}" '
+            f'rx="10" fill="{HILITE}"/>'
+        )
     for i, lab in enumerate(["input"] + [f"layer {l} ({a})" for l, a in enumerate(s.activations, 1)]):
         out.append(_t(xs[i], top - 8, lab, 12, "#374151", "bold"))
 
@@ -101,41 +123,65 @@ def render_svg(r: Result, k: int | None = None) -> str:
                     text = f"w {fmt(val)}"
                     if show_delta[l]:
                         text += f", ∂ {fmt(r.grad_weights[l][i, j])}"
-                out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{col}" '
-                           f'stroke-width="{_edge_width(val):.2f}" stroke-opacity="{op}" '
-                           f'stroke-linecap="round"><title>{escape(f"W{sup(l + 1)}{sub(i, j)}: {text}")}'
-                           f'</title></line>')
+                out.append(
+                    f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{col}" '
+                    f'stroke-width="{_edge_width(val):.2f}" stroke-opacity="{op}" '
+                    f'stroke-linecap="round"><title>{escape(f"W{sup(l + 1)}{sub(i, j)}: {text}")}'
+                    f"</title></line>"
+                )
                 if edge_labels:
                     t0 = 0.2 + 0.55 * (i / (n_out - 1) if n_out > 1 else 0.5)
                     spot = _free_spot(placed, x1, y1, x2, y2, t0, 6.3 * len(text))
                     if spot:
-                        labels.append(f'<text x="{spot[0]:.1f}" y="{spot[1] + 4:.1f}" font-size="11" '
-                                      f'fill="{col}" text-anchor="middle" stroke="#fff" stroke-width="3" '
-                                      f'paint-order="stroke">{escape(text)}</text>')
+                        labels.append(
+                            f'<text x="{spot[0]:.1f}" y="{spot[1] + 4:.1f}" font-size="11" '
+                            f'fill="{col}" text-anchor="middle" stroke="#fff" stroke-width="3" '
+                            f'paint-order="stroke">{escape(text)}</text>'
+                        )
     out += labels
 
     for c, column in enumerate(pos):
         for i, (x, y) in enumerate(column):
-            out.append(_neuron(r, c, i, x, y, compact, show_val[c], c > 0 and show_delta[c - 1],
-                               k >= 2 * n_l + 1, updated))
+            out.append(
+                _neuron(r, c, i, x, y, compact, show_val[c], c > 0 and show_delta[c - 1], k >= 2 * n_l + 1, updated)
+            )
 
     lx, ly = WIDTH - LOSS_W / 2 - 6, top + max(s.layers) * row / 2
     if phase == "loss":
-        out.append(f'<rect x="{lx - LOSS_W / 2:.1f}" y="{ly - 40:.1f}" width="{LOSS_W}" height="84" rx="10" '
-                   f'fill="{HILITE}"/>')
+        out.append(
+            f'<rect x="{lx - LOSS_W / 2:.1f}" y="{ly - 40:.1f}" width="{LOSS_W}" height="84" rx="10" fill="{HILITE}"/>'
+        )
     y_text = "y = [" + ", ".join(fmt(v) for v in s.y) + "]"
     out.append(_t(lx, ly - 20, s.loss, 12, "#374151"))
     out.append(_t(lx, ly + 2, f"L = {fmt(r.loss)}" if k >= n_l + 1 else "L = ?", 16, GRAD, "bold"))
     out.append(_t(lx, ly + 24, y_text if len(y_text) < 24 else y_text[:22] + "…", 12, "#374151"))
-    out.append(_t(14, height - 14, "blue = positive weight, orange = negative, thickness ∝ |w|;  ∂ = ∂L/∂w;  "
-                  "δ = ∂L/∂z (red);  dashed grey = inactive ReLU (z ≤ 0, so δ = 0)", 12, "#4b5563",
-                  anchor="start"))
+    out.append(
+        _t(
+            14,
+            height - 14,
+            "blue = positive weight, orange = negative, thickness ∝ |w|;  ∂ = ∂L/∂w;  "
+            "δ = ∂L/∂z (red);  dashed grey = inactive ReLU (z ≤ 0, so δ = 0)",
+            12,
+            "#4b5563",
+            anchor="start",
+        )
+    )
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _neuron(r: Result, c: int, i: int, x: float, y: float, compact: bool, show_val: bool, show_delta: bool,
-            show_dx: bool, updated: bool) -> str:
+def _neuron(
+    r: Result,
+    c: int,
+    i: int,
+    x: float,
+    y: float,
+    compact: bool,
+    show_val: bool,
+    show_delta: bool,
+    show_dx: bool,
+    updated: bool,
+) -> str:
     s = r.spec
     dead = c > 0 and s.activations[c - 1] == "relu" and show_val and r.z[c - 1][i] <= 0
     stroke = DEAD if dead else "#374151"
@@ -145,12 +191,16 @@ def _neuron(r: Result, c: int, i: int, x: float, y: float, compact: bool, show_v
         v = (s.x[i] if c == 0 else r.a[c - 1][i]) if show_val else 0.0
         col = POS if v >= 0 else NEG
         tip = f"value {fmt(v)}" + (f", δ {fmt(r.delta[c - 1][i])}" if show_delta else "")
-        return (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{col if show_val else fill}" '
-                f'fill-opacity="{min(abs(v), 1.0) * 0.8 + 0.1:.2f}" stroke="{stroke}"{dash}>'
-                f'<title>{escape(tip)}</title></circle>')
+        return (
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{col if show_val else fill}" '
+            f'fill-opacity="{min(abs(v), 1.0) * 0.8 + 0.1:.2f}" stroke="{stroke}"{dash}>'
+            f"<title>{escape(tip)}</title></circle>"
+        )
     x0, y0 = x - BOX_W / 2, y - BOX_H / 2
-    parts = [f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" '
-             f'stroke="{stroke}" stroke-width="1.5"{dash}/>']
+    parts = [
+        f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" '
+        f'stroke="{stroke}" stroke-width="1.5"{dash}/>'
+    ]
     n_l = len(s.weights)
     if c == 0:
         parts.append(_t(x, y0 + 18, f"x{sub(i)} = {fmt(s.x[i])}", 14, weight="bold"))

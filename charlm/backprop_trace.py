@@ -74,11 +74,18 @@ def build_trace(r: Result) -> list[dict]:
     steps: list[dict] = []
 
     def add(phase: str, layer: int, title: str, equation: str, numbers: list[str]) -> None:
-        steps.append({"index": len(steps), "phase": phase, "layer": layer, "title": title,
-                      "equation": equation, "numbers": _cap(numbers)})
+        steps.append(
+            {
+                "index": len(steps),
+                "phase": phase,
+                "layer": layer,
+                "title": title,
+                "equation": equation,
+                "numbers": _cap(numbers),
+            }
+        )
 
-    add("input", 0, "Input", "a⁽⁰⁾ = x",
-        [f"a⁽⁰⁾{sub(j)} = x{sub(j)} = {fmt(v)}" for j, v in enumerate(s.x)])
+    add("input", 0, "Input", "a⁽⁰⁾ = x", [f"a⁽⁰⁾{sub(j)} = x{sub(j)} = {fmt(v)}" for j, v in enumerate(s.x)])
     for l in range(n_l):
         L, act, w, b = l + 1, s.activations[l], s.weights[l], s.biases[l]
         lines = []
@@ -86,14 +93,18 @@ def build_trace(r: Result) -> list[dict]:
             terms = " + ".join(f"{_p(w[i, j])}·{_p(prev[l][j])}" for j in range(w.shape[1]))
             lines.append(f"z{sup(L)}{sub(i)} = {terms} + {_p(b[i])} = {fmt(r.z[l][i])}")
         if act == "softmax":
-            lines.append("a" + sup(L) + " = softmax(z" + sup(L) + ") = ["
-                         + ", ".join(fmt(v) for v in r.a[l]) + "]")
+            lines.append("a" + sup(L) + " = softmax(z" + sup(L) + ") = [" + ", ".join(fmt(v) for v in r.a[l]) + "]")
         else:
             for i in range(w.shape[0]):
                 dead = "   (inactive: z ≤ 0)" if act == "relu" and r.z[l][i] <= 0 else ""
                 lines.append(f"a{sup(L)}{sub(i)} = {act}({fmt(r.z[l][i])}) = {fmt(r.a[l][i])}{dead}")
-        add("forward", L, f"Forward, layer {L} ({act})",
-            f"z{sup(L)} = W{sup(L)} a{sup(L - 1)} + b{sup(L)},   a{sup(L)} = {act}(z{sup(L)})", lines)
+        add(
+            "forward",
+            L,
+            f"Forward, layer {L} ({act})",
+            f"z{sup(L)} = W{sup(L)} a{sup(L - 1)} + b{sup(L)},   a{sup(L)} = {act}(z{sup(L)})",
+            lines,
+        )
 
     yhat, y = r.a[-1], s.y
     if s.loss == "half_sse":
@@ -116,38 +127,50 @@ def build_trace(r: Result) -> list[dict]:
         if l == n_l - 1:
             if s.loss == "softmax_ce":
                 eq = f"δ{sup(L)} = ŷ − y   (softmax with cross-entropy)"
-                lines += [f"δ{sup(L)}{sub(i)} = {fmt(yhat[i])} − {fmt(y[i])} = {fmt(d[i])}"
-                          for i in range(len(d))]
+                lines += [f"δ{sup(L)}{sub(i)} = {fmt(yhat[i])} − {fmt(y[i])} = {fmt(d[i])}" for i in range(len(d))]
             else:
                 scale = "" if s.loss == "half_sse" else f"(2/{len(y)})·"
                 eq = f"δ{sup(L)} = ∂L/∂z{sup(L)} = {scale or ''}(ŷ − y) ⊙ {act}′(z{sup(L)})"
                 fp = derivative(act, z)
-                lines += [f"δ{sup(L)}{sub(i)} = {scale}({fmt(yhat[i])} − {fmt(y[i])})·{_p(fp[i])} = "
-                          f"{fmt(d[i])}" for i in range(len(d))]
+                lines += [
+                    f"δ{sup(L)}{sub(i)} = {scale}({fmt(yhat[i])} − {fmt(y[i])})·{_p(fp[i])} = {fmt(d[i])}"
+                    for i in range(len(d))
+                ]
         else:
             eq = f"δ{sup(L)} = (W{sup(L + 1)})ᵀ δ{sup(L + 1)} ⊙ {act}′(z{sup(L)})"
             w_next, d_next, fp = s.weights[l + 1], r.delta[l + 1], derivative(act, z)
             for i in range(len(d)):
                 terms = " + ".join(f"{_p(w_next[k, i])}·{_p(d_next[k])}" for k in range(len(d_next)))
                 back = float(w_next[:, i] @ d_next)
-                lines.append(f"δ{sup(L)}{sub(i)} = ({terms})·{act}′({fmt(z[i])}) = "
-                             f"{_p(back)}·{_p(fp[i])} = {fmt(d[i])}")
+                lines.append(
+                    f"δ{sup(L)}{sub(i)} = ({terms})·{act}′({fmt(z[i])}) = {_p(back)}·{_p(fp[i])} = {fmt(d[i])}"
+                )
         gw = r.grad_weights[l]
-        lines += [f"∂L/∂W{sup(L)}{sub(i, j)} = δ{sup(L)}{sub(i)}·a{sup(l)}{sub(j)} = "
-                  f"{_p(d[i])}·{_p(prev[l][j])} = {fmt(gw[i, j])}"
-                  for i in range(gw.shape[0]) for j in range(gw.shape[1])]
+        lines += [
+            f"∂L/∂W{sup(L)}{sub(i, j)} = δ{sup(L)}{sub(i)}·a{sup(l)}{sub(j)} = "
+            f"{_p(d[i])}·{_p(prev[l][j])} = {fmt(gw[i, j])}"
+            for i in range(gw.shape[0])
+            for j in range(gw.shape[1])
+        ]
         lines += [f"∂L/∂b{sup(L)}{sub(i)} = δ{sup(L)}{sub(i)} = {fmt(d[i])}" for i in range(len(d))]
-        add("backward", L, f"Backward, layer {L}",
-            f"{eq};   ∂L/∂W{sup(L)} = δ{sup(L)} (a{sup(l)})ᵀ,   ∂L/∂b{sup(L)} = δ{sup(L)}", lines)
+        add(
+            "backward",
+            L,
+            f"Backward, layer {L}",
+            f"{eq};   ∂L/∂W{sup(L)} = δ{sup(L)} (a{sup(l)})ᵀ,   ∂L/∂b{sup(L)} = δ{sup(L)}",
+            lines,
+        )
 
     lines = []
     for l in range(n_l):
         L, w, g, nw = l + 1, s.weights[l], r.grad_weights[l], r.updated_weights[l]
-        lines += [f"W{sup(L)}{sub(i, j)} ← {fmt(w[i, j])} − {fmt(s.lr)}·{_p(g[i, j])} = {fmt(nw[i, j])}"
-                  for i in range(w.shape[0]) for j in range(w.shape[1])]
+        lines += [
+            f"W{sup(L)}{sub(i, j)} ← {fmt(w[i, j])} − {fmt(s.lr)}·{_p(g[i, j])} = {fmt(nw[i, j])}"
+            for i in range(w.shape[0])
+            for j in range(w.shape[1])
+        ]
         b, gb, nb = s.biases[l], r.grad_biases[l], r.updated_biases[l]
-        lines += [f"b{sup(L)}{sub(i)} ← {fmt(b[i])} − {fmt(s.lr)}·{_p(gb[i])} = {fmt(nb[i])}"
-                  for i in range(len(b))]
+        lines += [f"b{sup(L)}{sub(i)} ← {fmt(b[i])} − {fmt(s.lr)}·{_p(gb[i])} = {fmt(nb[i])}" for i in range(len(b))]
     add("update", 0, f"SGD update (α = {fmt(s.lr)})", "W ← W − α ∂L/∂W,   b ← b − α ∂L/∂b", lines)
     return steps
 
@@ -165,13 +188,19 @@ def trace_text(steps: list[dict]) -> str:
 def trace_html(st: dict) -> str:
     """One step for the tab, every line escaped (a sans-serif font keeps the super/subscripts readable)."""
     lines = "".join(f"<div>{escape(line)}</div>" for line in st["numbers"])
-    return (f'<div style="font-size:15px;line-height:1.7">'
-            f'<div style="font-weight:600;font-size:16px">Step {st["index"]}: {escape(st["title"])}</div>'
-            f'<div style="color:#1d4ed8;margin:4px 0 8px">{escape(st["equation"])}</div>'
-            f'<div style="font-variant-numeric:tabular-nums">{lines}</div></div>')
+    return (
+        f'<div style="font-size:15px;line-height:1.7">'
+        f'<div style="font-weight:600;font-size:16px">Step {st["index"]}: {escape(st["title"])}</div>'
+        f'<div style="color:#1d4ed8;margin:4px 0 8px">{escape(st["equation"])}</div>'
+        f'<div style="font-variant-numeric:tabular-nums">{lines}</div></div>'
+    )
 
 
 def has_dead_relu(r: Result) -> list[tuple[int, int]]:
     """(layer, unit) pairs, 1-based layer, of ReLUs with z ≤ 0: their δ is 0 and their weights do not move."""
-    return [(l + 1, int(i)) for l, act in enumerate(r.spec.activations) if act == "relu"
-            for i in np.flatnonzero(r.z[l] <= 0)]
+    return [
+        (l + 1, int(i))
+        for l, act in enumerate(r.spec.activations)
+        if act == "relu"
+        for i in np.flatnonzero(r.z[l] <= 0)
+    ]

@@ -150,9 +150,7 @@ def read_meta(folder: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f'{cfg} is not a charlm checkpoint config (missing "format": "{FORMAT}")')
     if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{cfg} was written by a newer charlm ({meta.get('charlm_version')}); upgrade charlm"
-        )
+        raise CheckpointError(f"{cfg} was written by a newer charlm ({meta.get('charlm_version')}); upgrade charlm")
     return meta
 
 
@@ -183,9 +181,7 @@ def load_checkpoint(
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
-        raise CheckpointError(
-            f"{model_file} does not match its config: missing {missing[:3]}, unexpected {extra[:3]}"
-        )
+        raise CheckpointError(f"{model_file} does not match its config: missing {missing[:3]}, unexpected {extra[:3]}")
     for k, v in expected.items():
         if tuple(tensors[k].shape) != tuple(v.shape):
             raise CheckpointError(

@@ -14,17 +14,24 @@ from charlm.backprop_trace import build_trace, fmt, trace_text
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``backprop`` sub-command."""
     p = subparsers.add_parser(
-        "backprop", help="show every number of one backpropagation step for a small network",
+        "backprop",
+        help="show every number of one backpropagation step for a small network",
         description="Forward pass, loss, backward pass and SGD update for a fully connected network given "
-                    "as a JSON spec: {\"layers\": [3, 2, 1], \"activations\": [\"relu\", \"linear\"], "
-                    "\"weights\": [W1, W2] (each [out, in]), \"biases\": [b1, b2], \"input\": [...], "
-                    "\"target\": [...], \"loss\": \"half_sse\"|\"mse\"|\"softmax_ce\", \"lr\": 0.1}.")
+        'as a JSON spec: {"layers": [3, 2, 1], "activations": ["relu", "linear"], '
+        '"weights": [W1, W2] (each [out, in]), "biases": [b1, b2], "input": [...], '
+        '"target": [...], "loss": "half_sse"|"mse"|"softmax_ce", "lr": 0.1}.',
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--spec", metavar="FILE", help="JSON spec file ('-' reads stdin)")
     src.add_argument("--preset", metavar="NAME", help=f"a built-in network: {', '.join(PRESETS)}")
     p.add_argument("--json", action="store_true", help="print the computed quantities as JSON")
-    p.add_argument("--steps", type=int, default=0, metavar="N",
-                   help="train N SGD steps and print the loss curve (the trace is then of the trained net)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train N SGD steps and print the loss curve (the trace is then of the trained net)",
+    )
     p.set_defaults(func=run)
 
 

@@ -23,14 +23,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ref", metavar="FILE", action="append", default=[], help="references; repeat for more")
     p.add_argument("--jsonl", "--csv", dest="table", metavar="FILE", help="JSONL or CSV file with columns")
     p.add_argument("--hyp-col", default=None, help="hypothesis column of --jsonl/--csv (default: guessed)")
-    p.add_argument(
-        "--ref-col", action="append", default=None, help="reference column(s) of --jsonl/--csv; repeatable"
-    )
+    p.add_argument("--ref-col", action="append", default=None, help="reference column(s) of --jsonl/--csv; repeatable")
     p.add_argument("--tokenize", default="auto", choices=TOKENIZERS, help="BLEU tokenizer (default: auto)")
     p.add_argument("--lowercase", action="store_true", help="case-insensitive BLEU and chrF")
-    p.add_argument(
-        "--labels", action="store_true", help="treat lines as class labels: accuracy and P/R/F1 averages"
-    )
+    p.add_argument("--labels", action="store_true", help="treat lines as class labels: accuracy and P/R/F1 averages")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 

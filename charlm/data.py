@@ -117,9 +117,7 @@ def build_corpus(text: str, name: str = "text", vocab: CharVocab | None = None) 
     else:
         missing = [c for c in char_counts(text) if c not in vocab]
         if missing:
-            raise DataError(
-                f"{name} has {len(missing)} characters the model's vocabulary lacks (e.g. {missing[0]!r})"
-            )
+            raise DataError(f"{name} has {len(missing)} characters the model's vocabulary lacks (e.g. {missing[0]!r})")
     return Corpus(name=name, ids=encode_corpus(text, vocab), vocab=vocab, sha256=sha)
 
 

@@ -50,8 +50,7 @@ def decode_bytes(data: bytes, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"{name}: not valid UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); "
-            "re-save the file as UTF-8"
+            f"{name}: not valid UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); re-save the file as UTF-8"
         ) from None
 
 
@@ -91,9 +90,7 @@ def _pick_column(columns: Sequence[str], wanted: str | None, defaults: Sequence[
     for c in defaults:
         if c in columns:
             return c
-    raise DataError(
-        f"{name}: no {what} column; name one of {', '.join(defaults)} (columns: {', '.join(columns)})"
-    )
+    raise DataError(f"{name}: no {what} column; name one of {', '.join(defaults)} (columns: {', '.join(columns)})")
 
 
 def _cell_refs(value: object, row: int, name: str) -> list[str]:

@@ -31,12 +31,16 @@ def random_spec(rng: np.random.Generator, layers: list[int], acts: list[str], lo
         target = np.eye(n)[rng.integers(n)].tolist()
     else:
         target = rng.normal(size=n).tolist()
-    return {"layers": layers, "activations": acts,
-            "weights": [rng.normal(size=(o, i)).tolist()
-                        for i, o in zip(layers[:-1], layers[1:], strict=True)],
-            "biases": [rng.normal(size=o).tolist() for o in layers[1:]],
-            "input": rng.normal(size=layers[0]).tolist(), "target": target, "loss": loss,
-            "lr": float(rng.uniform(0.01, 0.5))}
+    return {
+        "layers": layers,
+        "activations": acts,
+        "weights": [rng.normal(size=(o, i)).tolist() for i, o in zip(layers[:-1], layers[1:], strict=True)],
+        "biases": [rng.normal(size=o).tolist() for o in layers[1:]],
+        "input": rng.normal(size=layers[0]).tolist(),
+        "target": target,
+        "loss": loss,
+        "lr": float(rng.uniform(0.01, 0.5)),
+    }
 
 
 def torch_reference(d: dict) -> dict:
@@ -58,10 +62,14 @@ def torch_reference(d: dict) -> dict:
     else:  # cross_entropy applies the softmax itself, on the logits
         loss = torch.nn.functional.cross_entropy(a.unsqueeze(0), y.unsqueeze(0))
     loss.backward()
-    return {"loss": loss.item(), "delta": [z.grad.numpy() for z in zs], "gw": [w.grad.numpy() for w in ws],
-            "gb": [b.grad.numpy() for b in bs],
-            "new_w": [(w - d["lr"] * w.grad).detach().numpy() for w in ws],
-            "new_b": [(b - d["lr"] * b.grad).detach().numpy() for b in bs]}
+    return {
+        "loss": loss.item(),
+        "delta": [z.grad.numpy() for z in zs],
+        "gw": [w.grad.numpy() for w in ws],
+        "gb": [b.grad.numpy() for b in bs],
+        "new_w": [(w - d["lr"] * w.grad).detach().numpy() for w in ws],
+        "new_b": [(b - d["lr"] * b.grad).detach().numpy() for b in bs],
+    }
 
 
 CASES = [
@@ -83,9 +91,13 @@ def test_matches_torch_autograd(layers, acts, loss, seed):
     r = step(parse_spec(d))
     assert abs(r.loss - ref["loss"]) <= 1e-9
     for l in range(len(layers) - 1):
-        for got, want in [(r.delta[l], ref["delta"][l]), (r.grad_weights[l], ref["gw"][l]),
-                          (r.grad_biases[l], ref["gb"][l]), (r.updated_weights[l], ref["new_w"][l]),
-                          (r.updated_biases[l], ref["new_b"][l])]:
+        for got, want in [
+            (r.delta[l], ref["delta"][l]),
+            (r.grad_weights[l], ref["gw"][l]),
+            (r.grad_biases[l], ref["gb"][l]),
+            (r.updated_weights[l], ref["new_w"][l]),
+            (r.updated_biases[l], ref["new_b"][l]),
+        ]:
             assert got.shape == want.shape
             assert np.max(np.abs(got - want)) <= 1e-9
 
@@ -113,10 +125,17 @@ def test_textbook_corrected_numbers():
     ref = torch_reference(d)
     r = step(parse_spec(d))
     hand = {
-        "z1": [1.9, 3.2], "yhat": 4.79, "loss": 3.89205, "delta2": [2.79], "delta1": [1.953, 2.232],
-        "gw2": [[5.301, 8.928]], "gw1": [[1.953, 3.906, 5.859], [2.232, 4.464, 6.696]],
-        "w1": [[-0.0953, -0.1906, -0.2859], [0.0768, -0.0464, -0.1696]], "b1": [0.3047, 0.3768],
-        "w2": [[0.1699, -0.0928]], "b2": [0.621],
+        "z1": [1.9, 3.2],
+        "yhat": 4.79,
+        "loss": 3.89205,
+        "delta2": [2.79],
+        "delta1": [1.953, 2.232],
+        "gw2": [[5.301, 8.928]],
+        "gw1": [[1.953, 3.906, 5.859], [2.232, 4.464, 6.696]],
+        "w1": [[-0.0953, -0.1906, -0.2859], [0.0768, -0.0464, -0.1696]],
+        "b1": [0.3047, 0.3768],
+        "w2": [[0.1699, -0.0928]],
+        "b2": [0.621],
     }
     np.testing.assert_allclose(r.z[0], hand["z1"], atol=1e-12)
     np.testing.assert_allclose(r.a[0], hand["z1"], atol=1e-12)  # both ReLUs active: nothing is dead
@@ -124,14 +143,16 @@ def test_textbook_corrected_numbers():
     np.testing.assert_allclose(r.a[1], [hand["yhat"]], atol=1e-12)
     assert r.loss == pytest.approx(hand["loss"], abs=1e-12)
     assert ref["loss"] == pytest.approx(hand["loss"], abs=1e-12)
-    for got, want, torch_val in [(r.delta[1], hand["delta2"], ref["delta"][1]),
-                                 (r.delta[0], hand["delta1"], ref["delta"][0]),
-                                 (r.grad_weights[1], hand["gw2"], ref["gw"][1]),
-                                 (r.grad_weights[0], hand["gw1"], ref["gw"][0]),
-                                 (r.updated_weights[0], hand["w1"], ref["new_w"][0]),
-                                 (r.updated_biases[0], hand["b1"], ref["new_b"][0]),
-                                 (r.updated_weights[1], hand["w2"], ref["new_w"][1]),
-                                 (r.updated_biases[1], hand["b2"], ref["new_b"][1])]:
+    for got, want, torch_val in [
+        (r.delta[1], hand["delta2"], ref["delta"][1]),
+        (r.delta[0], hand["delta1"], ref["delta"][0]),
+        (r.grad_weights[1], hand["gw2"], ref["gw"][1]),
+        (r.grad_weights[0], hand["gw1"], ref["gw"][0]),
+        (r.updated_weights[0], hand["w1"], ref["new_w"][0]),
+        (r.updated_biases[0], hand["b1"], ref["new_b"][0]),
+        (r.updated_weights[1], hand["w2"], ref["new_w"][1]),
+        (r.updated_biases[1], hand["b2"], ref["new_b"][1]),
+    ]:
         np.testing.assert_allclose(got, want, atol=1e-12)
         np.testing.assert_allclose(torch_val, want, atol=1e-12)
     # after the (too large) step both hidden units are inactive and ŷ = b_o
@@ -141,13 +162,18 @@ def test_textbook_corrected_numbers():
 def test_trace_shows_the_textbook_arithmetic():
     steps = build_trace(step(parse_spec(preset("textbook (corrected)"))))
     assert len(steps) == n_steps(2) == 7
-    assert [s["phase"] for s in steps] == ["input", "forward", "forward", "loss", "backward", "backward",
-                                           "update"]
+    assert [s["phase"] for s in steps] == ["input", "forward", "forward", "loss", "backward", "backward", "update"]
     text = json.dumps(steps, ensure_ascii=False)
-    for line in ["0.1·1 + 0.2·2 + 0.3·3 + 0.5 = 1.9", "0.7·1.9 + 0.8·3.2 + 0.9 = 4.79",
-                 "½ [(4.79 − 2)²] = 3.89205", "(4.79 − 2)·1 = 2.79",
-                 "(0.7·2.79)·relu′(1.9) = 1.953·1 = 1.953",
-                 "2.79·3.2 = 8.928", "0.1 − 0.1·1.953 = −0.0953", "0.9 − 0.1·2.79 = 0.621"]:
+    for line in [
+        "0.1·1 + 0.2·2 + 0.3·3 + 0.5 = 1.9",
+        "0.7·1.9 + 0.8·3.2 + 0.9 = 4.79",
+        "½ [(4.79 − 2)²] = 3.89205",
+        "(4.79 − 2)·1 = 2.79",
+        "(0.7·2.79)·relu′(1.9) = 1.953·1 = 1.953",
+        "2.79·3.2 = 8.928",
+        "0.1 − 0.1·1.953 = −0.0953",
+        "0.9 − 0.1·2.79 = 0.621",
+    ]:
         assert line in text
 
 
@@ -157,7 +183,7 @@ def test_dead_relu_preset_freezes_the_unit():
     np.testing.assert_array_equal(r.updated_weights[0][0], r.spec.weights[0][0])
     assert r.updated_biases[0][0] == r.spec.biases[0][0]
     assert r.grad_weights[1][0, 0] == 0  # outgoing weight: its activation is 0
-    assert 'stroke-dasharray' in render_svg(r) and "inactive ReLU" in render_svg(r)
+    assert "stroke-dasharray" in render_svg(r) and "inactive ReLU" in render_svg(r)
 
 
 def test_softmax_delta_is_p_minus_y():
@@ -183,20 +209,23 @@ def test_randomize_is_seeded_and_keeps_shapes():
     assert parse_spec(a.to_dict()).to_dict() == a.to_dict()
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"activations": ["relu", "swish"]}, "unknown activation \"swish\" for layer 2"),
-    ({"weights": [[[0.1, 0.2], [0.3, 0.4]], [[0.7, 0.8]]]}, "weights[0] must have shape [2, 3]"),
-    ({"biases": [[0.5], [0.9]]}, "biases[0] must have 2 numbers"),
-    ({"input": [1, 2]}, "input must have 3 numbers"),
-    ({"target": [1, 2]}, "target must have 1 numbers"),
-    ({"layers": [3, 0, 1]}, "layers must be a list of at least 2 positive integers"),
-    ({"activations": ["relu"]}, "activations must be a list of 2 names"),
-    ({"loss": "hinge"}, "unknown loss"),
-    ({"loss": "softmax_ce"}, "softmax output and loss softmax_ce go together"),
-    ({"lr": "fast"}, "lr must be a finite number"),
-    ({"input": [1, 2, float("nan")]}, "input[2] must be a finite number"),
-    ({"wieghts": []}, "unknown spec key(s) ['wieghts']"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"activations": ["relu", "swish"]}, 'unknown activation "swish" for layer 2'),
+        ({"weights": [[[0.1, 0.2], [0.3, 0.4]], [[0.7, 0.8]]]}, "weights[0] must have shape [2, 3]"),
+        ({"biases": [[0.5], [0.9]]}, "biases[0] must have 2 numbers"),
+        ({"input": [1, 2]}, "input must have 3 numbers"),
+        ({"target": [1, 2]}, "target must have 1 numbers"),
+        ({"layers": [3, 0, 1]}, "layers must be a list of at least 2 positive integers"),
+        ({"activations": ["relu"]}, "activations must be a list of 2 names"),
+        ({"loss": "hinge"}, "unknown loss"),
+        ({"loss": "softmax_ce"}, "softmax output and loss softmax_ce go together"),
+        ({"lr": "fast"}, "lr must be a finite number"),
+        ({"input": [1, 2, float("nan")]}, "input[2] must be a finite number"),
+        ({"wieghts": []}, "unknown spec key(s) ['wieghts']"),
+    ],
+)
 def test_spec_validation_messages(change, message):
     d = preset("textbook (corrected)") | change
     with pytest.raises(SpecError) as err:
@@ -218,7 +247,7 @@ def test_spec_text_errors():
 
 
 def test_svg_escapes_user_text_and_is_stable():
-    d = preset("textbook (corrected)") | {"name": "<script>alert(1)</script>&\""}
+    d = preset("textbook (corrected)") | {"name": '<script>alert(1)</script>&"'}
     r = step(parse_spec(d))
     svg = render_svg(r, 3)
     assert "<script>" not in svg and "&lt;script&gt;" in svg

@@ -70,9 +70,7 @@ def test_failed_save_leaves_previous_checkpoint_intact(tmp_path):
     bad = {"broken": torch.zeros(2), "alias": torch.zeros(2)}
     bad["alias"] = bad["broken"]  # safetensors refuses shared tensors: the save fails midway
     with pytest.raises(RuntimeError, match="share memory"):
-        save_checkpoint(
-            tmp_path / "ck", lm.model, VOCAB, lm.config, training={"steps": 2}, optimizer_state=bad
-        )
+        save_checkpoint(tmp_path / "ck", lm.model, VOCAB, lm.config, training={"steps": 2}, optimizer_state=bad)
     assert load_checkpoint(tmp_path / "ck").meta["training"]["steps"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no temp folders left behind
 

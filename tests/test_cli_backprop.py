@@ -14,16 +14,27 @@ KEYS = {"loss", "z", "a", "delta", "grad_weights", "grad_biases", "updated_weigh
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "charlm", "backprop", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "charlm", "backprop", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_spec_file_json(tmp_path):
     spec = tmp_path / "net.json"
-    spec.write_text(json.dumps({"layers": [3, 2, 1], "activations": ["relu", "linear"],
-                                "weights": [[[0.1, 0.2, 0.3], [0.3, 0.4, 0.5]], [[0.7, 0.8]]],
-                                "biases": [[0.5, 0.6], [0.9]], "input": [1, 2, 3], "target": [2.0],
-                                "loss": "half_sse", "lr": 0.1}))
+    spec.write_text(
+        json.dumps(
+            {
+                "layers": [3, 2, 1],
+                "activations": ["relu", "linear"],
+                "weights": [[[0.1, 0.2, 0.3], [0.3, 0.4, 0.5]], [[0.7, 0.8]]],
+                "biases": [[0.5, 0.6], [0.9]],
+                "input": [1, 2, 3],
+                "target": [2.0],
+                "loss": "half_sse",
+                "lr": 0.1,
+            }
+        )
+    )
     proc = run_cli("--spec", str(spec), "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -34,11 +45,16 @@ def test_spec_file_json(tmp_path):
     assert out["updated_biases"][1] == pytest.approx([0.621])
 
 
-@pytest.mark.parametrize(("spec", "needle"), [
-    ({"layers": [3, 2, 1], "activations": ["relu", "gelu"]}, "unknown activation"),
-    (preset("textbook (corrected)") | {"weights": [[[0.1, 0.2], [0.3, 0.4]], [[0.7, 0.8]]]},
-     "weights[0] must have shape [2, 3]"),
-])
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ({"layers": [3, 2, 1], "activations": ["relu", "gelu"]}, "unknown activation"),
+        (
+            preset("textbook (corrected)") | {"weights": [[[0.1, 0.2], [0.3, 0.4]], [[0.7, 0.8]]]},
+            "weights[0] must have shape [2, 3]",
+        ),
+    ],
+)
 def test_malformed_spec_exits_2_with_one_line(tmp_path, spec, needle):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(spec))

@@ -245,12 +245,8 @@ def test_classification_vectors_match_sklearn():
     s = classification_scores(pred, true)
     assert s["accuracy"] == 0.5
     assert (s["micro_precision"], s["micro_recall"], s["micro_f1"]) == A((0.5, 0.5, 0.5))
-    assert (s["macro_precision"], s["macro_recall"], s["macro_f1"]) == A(
-        (0.5, 0.41666666666666663, 0.4333333333)
-    )
-    assert (s["weighted_precision"], s["weighted_recall"], s["weighted_f1"]) == A(
-        (0.5833333333, 0.5, 0.5166666666)
-    )
+    assert (s["macro_precision"], s["macro_recall"], s["macro_f1"]) == A((0.5, 0.41666666666666663, 0.4333333333))
+    assert (s["weighted_precision"], s["weighted_recall"], s["weighted_f1"]) == A((0.5833333333, 0.5, 0.5166666666))
     assert s["per_class"]["猫"] == {"precision": 1.0, "recall": 0.5, "f1": A(0.6666666666), "support": 2}
     assert s["per_class"]["bird"]["precision"] == 0.0
 

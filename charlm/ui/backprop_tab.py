@@ -19,9 +19,11 @@ from charlm.errors import CharlmError
 
 DEFAULT_PRESET = "textbook (corrected)"
 MAX_UI_TRAIN_STEPS = 5000
-HELP = ("Each box is a neuron: its value **a** (and z, b) on top, its gradient **δ = ∂L/∂z** in red once "
-        "the backward pass reaches it. Edges: blue positive, orange negative, thicker for larger |w|; labels "
-        "show w and ∂ = ∂L/∂w. Edit any number in the spec and the picture and equations update.")
+HELP = (
+    "Each box is a neuron: its value **a** (and z, b) on top, its gradient **δ = ∂L/∂z** in red once "
+    "the backward pass reaches it. Edges: blue positive, orange negative, thicker for larger |w|; labels "
+    "show w and ∂ = ∂L/∂w. Edit any number in the spec and the picture and equations update."
+)
 
 
 def spec_text(d: dict) -> str:
@@ -79,8 +81,7 @@ def train_steps(spec_json: str, n: float) -> tuple[pd.DataFrame, str, str]:
         raise gr.Error(str(exc)) from None
     stride = max(1, len(curve) // 500)
     df = pd.DataFrame({"step": list(range(0, len(curve), stride)), "loss": curve[::stride]})
-    msg = (f"Trained {n} steps: mean loss {curve[0]:.6g} → {curve[-1]:.6g}. "
-           "The spec now holds the trained weights.")
+    msg = f"Trained {n} steps: mean loss {curve[0]:.6g} → {curve[-1]:.6g}. The spec now holds the trained weights."
     return df, spec_text(_rounded(trained.to_dict())), msg
 
 
@@ -114,19 +115,35 @@ def build_backprop_tab() -> None:
                 error_md = gr.Markdown("", elem_id="bp-error")
             with gr.Column(scale=1):
                 with gr.Row(equal_height=True):
-                    preset_dd = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="preset",
-                                            elem_id="bp-preset", scale=2)
+                    preset_dd = gr.Dropdown(
+                        list(PRESETS), value=DEFAULT_PRESET, label="preset", elem_id="bp-preset", scale=2
+                    )
                     seed = gr.Number(0, precision=0, label="seed", elem_id="bp-seed", min_width=80, scale=0)
                     rand_btn = gr.Button("Random weights", elem_id="bp-random", size="sm", scale=1)
-                spec = gr.Code(spec_text(first), language="json", elem_id="bp-spec", lines=12,
-                               label="network spec (edit me; W is [out, in])", interactive=True)
+                spec = gr.Code(
+                    spec_text(first),
+                    language="json",
+                    elem_id="bp-spec",
+                    lines=12,
+                    label="network spec (edit me; W is [out, in])",
+                    interactive=True,
+                )
                 with gr.Row():
-                    n_train = gr.Number(200, precision=0, label="N", elem_id="bp-n", minimum=1,
-                                        maximum=MAX_UI_TRAIN_STEPS, min_width=110, scale=0)
+                    n_train = gr.Number(
+                        200,
+                        precision=0,
+                        label="N",
+                        elem_id="bp-n",
+                        minimum=1,
+                        maximum=MAX_UI_TRAIN_STEPS,
+                        min_width=110,
+                        scale=0,
+                    )
                     train_btn = gr.Button("Train N steps", elem_id="bp-train", scale=1)
                 train_msg = gr.Markdown("", elem_id="bp-train-msg")
-                plot = gr.LinePlot(x="step", y="loss", label="loss", elem_id="bp-loss-plot", y_lim=[0, None],
-                                   height=220)
+                plot = gr.LinePlot(
+                    x="step", y="loss", label="loss", elem_id="bp-loss-plot", y_lim=[0, None], height=220
+                )
         note = gr.Markdown(first.get("note", ""), elem_id="bp-note")
         with gr.Accordion("All numbers (JSON)", open=False):
             result = gr.JSON(init_json, label="result", elem_id="bp-json")
@@ -134,17 +151,41 @@ def build_backprop_tab() -> None:
         outs = [result, svg, step_md, step_no, error_md]
         api_btn = gr.Button(visible=False)  # carries the public /backprop endpoint
         api_btn.click(backprop, [spec, step_no], outs[:4], api_name="backprop", concurrency_limit=None)
-        spec.change(_ui_compute, [spec, step_no], outs, api_name="backprop_live", api_visibility="private",
-                    concurrency_limit=None, show_progress="hidden")
+        spec.change(
+            _ui_compute,
+            [spec, step_no],
+            outs,
+            api_name="backprop_live",
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
         step_no.submit(_ui_compute, [spec, step_no], outs, api_name="backprop_goto", api_visibility="private")
-        moves = [(start_btn, "start", lambda k: 0), (prev_btn, "prev", lambda k: max(int(k) - 1, 0)),
-                 (next_btn, "next", lambda k: int(k) + 1), (end_btn, "end", lambda k: -1)]
+        moves = [
+            (start_btn, "start", lambda k: 0),
+            (prev_btn, "prev", lambda k: max(int(k) - 1, 0)),
+            (next_btn, "next", lambda k: int(k) + 1),
+            (end_btn, "end", lambda k: -1),
+        ]
         for btn, name, move in moves:
-            btn.click(lambda s, k, move=move: _ui_compute(s, move(k or 0)), [spec, step_no], outs,
-                      api_name=f"backprop_{name}", api_visibility="private", concurrency_limit=None,
-                      show_progress="hidden")
-        preset_dd.change(_load_preset, preset_dd, [spec, note, step_no], api_name="backprop_preset",
-                         api_visibility="private")
+            btn.click(
+                lambda s, k, move=move: _ui_compute(s, move(k or 0)),
+                [spec, step_no],
+                outs,
+                api_name=f"backprop_{name}",
+                api_visibility="private",
+                concurrency_limit=None,
+                show_progress="hidden",
+            )
+        preset_dd.change(
+            _load_preset, preset_dd, [spec, note, step_no], api_name="backprop_preset", api_visibility="private"
+        )
         rand_btn.click(_randomize, [spec, seed], spec, api_name="backprop_random", api_visibility="private")
-        train_btn.click(train_steps, [spec, n_train], [plot, spec, train_msg], api_name="backprop_train",
-                        concurrency_limit=2, show_progress_on=[train_msg])
+        train_btn.click(
+            train_steps,
+            [spec, n_train],
+            [plot, spec, train_msg],
+            api_name="backprop_train",
+            concurrency_limit=2,
+            show_progress_on=[train_msg],
+        )

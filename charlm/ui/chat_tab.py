@@ -171,10 +171,17 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
 
         gr.ChatInterface(
             chat_page,
-            chatbot=gr.Chatbot(elem_id="chatbot", height=420, render_markdown=False, buttons=["copy", "copy_all"],
-                               label="Conversation"),  # fmt: skip
-            textbox=gr.Textbox(elem_id="prompt", placeholder="Say something (Enter to send)…", lines=1,
-                               submit_btn=True, stop_btn=True, label="Message"),  # fmt: skip
+            chatbot=gr.Chatbot(
+                elem_id="chatbot", height=420, render_markdown=False, buttons=["copy", "copy_all"], label="Conversation"
+            ),  # fmt: skip
+            textbox=gr.Textbox(
+                elem_id="prompt",
+                placeholder="Say something (Enter to send)…",
+                lines=1,
+                submit_btn=True,
+                stop_btn=True,
+                label="Message",
+            ),  # fmt: skip
             additional_inputs=[model_picker, mode, you, them, *sampling],
             additional_inputs_accordion=gr.Accordion("Sampling settings", open=False, render=False),
             additional_outputs=[notice],

@@ -257,9 +257,7 @@ class ModelRegistry:
             arch = f"{c.arch.upper()}, {c.n_layer} layer(s), hidden {c.hidden_size}, embedding {c.n_embd}"
         tr = m.meta.get("training") or {}
         corpus = tr.get("corpus") or {}
-        lines = [
-            f"**{name}** ({entry.kind}) · {arch} · **{m.n_params:,}** parameters · vocabulary {m.vocab.size - 1}"
-        ]
+        lines = [f"**{name}** ({entry.kind}) · {arch} · **{m.n_params:,}** parameters · vocabulary {m.vocab.size - 1}"]
         facts = []
         if corpus.get("name"):
             facts.append(f"trained on *{corpus['name']}* ({corpus.get('chars', 0):,} chars)")

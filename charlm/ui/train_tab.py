@@ -116,12 +116,19 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                     resume = gr.Checkbox(label="Resume my last run", info="same text; trains for the budget again")
         with gr.Accordion("Advanced settings (0 = the preset's value)", open=False, elem_id="train-advanced"):
             with gr.Row():
-                max_steps = gr.Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget",
-                                      elem_id="train-max-steps")
+                max_steps = gr.Number(
+                    0,
+                    precision=0,
+                    minimum=0,
+                    label="Max steps",
+                    info="0 = until the time budget",
+                    elem_id="train-max-steps",
+                )
                 lr = gr.Number(0, minimum=0, label="Learning rate", info="0 = a good default per architecture")
                 batch_size = gr.Number(32, precision=0, minimum=1, label="Batch size")
-                eval_interval = gr.Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
-                                          elem_id="train-eval-every")
+                eval_interval = gr.Number(
+                    100, precision=0, minimum=1, label="Evaluate every (steps)", elem_id="train-eval-every"
+                )
                 seed = gr.Number(1337, precision=0, label="Seed")
             with gr.Row():
                 block_size = gr.Number(0, precision=0, minimum=0, label="Context length (chars)")
@@ -325,8 +332,11 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
         if result is None:
             return gr.skip(), gr.skip(), gr.update(interactive=True)
         name, zip_path, _ = result
-        return gr.update(choices=registry.choices(request.session_hash or ""), value=name), zip_path, \
-            gr.update(interactive=True)
+        return (
+            gr.update(choices=registry.choices(request.session_hash or ""), value=name),
+            zip_path,
+            gr.update(interactive=True),
+        )
 
     train_inputs = [
         source, corpus_file, pasted, builtin, lowercase, collapse, min_count, arch, size, budget, max_steps,
