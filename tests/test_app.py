@@ -67,11 +67,12 @@ def test_page_chat_matches_api_and_reports_unknown_characters(client):
 
 
 def test_long_history_keeps_the_most_recent_text(client):
-    long = "ROMEO:\nWhat light through yonder window breaks?\n\n" * 200  # 10k chars >> the 64-char context
+    window = load_checkpoint(ROOT / "checkpoints" / "shakespeare-gpt").config.block_size
+    long = "ROMEO:\nWhat light through yonder window breaks?\n\n" * 200  # 10k chars >> the model's context
     reply, notice = client.predict(long, "shakespeare-gpt", "completion", "A", "B", 0.0, 0, 1.0, 40, 1,
                                    api_name="/chat_stream")  # fmt: skip
-    assert "last 64 characters" in notice and reply["content"][0]["text"]
-    tail = client.predict(long[-64:], mode="completion", temperature=0.0, max_new_chars=40, api_name="/chat")
+    assert f"last {window} characters" in notice and reply["content"][0]["text"]
+    tail = client.predict(long[-window:], mode="completion", temperature=0.0, max_new_chars=40, api_name="/chat")
     assert reply["content"][0]["text"] == tail  # only the last window counts
 
 
