@@ -273,21 +273,16 @@ def run_sample(args) -> int:
 
 
 def run_score(args) -> int:
-    import numpy as np
-
     from charlm.data import read_text
-    from charlm.score import score_ids
+    from charlm.score import score_text
 
     loaded = _load(args)
     text = read_text(args.text)
-    enc = loaded.vocab.encode(text)
-    ids = np.asarray(enc.ids, dtype=np.int64)
-    if args.val_split:
-        ids = ids[len(ids) - int(round(len(ids) * 0.1)) :]
-    if len(ids) < 2:
+    if args.val_split:  # the last 10%, as Corpus.split cuts it (one id per character)
+        text = text[len(text) - int(round(len(text) * 0.1)) :]
+    if len(text) < 2:
         raise DataError(f"{Path(args.text).name} is too short to score")
-    res = score_ids(loaded.model, ids)
-    res["unknown_chars"] = list(enc.unknown)
+    res = score_text(loaded, text)
     if args.json:
         print(json.dumps(res, ensure_ascii=False))
     else:
@@ -295,7 +290,7 @@ def run_score(args) -> int:
             f"{res['n_chars']} characters: loss {res['loss']:.4f} nats/char, {res['bpc']:.4f} bits/char, "
             f"perplexity {res['perplexity']:.3f}, top-1 {res['top1']:.1%}, top-5 {res['top5']:.1%}"
         )
-        if unknown := enc.unknown:
+        if unknown := res["unknown_chars"]:
             print(f"{len(unknown)} distinct characters unknown to the model were not scored", file=sys.stderr)
     if not math.isfinite(res["loss"]):
         raise DataError("nothing could be scored (no known characters)")
