@@ -49,7 +49,7 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
     default = registry.default_name or ""
 
     def resolve(name: str, key: str):
-        return registry.resolve(name, key)
+        return registry.resolve_chat(name, key)
 
     with gr.Blocks(title="charlm", delete_cache=(1800, 7200)) as demo:
         demo.charlm_registry = registry  # for tests and embedding

@@ -22,6 +22,17 @@ def _env_num(name: str, default: float, cast=float):
     return value
 
 
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"environment variable {name} must be 1 or 0, not {raw!r}")
+
+
 @dataclass(frozen=True)
 class Limits:
     max_upload_mb: float = 50.0  # CHARLM_MAX_UPLOAD_MB: any uploaded file (text or checkpoint)
@@ -35,6 +46,9 @@ class Limits:
     # 2-core server, a parallel region waits for its slowest thread and 2 threads measured 3-10x slower than 1
     # (docs/benchmarks.md); concurrent requests still use both cores.
     torch_threads: int = 1
+    # CHARLM_SERVE_INT8 (1/0): chat replies on the CPU use an int8 copy of the model (torch dynamic quantization):
+    # 1.6-6x faster decoding for +0.001-0.002 bits/char (docs/benchmarks.md). Scores in Evaluate stay fp32.
+    serve_int8: bool = True
 
     @property
     def max_upload_bytes(self) -> int:
@@ -52,6 +66,7 @@ class Limits:
             chat_concurrency=_env_num("CHARLM_CHAT_CONCURRENCY", d.chat_concurrency, int),
             max_session_models=_env_num("CHARLM_MAX_SESSION_MODELS", d.max_session_models, int),
             torch_threads=_env_num("CHARLM_TORCH_THREADS", d.torch_threads, int),
+            serve_int8=_env_bool("CHARLM_SERVE_INT8", d.serve_int8),
         )
 
     def describe(self) -> str:

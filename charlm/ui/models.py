@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from charlm.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel, load_checkpoint
 from charlm.errors import CheckpointError
+from charlm.quantize import quantize_for_cpu
 from charlm.ui.limits import Limits
 
 SESSION_IDLE_SECONDS = 6 * 3600  # sessions whose tab vanished without an unload event are swept after this
@@ -33,6 +34,8 @@ class Entry:
     kind: str  # "shipped", "trained" or "uploaded"
     loaded: LoadedModel | None = None
     stamp: int = 0  # mtime of the weights when loaded: a model still training is re-read after each save
+    chat: LoadedModel | None = None  # int8 copy for chat replies (Limits.serve_int8), made from ``chat_src``
+    chat_src: LoadedModel | None = None
 
 
 @dataclass
@@ -75,6 +78,7 @@ class ModelRegistry:
                     self.load_errors.append(str(exc))
                     continue
                 self.shipped[sub.name] = Entry(sub.name, sub, "shipped", loaded)
+                self._chat_copy(self.shipped[sub.name])  # quantize now, not in the first user's reply
         gpts = [n for n, e in self.shipped.items() if e.loaded.config.arch == "gpt"]
         self.default_name: str | None = (gpts or list(self.shipped) or [None])[0]
 
@@ -156,6 +160,27 @@ class ModelRegistry:
                         raise
                     time.sleep(0.2)
         return entry.loaded
+
+    def resolve_chat(self, name: str | None, key: str) -> LoadedModel:
+        """The model to chat with: an int8 copy on the CPU when ``limits.serve_int8``, else ``resolve``'s."""
+        loaded = self.resolve(name, key)
+        if not self.limits.serve_int8 or loaded.device.type != "cpu":
+            return loaded
+        return self._chat_copy(self.entry(name or self.default_name or "", key))
+
+    def _chat_copy(self, entry: Entry) -> LoadedModel:
+        loaded = entry.loaded
+        if loaded is None or not self.limits.serve_int8 or loaded.device.type != "cpu":
+            return loaded
+        chat, src = entry.chat, entry.chat_src
+        if chat is None or src is not loaded:  # new, or re-read after training saved a better checkpoint
+            try:
+                chat = quantize_for_cpu(loaded)
+            except (RuntimeError, ValueError) as exc:  # no int8 engine in this torch build: serve fp32
+                self.load_errors.append(f"int8 serving is off for {entry.name}: {exc}")
+                chat = loaded  # and do not try again for these weights
+            entry.chat, entry.chat_src = chat, loaded  # two racing replies build equal copies; either is fine
+        return chat
 
     # --- upload and download --------------------------------------------------------------------------
     def upload(self, key: str, files: list[str]) -> str:
@@ -265,6 +290,8 @@ class ModelRegistry:
             facts.append(f"{tr['steps']:,} steps in {tr.get('elapsed_sec', 0):.0f} s")
         if tr.get("best_val_bpc") is not None:
             facts.append(f"validation **{tr['best_val_bpc']:.3f} bits/char** (lower is better)")
+        if self.limits.serve_int8 and m.device.type == "cpu":
+            facts.append("chat uses an int8 copy (faster; scores use the full-precision weights)")
         if facts:
             lines.append(" · ".join(facts))
         return "\n\n".join(lines)
