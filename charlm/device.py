@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import torch
 
 
@@ -31,3 +33,11 @@ def pick_precision(requested: str, device: torch.device, width: int) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if width >= 256 and cpu_has_native_bf16() else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """The context a forward pass runs in: bf16 autocast for "bf16", plain fp32 otherwise. Training and scoring
+    share it, so a model is scored in the precision it was trained in."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()

@@ -10,23 +10,17 @@ Every character after the first is scored with as much preceding context as the 
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from charlm.device import autocast
 from charlm.vocab import UNK_ID
 
 LN2 = math.log(2.0)
 _CHUNK = 256
 _WARMUP = 256
-
-
-def _autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return nullcontext()
 
 
 def _accumulate(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, acc: dict) -> None:
@@ -60,7 +54,7 @@ def score_ids(
     acc = {"nll": 0.0, "top1": 0, "top5": 0, "n": 0}
     n = len(ids_t)
     if n >= 2:
-        with _autocast(device, precision):
+        with autocast(device, precision):
             if getattr(model, "max_context", None):
                 _score_windows(model, ids_t, acc, device)
             else:

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from charlm import __version__, distributed
 from charlm.checkpoint import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from charlm.data import Corpus, check_trainable, get_batch
-from charlm.device import pick_device, pick_precision
+from charlm.device import autocast, pick_device, pick_precision
 from charlm.errors import CheckpointError, TrainingError
 from charlm.models import ModelConfig, build_model, count_parameters
-from charlm.score import _autocast, score_ids
+from charlm.score import score_ids
 
 # Peak learning rates per architecture, chosen by measurement on tinyshakespeare (docs/benchmarks.md): at these
 # sizes, with warm-up, clipping and cosine decay, the recurrent nets learn fastest at rates far above the usual 2e-3.
@@ -293,7 +293,7 @@ def train(
             group["lr"] = lr
         t_step = time.perf_counter()
         x, y = get_batch(train_ids, cfg.batch_size, block, batch_gen, device=str(device))
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits, _ = forward(x)
             loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
         loss_value, _, nonfinite = distributed.reduce_step(loss.item(), False, dinfo, device)
