@@ -94,6 +94,8 @@ def test_train_streams_progress_then_chat_with_the_new_model(trained):
         assert sorted(zf.namelist()) == ["hamlet/config.json", "hamlet/model.safetensors"]
     reply = c.predict("To be", model=name, mode="completion", seed=1, max_new_chars=30, api_name="/chat")
     assert isinstance(reply, str) and len(reply) == 30
+    page, _ = c.predict("To be", name, "completion", "A", "B", 0.8, 0, 1.0, 30, 1, api_name="/chat_stream")
+    assert page["content"][0]["text"] == reply  # the Chat tab finds this session's model too
     assert "20 steps" in c.predict(name, api_name="/model_card")
 
 

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import gradio as gr
-from gradio.context import LocalContext
 
 from charlm.checkpoint import LoadedModel
 from charlm.errors import CharlmError
@@ -156,8 +155,11 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             gr.Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
         ]  # fmt: skip
 
-        def chat_page(message, history, model, mode_, you_, them_, temperature, top_k, top_p, max_new, seed):
-            request = LocalContext.request.get(None)
+        def chat_page(
+            message, history, model, mode_, you_, them_, temperature, top_k, top_p, max_new, seed,
+            request: gr.Request = None,
+        ):  # fmt: skip
+            # ChatInterface keeps this function's signature, so Gradio fills in ``request`` (the user's session).
             key = request.session_hash if request is not None else ""
             try:
                 loaded = resolve(model or default_model, key)
