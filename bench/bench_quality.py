@@ -33,7 +33,9 @@ def run(corpus, args, budget: float) -> dict:
         hidden_size=args.hidden_size, dropout=args.dropout,
     )  # fmt: skip
     mcfg = preset_config(args.arch, args.size, corpus.vocab.size, **overrides)
-    kw = {k: v for k, v in dict(lr=args.lr, warmup_steps=args.warmup, batch_size=args.batch_size).items() if v}
+    kw = dict(lr=args.lr, warmup_steps=args.warmup, batch_size=args.batch_size, weight_decay=args.weight_decay,
+              min_lr_ratio=args.min_lr_ratio)  # fmt: skip
+    kw = {k: v for k, v in kw.items() if v is not None}
     tcfg = TrainConfig(
         max_steps=None, time_budget=budget, eval_interval=args.eval_interval, eval_chars=20_000,
         precision=args.precision, seed=args.seed, device=args.device, **kw,
@@ -69,6 +71,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=None, help="default: the trainer's")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--weight-decay", type=float, default=None, help="default: the trainer's")
+    ap.add_argument("--min-lr-ratio", type=float, default=None, help="cosine floor / peak; default: the trainer's")
     ap.add_argument("--block-size", type=int, default=None)
     ap.add_argument("--n-layer", type=int, default=None)
     ap.add_argument("--n-embd", type=int, default=None)
@@ -92,7 +96,9 @@ def main() -> None:
         c, t = r["config"], r["train"]
         desc = (
             f"{c.arch} {args.size} ({c.n_layer}L, {c.n_embd if c.arch == 'gpt' else c.hidden_size} wide, "
-            f"block {c.block_size}, batch {t.batch_size}, lr {t.lr:g}, dropout {c.dropout:g})"
+            f"block {c.block_size}, batch {t.batch_size}, lr {t.lr:g}, wd {t.weight_decay:g}, "
+            f"floor {t.min_lr_ratio:g}, "
+            f"dropout {c.dropout:g})"
         )
         tps = f"{r['tokens_per_sec']:,.0f}" if r["tokens_per_sec"] else ""
         print(
