@@ -11,8 +11,8 @@ Each round runs, one after another (never at the same time):
   1. nanoGPT: ``train.py config/train_shakespeare_char.py --device=cpu --compile=False --eval_iters=20
      --log_interval=1 --block_size=64 --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --max_iters=200
      --lr_decay_iters=200 --dropout=0.0`` (its "time X ms" per iteration is parsed);
-  2. charlm's trainer (``charlm.train.train``) at the same model and batch, precision fp32 (step times from its
-     events);
+  2. charlm's trainer (``charlm.train.train``) at the same model and batch: precision fp32, bf16, and bf16 with
+     ``compile=True`` (step times from its events; the compiling steps fall among the first 10, not counted);
   3. the recommended fast path, built in bench_training.py from the same GPT class: fused AdamW, and fused AdamW
      + ``torch.compile`` (compile time excluded from tokens/s and reported separately).
 Medians over iterations after the first 10 (nanoGPT's first iteration also runs its evaluation).
@@ -58,12 +58,14 @@ def nanogpt_ms(root: Path, iters: int, threads: int) -> tuple[float, str]:
     return median(times[SKIP:]), f"iter {losses[-1][0]} loss {losses[-1][1]}"
 
 
-def charlm_trainer_ms(corpus, iters: int, threads: int, precision: str = "fp32") -> tuple[float, str]:
+def charlm_trainer_ms(
+    corpus, iters: int, threads: int, precision: str = "fp32", compile: bool = False
+) -> tuple[float, str]:
     torch.set_num_threads(threads)
     cfg = ModelConfig(vocab_size=corpus.vocab.size, **GPT_RECIPE)
     tcfg = TrainConfig(
         batch_size=BATCH, max_steps=iters, lr=1e-3, warmup_steps=100, eval_interval=10**9, eval_chars=20_000,
-        precision=precision, device="cpu",
+        precision=precision, device="cpu", compile=compile,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
         steps = [(e.elapsed, e.loss) for e in train(corpus, cfg, tcfg, out) if e.kind == "step"]
@@ -105,6 +107,13 @@ def main() -> None:
         runs.setdefault("charlm trainer, precision fp32", []).append(
             charlm_trainer_ms(corpus, args.iters, args.threads)
         )
+        runs.setdefault("charlm trainer, precision bf16", []).append(
+            charlm_trainer_ms(corpus, args.iters, args.threads, "bf16")
+        )
+        if not args.no_compile:
+            runs.setdefault("charlm trainer, bf16 + compile (`--precision bf16 --compile`)", []).append(
+                charlm_trainer_ms(corpus, args.iters, args.threads, "bf16", compile=True)
+            )
         runs.setdefault("fast path: fused AdamW (eager)", []).append(
             fast_path_ms(train_ids, corpus.vocab.size, args.iters, args.threads, False)
         )
