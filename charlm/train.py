@@ -64,6 +64,10 @@ class TrainConfig:
             raise TrainingError("batch size and evaluation interval must be at least 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise TrainingError(f"learning rate must be a positive number, not {self.lr}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise TrainingError(f"the learning-rate floor must be between 0 and 1 of the peak, not {self.min_lr_ratio}")
+        if not self.weight_decay >= 0:
+            raise TrainingError(f"weight decay must be 0 or more, not {self.weight_decay}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise TrainingError(f"precision must be fp32, bf16 or auto, not {self.precision!r}")
 

@@ -106,6 +106,7 @@ def test_score(trained):
         (["sample", "--checkpoint", "nowhere"], "no checkpoint"),
         (["sample", "--checkpoint", "checkpoints/shakespeare-gpt", "--top-p", "0"], "top-p"),
         (["train", "--data", "pyproject.toml", "--out", "x", "--n-embd", "30", "--n-head", "4"], "divisible"),
+        (["train", "--data", "pyproject.toml", "--out", "x", "--min-lr-ratio", "2"], "between 0 and 1"),
     ],
 )
 def test_bad_input_is_one_line_no_traceback(args, message):

@@ -7,7 +7,7 @@ from charlm.checkpoint import load_checkpoint
 from charlm.data import build_corpus
 from charlm.errors import TrainingError
 from charlm.models import ModelConfig
-from charlm.train import TrainConfig, run_to_end, train
+from charlm.train import TrainConfig, lr_at, run_to_end, train
 from tests.helpers import ARCHS, TINY, shakespeare_slice
 
 
@@ -122,3 +122,13 @@ def test_compiled_training_saves_plain_checkpoints(corpus, tmp_path):
     final = run_to_end(train(corpus, model_cfg(corpus), cfg(max_steps=5, compile=True), tmp_path / "c"))
     loaded = load_checkpoint(final.summary["checkpoint"])  # no "_orig_mod." prefixes from torch.compile
     assert loaded.meta["training"]["steps"] == 5
+
+
+def test_schedule_warms_up_then_decays_to_its_floor():
+    c = TrainConfig(lr=0.02, warmup_steps=10, min_lr_ratio=0.01, max_steps=100)
+    assert lr_at(c, 0, 0.0) == pytest.approx(0.002)  # warm-up: a tenth of the way after the first step
+    assert lr_at(c, 10, 0.1) == pytest.approx(0.0002 + 0.5 * 0.0198 * (1 + math.cos(0.1 * math.pi)))
+    assert lr_at(c, 100, 1.0) == pytest.approx(0.0002)  # the floor: min_lr_ratio of the peak
+    for bad in (-0.1, 1.5):
+        with pytest.raises(TrainingError, match="between 0 and 1"):
+            TrainConfig(min_lr_ratio=bad)
