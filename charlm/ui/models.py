@@ -163,14 +163,15 @@ class ModelRegistry:
 
     def resolve_chat(self, name: str | None, key: str) -> LoadedModel:
         """The model to chat with: an int8 copy on the CPU when ``limits.serve_int8``, else ``resolve``'s."""
-        loaded = self.resolve(name, key)
-        if not self.limits.serve_int8 or loaded.device.type != "cpu":
-            return loaded
+        self.resolve(name, key)  # re-reads a session model that training saved again
         return self._chat_copy(self.entry(name or self.default_name or "", key))
+
+    def _serves_int8(self, loaded: LoadedModel) -> bool:
+        return self.limits.serve_int8 and loaded.device.type == "cpu"
 
     def _chat_copy(self, entry: Entry) -> LoadedModel:
         loaded = entry.loaded
-        if loaded is None or not self.limits.serve_int8 or loaded.device.type != "cpu":
+        if loaded is None or not self._serves_int8(loaded):
             return loaded
         chat, src = entry.chat, entry.chat_src
         if chat is None or src is not loaded:  # new, or re-read after training saved a better checkpoint
@@ -290,7 +291,7 @@ class ModelRegistry:
             facts.append(f"{tr['steps']:,} steps in {tr.get('elapsed_sec', 0):.0f} s")
         if tr.get("best_val_bpc") is not None:
             facts.append(f"validation **{tr['best_val_bpc']:.3f} bits/char** (lower is better)")
-        if self.limits.serve_int8 and m.device.type == "cpu":
+        if self._serves_int8(m):
             facts.append("chat uses an int8 copy (faster; scores use the full-precision weights)")
         if facts:
             lines.append(" · ".join(facts))
