@@ -275,13 +275,13 @@ def run_sample(args) -> int:
 
 
 def run_score(args) -> int:
-    from charlm.data import read_text
+    from charlm.data import read_text, val_start
     from charlm.score import score_text
 
     loaded = _load(args)
     text = read_text(args.text)
-    if args.val_split:  # the last 10%, as Corpus.split cuts it (one id per character)
-        text = text[len(text) - int(round(len(text) * 0.1)) :]
+    if args.val_split:  # the last 10%, exactly as the trainer's split cuts it
+        text = text[val_start(len(text)) :]
     if len(text) < 2:
         raise DataError(f"{Path(args.text).name} is too short to score")
     res = score_text(loaded, text)

@@ -83,6 +83,11 @@ def encode_corpus(text: str, vocab: CharVocab) -> np.ndarray:
     return out
 
 
+def val_start(n_chars: int, val_fraction: float = 0.1) -> int:
+    """Where validation begins: the last ``val_fraction`` of the text (one id per character), nanoGPT's split."""
+    return n_chars - int(round(n_chars * val_fraction))
+
+
 @dataclass
 class Corpus:
     """A text ready to train on: ids, the vocabulary and a fingerprint for the checkpoint's record."""
@@ -100,8 +105,8 @@ class Corpus:
         """Contiguous split: the last ``val_fraction`` is validation (nanoGPT's split, so numbers compare)."""
         if not 0.0 <= val_fraction < 1.0:
             raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
-        n_val = int(round(self.n_chars * val_fraction))
-        return self.ids[: self.n_chars - n_val], self.ids[self.n_chars - n_val :]
+        cut = val_start(self.n_chars, val_fraction)
+        return self.ids[:cut], self.ids[cut:]
 
     def to_json(self) -> dict:
         return {"name": self.name, "chars": self.n_chars, "sha256": self.sha256}
