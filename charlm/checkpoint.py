@@ -30,7 +30,42 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 OPTIM_FILE = "optimizer.safetensors"
+STATE_FILE = "trainer_state.json"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class ResumeState:
+    """Everything beyond the weights that an exact resume needs, in named fields.
+
+    On disk: the optimizer's tensors and both random generators in ``optimizer.safetensors``, the rest in
+    ``trainer_state.json`` (JSON, so a person can read how far a run got).
+    """
+
+    step: int
+    elapsed: float  # seconds of training so far (the time budget counts from the first run)
+    best_val: float | None
+    train_config: dict
+    optimizer: dict  # torch optimizer state_dict
+    rng_batch: torch.Tensor  # the batch sampler's generator state
+    rng_torch: torch.Tensor  # torch's global generator (dropout)
+    history: list[dict] = field(default_factory=list)  # {"step", "train_loss" | "val_loss"}, for plots
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        tensors, _ = _flatten_optimizer(self.optimizer)
+        return tensors | {"rng.batch": self.rng_batch, "rng.torch": self.rng_torch}
+
+    def to_json(self) -> dict:
+        _, rest = _flatten_optimizer(self.optimizer)
+        return {"step": self.step, "elapsed": self.elapsed, "best_val": self.best_val,
+                "train_config": self.train_config, "optimizer": rest, "history": self.history}  # fmt: skip
+
+    @classmethod
+    def from_files(cls, tensors: dict[str, torch.Tensor], obj: dict) -> ResumeState:
+        return cls(step=int(obj["step"]), elapsed=float(obj["elapsed"]), best_val=obj.get("best_val"),
+                   train_config=dict(obj["train_config"]), optimizer=_unflatten_optimizer(tensors, obj["optimizer"]),
+                   rng_batch=tensors["rng.batch"], rng_torch=tensors["rng.torch"],
+                   history=list(obj.get("history", [])))  # fmt: skip
 
 
 @dataclass
@@ -42,6 +77,7 @@ class LoadedModel:
     config: ModelConfig
     meta: dict = field(default_factory=dict)  # the whole config.json (training summary, corpus, version)
     path: Path | None = None
+    resume: ResumeState | None = None  # only when loaded ``with_resume``
 
     @property
     def n_params(self) -> int:
@@ -97,11 +133,10 @@ def save_checkpoint(
     vocab: CharVocab,
     config: ModelConfig,
     training: dict | None = None,
-    optimizer_state: dict[str, torch.Tensor] | None = None,
-    trainer_state: dict | None = None,
+    resume: ResumeState | None = None,
     name: str | None = None,
 ) -> Path:
-    """Save atomically. ``optimizer_state`` (flat tensors) and ``trainer_state`` (JSON) are only for resuming."""
+    """Save atomically; ``resume`` (optimizer, RNG, step) makes the folder resumable."""
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -116,9 +151,9 @@ def save_checkpoint(
     def write(folder: Path) -> None:
         save_file(_unique_state(model), str(folder / MODEL_FILE), metadata={"format": FORMAT})
         _write_json(folder / CONFIG_FILE, meta)
-        if optimizer_state is not None:
-            save_file(optimizer_state, str(folder / OPTIM_FILE), metadata={"format": FORMAT})
-            _write_json(folder / "trainer_state.json", trainer_state or {})
+        if resume is not None:
+            save_file(resume.tensors(), str(folder / OPTIM_FILE), metadata={"format": FORMAT})
+            _write_json(folder / STATE_FILE, resume.to_json())
 
     _atomic_dir_write(Path(path), write)
     return Path(path)
@@ -155,9 +190,9 @@ def read_meta(folder: Path) -> dict:
 
 
 def load_checkpoint(
-    path: str | os.PathLike, device: str | torch.device = "cpu", with_optimizer: bool = False
+    path: str | os.PathLike, device: str | torch.device = "cpu", with_resume: bool = False
 ) -> LoadedModel:
-    """Load and validate; returns the model in eval mode. ``with_optimizer`` also loads resume state into meta."""
+    """Load and validate; returns the model in eval mode. ``with_resume`` also reads the resume state."""
     folder = resolve_checkpoint_dir(path)
     meta = read_meta(folder)
     try:
@@ -191,19 +226,24 @@ def load_checkpoint(
             raise CheckpointError(f"{model_file}: tensor {k} holds NaN or infinite values")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
     model.to(device).eval()
-    if with_optimizer:
-        optim_file = folder / OPTIM_FILE
-        if not optim_file.is_file():
-            raise CheckpointError(f"{folder} has no optimizer state ({OPTIM_FILE}); it cannot be resumed")
-        try:
-            meta["_optimizer"] = load_file(str(optim_file))
-            meta["_trainer_state"] = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{folder}: resume state is corrupt ({exc})") from None
-    return LoadedModel(model=model, vocab=vocab, config=config, meta=meta, path=folder)
+    resume = read_resume(folder) if with_resume else None
+    return LoadedModel(model=model, vocab=vocab, config=config, meta=meta, path=folder, resume=resume)
 
 
-def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+def read_resume(folder: Path) -> ResumeState:
+    """The resume state saved beside a checkpoint's weights, with a clear error when it is missing or broken."""
+    optim_file = folder / OPTIM_FILE
+    if not optim_file.is_file():
+        raise CheckpointError(f"{folder.name} has no optimizer state ({OPTIM_FILE}); it cannot be resumed")
+    try:
+        tensors = load_file(str(optim_file))
+        obj = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        return ResumeState.from_files(tensors, obj)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{folder.name}: resume state is corrupt ({exc.__class__.__name__})") from None
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """torch optimizer state_dict -> (flat tensors for safetensors, JSON-able rest)."""
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict] = {}
@@ -216,7 +256,7 @@ def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
     state: dict[int, dict] = {}
     for name, value in tensors.items():
         if not name.startswith("state."):

@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from charlm import __version__, distributed
-from charlm.checkpoint import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
+from charlm.checkpoint import ResumeState, load_checkpoint, save_checkpoint
 from charlm.data import Corpus, check_trainable, get_batch
 from charlm.device import autocast, pick_device, pick_precision
 from charlm.errors import CheckpointError, TrainingError
 from charlm.models import ModelConfig, build_model, count_parameters
+from charlm.optim import make_optimizer
 from charlm.score import score_ids
 
 # Peak learning rates per architecture, chosen by measurement on tinyshakespeare (docs/benchmarks.md): at these
@@ -95,31 +96,258 @@ class TrainEvent:
 
 
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up, then a cosine to ``lr * min_lr_ratio`` as ``progress`` (by steps or time) goes 0 -> 1."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     min_lr = cfg.lr * cfg.min_lr_ratio
     return min_lr + 0.5 * (cfg.lr - min_lr) * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _progress(cfg: TrainConfig, step: int, elapsed: float) -> float:
-    p = 0.0
-    if cfg.max_steps:
-        p = step / cfg.max_steps
-    if cfg.time_budget:
-        p = max(p, elapsed / cfg.time_budget)
-    return min(1.0, p)
+# Settings a resumed run may change; everything else comes from the run being resumed.
+RESUMABLE_CHANGES = ("max_steps", "time_budget", "eval_interval", "sample_chars", "device")
 
 
-def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    # Decay matrices only: decaying biases, norms and embeddings' scale hurts more than it regularises.
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # The fused kernel updates all parameters in one pass (measured 1.03-1.9x faster steps, docs/benchmarks.md).
-    try:
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=True)
-    except (RuntimeError, TypeError):  # a device or dtype without the fused kernel
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), foreach=True)
+class Trainer:
+    """One training run: its model, optimizer, data and counters, with one method per phase.
+
+    ``run()`` is the loop; ``train()`` below is the convenient iterator over it.
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        model_config: ModelConfig | None,
+        cfg: TrainConfig,
+        out_dir: str | Path,
+        resume: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.corpus, self.out_dir, self.should_stop, self.name = corpus, Path(out_dir), should_stop, name
+        device = pick_device(cfg.device)
+        self.dist = distributed.setup(device)
+        self.device = distributed.rank_device(device, self.dist)
+        state = self._load_resume(cfg) if resume else None
+        if state is not None:
+            cfg = state_config(state, cfg)
+        else:
+            self.model, self.model_config = self._new_model(model_config, cfg)
+        self.cfg = cfg
+        mc = self.model_config
+        self.precision = pick_precision(cfg.precision, self.device, mc.n_embd if mc.arch == "gpt" else mc.hidden_size)
+        train_ids, self.val_ids = corpus.split(cfg.val_fraction)
+        check_trainable(train_ids, self.val_ids, mc.block_size)
+        self.train_ids = distributed.shard(train_ids, self.dist, mc.block_size + 1)  # each rank its own part
+        self.model.train()
+        self.optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay)
+        # DDP averages gradients across processes in backward; checkpoints keep the plain module.
+        self.forward = torch.nn.parallel.DistributedDataParallel(self.model) if self.dist.enabled else self.model
+        if cfg.compile:
+            self.forward = torch.compile(self.forward)
+        self.batch_gen = torch.Generator().manual_seed(cfg.seed + self.dist.rank)
+        self.step, self.best_val, self.history = 0, math.inf, []
+        elapsed_before = 0.0
+        if state is not None:
+            self.optimizer.load_state_dict(state.optimizer)
+            self.batch_gen.set_state(state.rng_batch)
+            torch.set_rng_state(state.rng_torch)
+            self.step, elapsed_before, self.history = state.step, state.elapsed, list(state.history)
+            self.best_val = state.best_val if state.best_val is not None else math.inf
+        self.t0 = time.perf_counter() - elapsed_before
+        self.n_params = count_parameters(self.model)
+        self.tokens_per_step = cfg.batch_size * mc.block_size * self.dist.world_size
+        self.rate: float | None = None  # tokens/s, smoothed
+        self.last_val: dict | None = None
+        self.last_eval_step = -1
+        self.has_val = len(self.val_ids) >= 2 and self.dist.is_main
+
+    # --- set-up -----------------------------------------------------------------------------------------
+    def _load_resume(self, cfg: TrainConfig) -> ResumeState:
+        try:
+            loaded = load_checkpoint(self.out_dir / "last", device=self.device, with_resume=True)
+        except CheckpointError as exc:
+            raise TrainingError(f"cannot resume from {self.out_dir.name}: {exc}") from None
+        corpus_meta = loaded.meta.get("training", {}).get("corpus", {})
+        if corpus_meta.get("sha256") and corpus_meta["sha256"] != self.corpus.sha256:
+            raise TrainingError(
+                f"{self.out_dir.name} was trained on a different text ({corpus_meta.get('name')}); "
+                "resume needs the same file"
+            )
+        if loaded.vocab.chars != self.corpus.vocab.chars:
+            raise TrainingError("the text's vocabulary differs from the checkpoint's; resume needs the same text")
+        self.model, self.model_config = loaded.model, loaded.config
+        return loaded.resume
+
+    def _new_model(self, model_config: ModelConfig | None, cfg: TrainConfig) -> tuple[torch.nn.Module, ModelConfig]:
+        if model_config is None:
+            raise TrainingError("a model configuration is needed to start training")
+        if model_config.vocab_size != self.corpus.vocab.size:
+            raise TrainingError(
+                f"model vocab_size {model_config.vocab_size} != the text's {self.corpus.vocab.size} characters "
+                "+ unknown"
+            )
+        torch.manual_seed(cfg.seed)
+        return build_model(model_config).to(self.device), model_config
+
+    # --- the loop -----------------------------------------------------------------------------------------
+    def run(self) -> Iterator[TrainEvent]:
+        """Step until a stop rule fires, evaluating and saving every ``eval_interval`` steps, then finish."""
+        while not (reason := self.stop_reason()):
+            yield self.train_step()
+            if self.step % self.cfg.eval_interval == 0:
+                yield from self.evaluate_and_save()
+                yield self.save("last", "periodic")
+        # Final: make sure the last step was evaluated, then save both checkpoints.
+        if self.last_eval_step != self.step:
+            yield from self.evaluate_and_save()
+        if not self.has_val or not (self.out_dir / "best").exists():
+            yield self.save("best", "no validation split" if not self.has_val else reason)
+        yield self.save("last", reason)
+        distributed.cleanup(self.dist)
+        yield self.final_event(reason)
+
+    def stop_reason(self) -> str:
+        """Why to stop now ("" to go on): a stop request, the step count or the time budget."""
+        cfg, elapsed = self.cfg, self.elapsed()
+        if self.should_stop is not None and self.should_stop():
+            reason = "stopped"
+        elif cfg.max_steps is not None and self.step >= cfg.max_steps:
+            reason = "done"
+        elif cfg.time_budget is not None and elapsed >= cfg.time_budget:
+            reason = "time budget"
+        else:
+            reason = ""
+        if self.dist.enabled:  # all ranks must leave at the same step
+            _, any_stop, _ = distributed.reduce_step(0.0, bool(reason), self.dist, self.device)
+            reason = reason or ("stopped" if any_stop else "")
+        return reason
+
+    def train_step(self) -> TrainEvent:
+        """One optimizer step on a fresh random batch."""
+        cfg = self.cfg
+        progress = self.progress()
+        lr = lr_at(cfg, self.step, progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        t_step = time.perf_counter()
+        x, y = get_batch(self.train_ids, cfg.batch_size, self.model_config.block_size, self.batch_gen,
+                         device=str(self.device))  # fmt: skip
+        with autocast(self.device, self.precision):
+            logits, _ = self.forward(x)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+        loss_value, _, nonfinite = distributed.reduce_step(loss.item(), False, self.dist, self.device)
+        if nonfinite:
+            self.save("last", "non-finite loss")  # the weights are still those of the last good step
+            distributed.cleanup(self.dist)
+            raise TrainingError(
+                f"the loss became {loss_value} at step {self.step + 1}; training stopped and the last good weights "
+                f"were saved. Try a lower learning rate (now {cfg.lr:g})"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+        self.optimizer.step()
+        self.step += 1
+        rate = self.tokens_per_step / (time.perf_counter() - t_step)
+        self.rate = rate if self.rate is None else 0.9 * self.rate + 0.1 * rate
+        if self.step % 10 == 0 or self.step == 1:
+            self.history.append({"step": self.step, "train_loss": loss_value})
+        elapsed, progress = self.elapsed(), self.progress()
+        eta = elapsed * (1 - progress) / progress if progress > 0 else None
+        return TrainEvent("step", self.step, cfg.max_steps, loss=loss_value, lr=lr, tokens_per_sec=self.rate,
+                          elapsed=elapsed, eta=eta, progress=progress)  # fmt: skip
+
+    def evaluate_and_save(self) -> Iterator[TrainEvent]:
+        """Validate (rank 0), and keep the weights as ``best/`` when they are the best so far."""
+        if not self.has_val:
+            return
+        ev = self.evaluate()
+        yield ev
+        if ev.is_best:
+            yield self.save("best", "best validation")
+
+    def evaluate(self) -> TrainEvent:
+        cfg = self.cfg
+        self.last_eval_step = self.step
+        res = score_ids(self.model, self.val_ids, max_chars=cfg.eval_chars, precision=self.precision)
+        self.last_val = {k: res[k] for k in ("loss", "bpc", "perplexity", "n_chars")}
+        is_best = res["loss"] < self.best_val
+        if is_best:
+            self.best_val = res["loss"]
+        sample = None
+        if cfg.sample_chars:
+            sample = _sample(self.model, self.corpus.vocab, cfg.sample_prompt, cfg.sample_chars, seed=self.step)
+            self.model.train()
+        self.history.append({"step": self.step, "val_loss": res["loss"]})
+        return TrainEvent("eval", self.step, cfg.max_steps, elapsed=self.elapsed(), progress=self.progress(),
+                          val_loss=res["loss"], val_bpc=res["bpc"], val_ppl=res["perplexity"], is_best=is_best,
+                          sample=sample)  # fmt: skip
+
+    def save(self, which: str, reason: str) -> TrainEvent:
+        """Write ``best/`` (weights only) or ``last/`` (weights + resume state); rank 0 alone writes."""
+        if not self.dist.is_main:
+            return TrainEvent("saved", self.step, self.cfg.max_steps)
+        training = self.summary(reason)
+        resume = None
+        if which == "last":
+            best = self.best_val if math.isfinite(self.best_val) else None
+            resume = ResumeState(
+                step=self.step, elapsed=self.elapsed(), best_val=best, train_config=asdict(self.cfg),
+                optimizer=self.optimizer.state_dict(),
+                rng_batch=self.batch_gen.get_state(), rng_torch=torch.get_rng_state(), history=self.history[-5000:],
+            )  # fmt: skip
+        path = save_checkpoint(self.out_dir / which, self.model, self.corpus.vocab, self.model_config, training,
+                               resume, self.name)  # fmt: skip
+        return TrainEvent("saved", self.step, self.cfg.max_steps, path=str(path), elapsed=training["elapsed_sec"])
+
+    def final_event(self, reason: str) -> TrainEvent:
+        final = self.summary(reason) | {"tokens_per_sec": self.rate, "checkpoint": str(self.out_dir / "best")}
+        stopped = reason == "stopped"
+        return TrainEvent(
+            "stopped" if stopped else "done", self.step, self.cfg.max_steps, elapsed=final["elapsed_sec"],
+            progress=self.progress() if stopped else 1.0, tokens_per_sec=self.rate, summary=final,
+            val_loss=self.last_val["loss"] if self.last_val else None,
+            val_bpc=self.last_val["bpc"] if self.last_val else None,
+        )  # fmt: skip
+
+    # --- derived values -------------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def progress(self) -> float:
+        """0..1, by steps or by the time budget, whichever is further along."""
+        cfg, p = self.cfg, 0.0
+        if cfg.max_steps:
+            p = self.step / cfg.max_steps
+        if cfg.time_budget:
+            p = max(p, self.elapsed() / cfg.time_budget)
+        return min(1.0, p)
+
+    def summary(self, reason: str) -> dict:
+        """What a checkpoint records about the run that made it."""
+        best = self.best_val if math.isfinite(self.best_val) else None
+        return {
+            "steps": self.step,
+            "reason": reason,
+            "elapsed_sec": round(self.elapsed(), 2),
+            "best_val_loss": best,
+            "best_val_bpc": best / math.log(2) if best is not None else None,
+            "last_val": self.last_val,
+            "corpus": self.corpus.to_json(),
+            "n_params": self.n_params,
+            "train_config": asdict(self.cfg),
+            "precision": self.precision,
+            "world_size": self.dist.world_size,
+            "device": str(self.device),
+            "charlm_version": __version__,
+        }
+
+
+def state_config(state: ResumeState, cfg: TrainConfig) -> TrainConfig:
+    """The resumed run's settings, except the few a resume may change (``RESUMABLE_CHANGES``)."""
+    saved = dict(state.train_config) | {key: getattr(cfg, key) for key in RESUMABLE_CHANGES}
+    return TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
 
 
 def _sample(model, vocab, prompt: str, n: int, seed: int) -> str:
@@ -137,233 +365,11 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     name: str | None = None,
 ) -> Iterator[TrainEvent]:
-    """Train and yield events; ``should_stop()`` is polled every step (the app's Stop button, Ctrl-C)."""
-    out_dir = Path(out_dir)
-    device = pick_device(cfg.device)
-    dinfo = distributed.setup(device)
-    device = distributed.rank_device(device, dinfo)
-    trainer_state: dict = {}
-    if resume:
-        try:
-            loaded = load_checkpoint(out_dir / "last", device=device, with_optimizer=True)
-        except CheckpointError as exc:
-            raise TrainingError(f"cannot resume from {out_dir}: {exc}") from None
-        trainer_state = loaded.meta["_trainer_state"]
-        corpus_meta = loaded.meta.get("training", {}).get("corpus", {})
-        if corpus_meta.get("sha256") and corpus_meta["sha256"] != corpus.sha256:
-            raise TrainingError(
-                f"{out_dir} was trained on a different text ({corpus_meta.get('name')}); resume needs the same file"
-            )
-        if loaded.vocab.chars != corpus.vocab.chars:
-            raise TrainingError("the text's vocabulary differs from the checkpoint's; resume needs the same text")
-        saved_cfg = dict(trainer_state["train_config"])
-        for key in (
-            "max_steps",
-            "time_budget",
-            "eval_interval",
-            "sample_chars",
-            "device",
-        ):  # may change on resume
-            saved_cfg[key] = getattr(cfg, key)
-        cfg = TrainConfig(**{f.name: saved_cfg[f.name] for f in fields(TrainConfig) if f.name in saved_cfg})
-        model, model_config = loaded.model, loaded.config
-    else:
-        if model_config is None:
-            raise TrainingError("a model configuration is needed to start training")
-        if model_config.vocab_size != corpus.vocab.size:
-            raise TrainingError(
-                f"model vocab_size {model_config.vocab_size} != the text's {corpus.vocab.size} characters + unknown"
-            )
-        torch.manual_seed(cfg.seed)
-        model = build_model(model_config).to(device)
+    """Train and yield events; ``should_stop()`` is polled every step (the app's Stop button, Ctrl-C).
 
-    width = model_config.hidden_size if model_config.arch != "gpt" else model_config.n_embd
-    precision = pick_precision(cfg.precision, device, width)
-    train_ids, val_ids = corpus.split(cfg.val_fraction)
-    block = model_config.block_size
-    check_trainable(train_ids, val_ids, block)
-    train_ids = distributed.shard(train_ids, dinfo, block + 1)  # each rank draws from its own part of the text
-    model.train()
-    optimizer = _make_optimizer(model, cfg)
-    # DDP averages gradients across processes in backward; checkpoints keep the plain module.
-    forward = torch.nn.parallel.DistributedDataParallel(model) if dinfo.enabled else model
-    if cfg.compile:
-        forward = torch.compile(forward)
-    batch_gen = torch.Generator().manual_seed(cfg.seed + dinfo.rank)
-    step, elapsed_before, best_val = 0, 0.0, math.inf
-    history: list[dict] = []
-    if resume:
-        optimizer.load_state_dict(unflatten_optimizer(loaded.meta["_optimizer"], trainer_state["optimizer"]))
-        batch_gen.set_state(loaded.meta["_optimizer"]["rng.batch"])
-        torch.set_rng_state(loaded.meta["_optimizer"]["rng.torch"])
-        step = trainer_state["step"]
-        elapsed_before = trainer_state["elapsed"]
-        best_val = trainer_state.get("best_val", math.inf)
-        history = trainer_state.get("history", [])
-
-    vocab = corpus.vocab
-    n_params = count_parameters(model)
-    tokens_per_step = cfg.batch_size * block * dinfo.world_size
-    t0 = time.perf_counter() - elapsed_before
-    last_val: dict | None = None
-    last_eval_step = -1
-
-    def summary(reason: str) -> dict:
-        return {
-            "steps": step,
-            "reason": reason,
-            "elapsed_sec": round(time.perf_counter() - t0, 2),
-            "best_val_loss": best_val if math.isfinite(best_val) else None,
-            "best_val_bpc": best_val / math.log(2) if math.isfinite(best_val) else None,
-            "last_val": last_val,
-            "corpus": corpus.to_json(),
-            "n_params": n_params,
-            "train_config": asdict(cfg),
-            "precision": precision,
-            "world_size": dinfo.world_size,
-            "device": str(device),
-            "charlm_version": __version__,
-        }
-
-    def save(kind: str, reason: str) -> TrainEvent:
-        if not dinfo.is_main:  # rank 0 alone writes
-            return TrainEvent("saved", step, cfg.max_steps)
-        training = summary(reason)
-        if kind == "last":
-            tensors, rest = flatten_optimizer(optimizer.state_dict())
-            tensors["rng.batch"] = batch_gen.get_state()
-            tensors["rng.torch"] = torch.get_rng_state()
-            state = {
-                "step": step,
-                "elapsed": time.perf_counter() - t0,
-                "best_val": best_val if math.isfinite(best_val) else None,
-                "train_config": asdict(cfg),
-                "optimizer": rest,
-                "history": history[-5000:],
-            }
-            path = save_checkpoint(out_dir / "last", model, vocab, model_config, training, tensors, state, name)
-        else:
-            path = save_checkpoint(out_dir / "best", model, vocab, model_config, training, name=name)
-        return TrainEvent("saved", step, cfg.max_steps, path=str(path), elapsed=training["elapsed_sec"])
-
-    def evaluate() -> TrainEvent:
-        nonlocal best_val, last_val, last_eval_step
-        last_eval_step = step
-        res = score_ids(model, val_ids, max_chars=cfg.eval_chars, precision=precision)
-        last_val = {k: res[k] for k in ("loss", "bpc", "perplexity", "n_chars")}
-        is_best = res["loss"] < best_val
-        if is_best:
-            best_val = res["loss"]
-        sample = None
-        if cfg.sample_chars:
-            sample = _sample(model, vocab, cfg.sample_prompt, cfg.sample_chars, seed=step)
-            model.train()
-        elapsed = time.perf_counter() - t0
-        history.append({"step": step, "val_loss": res["loss"]})
-        return TrainEvent(
-            "eval",
-            step,
-            cfg.max_steps,
-            elapsed=elapsed,
-            progress=_progress(cfg, step, elapsed),
-            val_loss=res["loss"],
-            val_bpc=res["bpc"],
-            val_ppl=res["perplexity"],
-            is_best=is_best,
-            sample=sample,
-        )
-
-    has_val = len(val_ids) >= 2 and dinfo.is_main
-    rate = None
-    reason = "done"
-    while True:
-        elapsed = time.perf_counter() - t0
-        if should_stop is not None and should_stop():
-            reason = "stopped"
-        elif cfg.max_steps is not None and step >= cfg.max_steps:
-            reason = "done"
-        elif cfg.time_budget is not None and elapsed >= cfg.time_budget:
-            reason = "time budget"
-        else:
-            reason = ""
-        if dinfo.enabled:  # all ranks must leave at the same step
-            _, any_stop, _ = distributed.reduce_step(0.0, bool(reason), dinfo, device)
-            reason = reason or ("stopped" if any_stop else "")
-        if reason:
-            break
-        progress = _progress(cfg, step, elapsed)
-        lr = lr_at(cfg, step, progress)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        t_step = time.perf_counter()
-        x, y = get_batch(train_ids, cfg.batch_size, block, batch_gen, device=str(device))
-        with autocast(device, precision):
-            logits, _ = forward(x)
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
-        loss_value, _, nonfinite = distributed.reduce_step(loss.item(), False, dinfo, device)
-        if nonfinite:
-            save("last", "non-finite loss")  # the weights are still those of the last good step
-            distributed.cleanup(dinfo)
-            raise TrainingError(
-                f"the loss became {loss_value} at step {step + 1}; training stopped and the last good weights "
-                f"were saved to {out_dir / 'last'}. Try a lower learning rate (now {cfg.lr:g})"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
-        optimizer.step()
-        step += 1
-        dt = time.perf_counter() - t_step
-        rate = tokens_per_step / dt if rate is None else 0.9 * rate + 0.1 * tokens_per_step / dt
-        elapsed = time.perf_counter() - t0
-        progress = _progress(cfg, step, elapsed)
-        eta = elapsed * (1 - progress) / progress if progress > 0 else None
-        if step % 10 == 0 or step == 1:
-            history.append({"step": step, "train_loss": loss_value})
-        yield TrainEvent(
-            "step",
-            step,
-            cfg.max_steps,
-            loss=loss_value,
-            lr=lr,
-            tokens_per_sec=rate,
-            elapsed=elapsed,
-            eta=eta,
-            progress=progress,
-        )
-        if step % cfg.eval_interval == 0:
-            if has_val:
-                ev = evaluate()
-                yield ev
-                if ev.is_best:
-                    yield save("best", "best validation")
-            yield save("last", "periodic")
-
-    # Final: make sure the last step was evaluated, then save both checkpoints.
-    if has_val and last_eval_step != step:
-        ev = evaluate()
-        yield ev
-        if ev.is_best:
-            yield save("best", "best validation")
-    if not has_val or not (out_dir / "best").exists():
-        yield save("best", "no validation split" if not has_val else reason)
-    yield save("last", reason)
-    distributed.cleanup(dinfo)
-    final = summary(reason)
-    final["tokens_per_sec"] = rate
-    final["checkpoint"] = str(out_dir / "best")
-    yield TrainEvent(
-        "stopped" if reason == "stopped" else "done",
-        step,
-        cfg.max_steps,
-        elapsed=final["elapsed_sec"],
-        progress=1.0 if reason != "stopped" else _progress(cfg, step, final["elapsed_sec"]),
-        tokens_per_sec=rate,
-        summary=final,
-        val_loss=last_val["loss"] if last_val else None,
-        val_bpc=last_val["bpc"] if last_val else None,
-    )
+    A generator, so nothing happens (not even loading a checkpoint to resume) until the first event is asked for.
+    """
+    yield from Trainer(corpus, model_config, cfg, out_dir, resume, should_stop, name).run()
 
 
 def run_to_end(events: Iterator[TrainEvent]) -> TrainEvent:
@@ -375,4 +381,4 @@ def run_to_end(events: Iterator[TrainEvent]) -> TrainEvent:
     return final
 
 
-__all__ = ["TrainConfig", "TrainEvent", "train", "run_to_end", "lr_at"]
+__all__ = ["TrainConfig", "TrainEvent", "Trainer", "train", "run_to_end", "lr_at"]

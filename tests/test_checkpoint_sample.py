@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from charlm.checkpoint import LoadedModel, ResumeState, load_checkpoint, save_checkpoint
 from charlm.errors import CheckpointError
 from charlm.models import ModelConfig, build_model
 from charlm.sample import generate, sample_ids
@@ -67,10 +67,11 @@ def test_shape_mismatch_is_reported(tmp_path):
 def test_failed_save_leaves_previous_checkpoint_intact(tmp_path):
     lm = tiny("gru")
     save_checkpoint(tmp_path / "ck", lm.model, VOCAB, lm.config, training={"steps": 1})
-    bad = {"broken": torch.zeros(2), "alias": torch.zeros(2)}
-    bad["alias"] = bad["broken"]  # safetensors refuses shared tensors: the save fails midway
+    shared = torch.zeros(2)  # safetensors refuses tensors that share memory: the save fails midway
+    bad = ResumeState(step=2, elapsed=0.0, best_val=None, train_config={}, optimizer={"state": {}, "param_groups": []},
+                      rng_batch=shared, rng_torch=shared)  # fmt: skip
     with pytest.raises(RuntimeError, match="share memory"):
-        save_checkpoint(tmp_path / "ck", lm.model, VOCAB, lm.config, training={"steps": 2}, optimizer_state=bad)
+        save_checkpoint(tmp_path / "ck", lm.model, VOCAB, lm.config, training={"steps": 2}, resume=bad)
     assert load_checkpoint(tmp_path / "ck").meta["training"]["steps"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no temp folders left behind
 
