@@ -18,11 +18,10 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from charlm import __version__
 from charlm.errors import CheckpointError
-from charlm.models import ModelConfig, build_model, count_parameters
+from charlm.models import LanguageModel, ModelConfig, build_model, count_parameters
 from charlm.vocab import CharVocab
 
 FORMAT = "charlm-checkpoint"
@@ -72,7 +71,7 @@ class ResumeState:
 class LoadedModel:
     """A model ready to sample or score, with everything needed to interpret its ids."""
 
-    model: nn.Module
+    model: LanguageModel
     vocab: CharVocab
     config: ModelConfig
     meta: dict = field(default_factory=dict)  # the whole config.json (training summary, corpus, version)
@@ -92,9 +91,9 @@ class LoadedModel:
         return self.meta.get("name") or (self.path.name if self.path else "model")
 
 
-def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def _unique_state(model: LanguageModel) -> dict[str, torch.Tensor]:
     """State dict without tied aliases (safetensors refuses tensors that share memory)."""
-    tied = set(getattr(model, "tied_keys", ()))
+    tied = set(model.tied_keys)
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in tied}
 
 
@@ -129,7 +128,7 @@ def _write_json(path: Path, obj: dict) -> None:
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: nn.Module,
+    model: LanguageModel,
     vocab: CharVocab,
     config: ModelConfig,
     training: dict | None = None,

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from charlm.backprop import SpecError, parse_spec, step, train
-from charlm.backprop_presets import PRESETS, preset
-from charlm.backprop_trace import build_trace, fmt, trace_text
+from charlm.backprop.presets import PRESETS, preset
+from charlm.backprop.trace import build_trace, fmt, trace_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

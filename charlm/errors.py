@@ -19,3 +19,7 @@ class CheckpointError(CharlmError):
 
 class TrainingError(CharlmError):
     """Training that cannot go on (non-finite loss, impossible settings)."""
+
+
+class SpecError(CharlmError):
+    """A backprop spec that cannot describe a network: bad JSON, wrong shapes, unknown names."""

@@ -63,7 +63,7 @@ def sample_ids(
     model.eval()
     gen = torch.Generator(device=device)
     gen.manual_seed(seed if seed is not None else torch.seed() % (2**63))
-    window = getattr(model, "max_context", None)
+    window = model.max_context
     keep = max(1, window // 2) if window else None
     context = ids[-window:] if window else ids  # the GPT sees at most its window; an RNN reads everything
     try:

@@ -55,7 +55,7 @@ def score_ids(
     n = len(ids_t)
     if n >= 2:
         with autocast(device, precision):
-            if getattr(model, "max_context", None):
+            if model.max_context:
                 _score_windows(model, ids_t, acc, device)
             else:
                 _score_streams(model, ids_t, acc, device, streams)

@@ -17,9 +17,9 @@ from charlm.backprop import (
     step,
     train,
 )
-from charlm.backprop_presets import PRESETS, preset
-from charlm.backprop_svg import render_svg
-from charlm.backprop_trace import build_trace, n_steps
+from charlm.backprop.presets import PRESETS, preset
+from charlm.backprop.svg import render_svg
+from charlm.backprop.trace import build_trace, n_steps
 from charlm.errors import CharlmError
 
 TORCH_ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda z: z}
@@ -261,3 +261,17 @@ def test_svg_escapes_user_text_and_is_stable():
     assert boxes(svg) == boxes(svg2)
     for k in range(n_steps(2)):
         assert render_svg(r, k).count("<rect") >= 5
+
+
+def test_unknown_activation_is_an_error_never_the_identity():
+    from charlm.backprop.engine import activate, derivative
+
+    z = np.array([-1.0, 2.0])
+    for fn in (activate, derivative):
+        with pytest.raises(SpecError, match="unknown activation 'swish'"):
+            fn("swish", z)
+    spec = preset("textbook (corrected)") | {"activations": ["swish", "linear"]}
+    with pytest.raises(SpecError, match="unknown activation"):
+        parse_spec(spec)
+    with pytest.raises(SpecError, match="no elementwise derivative"):
+        derivative("softmax", z)

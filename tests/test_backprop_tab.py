@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 gr = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 
-from charlm.backprop_presets import preset  # noqa: E402
+from charlm.backprop.presets import preset  # noqa: E402
 from charlm.ui.backprop_tab import build_backprop_tab, spec_text  # noqa: E402
 from tests.helpers import launch  # noqa: E402
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from charlm.backprop_presets import preset
+from charlm.backprop.presets import preset
 
 KEYS = {"loss", "z", "a", "delta", "grad_weights", "grad_biases", "updated_weights", "updated_biases"}
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+import torch
 from torch import nn
+
+from charlm.models.base import LanguageModel, State
 
 ARCHS = ("gpt", "lstm", "gru", "rnn")
 
@@ -79,7 +82,7 @@ def preset_config(arch: str, size: str, vocab_size: int, **overrides) -> ModelCo
     return ModelConfig(arch=arch, vocab_size=vocab_size, **settings)
 
 
-def build_model(config: ModelConfig) -> nn.Module:
+def build_model(config: ModelConfig) -> LanguageModel:
     if config.arch == "gpt":
         from charlm.models.gpt import GPT
 
@@ -91,3 +94,14 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def config_parameters(config: ModelConfig) -> int:
+    """Parameters a config would have, without allocating a single weight (built on the meta device): the
+    size check that must come before building anything a user asked for."""
+    with torch.device("meta"):
+        return count_parameters(build_model(config))
+
+
+__all__ = ["ARCHS", "PRESETS", "LanguageModel", "ModelConfig", "State", "build_model", "config_parameters",
+           "count_parameters", "preset_config"]  # fmt: skip

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from charlm.models.base import LanguageModel
+
 
 class KVCache:
     """Per-layer keys and values of the positions seen so far, preallocated to the full context."""
@@ -102,7 +104,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT(nn.Module):
+class GPT(LanguageModel):
     tied_keys = ("lm_head.weight",)  # stored once in the checkpoint, as wte.weight
 
     def __init__(self, config) -> None:

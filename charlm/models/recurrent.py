@@ -9,10 +9,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from charlm.models.base import LanguageModel
+
 _LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class RecurrentLM(nn.Module):
+class RecurrentLM(LanguageModel):
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config
@@ -35,20 +37,14 @@ class RecurrentLM(nn.Module):
                     with torch.no_grad():
                         p[config.hidden_size : 2 * config.hidden_size].fill_(1.0)
 
-    max_context = None  # no hard limit: the state carries everything
+    @property
+    def max_context(self) -> None:
+        return None  # no hard limit: the state carries everything
 
     def forward(self, idx: torch.Tensor, state=None):
         x = self.drop(self.embed(idx))
         out, state = self.rnn(x, state)
         return self.head(self.drop(out)), state
-
-    @staticmethod
-    def detach_state(state):
-        if state is None:
-            return None
-        if isinstance(state, tuple):
-            return tuple(s.detach() for s in state)
-        return state.detach()
 
     def init_state(self, batch_size: int = 1):
         """None: torch's recurrent layers start from zeros."""

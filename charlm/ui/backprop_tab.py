@@ -12,9 +12,9 @@ import gradio as gr
 import pandas as pd
 
 from charlm.backprop import parse_spec, randomize, step, train
-from charlm.backprop_presets import PRESETS, preset
-from charlm.backprop_svg import render_svg
-from charlm.backprop_trace import build_trace, n_steps, trace_html
+from charlm.backprop.presets import PRESETS, preset
+from charlm.backprop.svg import render_svg
+from charlm.backprop.trace import build_trace, n_steps, trace_html
 from charlm.errors import CharlmError
 
 DEFAULT_PRESET = "textbook (corrected)"

@@ -94,7 +94,7 @@ def reply_stream(
         raise CharlmError(str(exc)) from None
     n = min(n, limits.max_new_chars)
     prompt = build_prompt(turns, message or "", mode, you, them)
-    window = getattr(loaded.model, "max_context", None) or RECURRENT_CONTEXT
+    window = loaded.model.max_context or RECURRENT_CONTEXT
     notices = []
     if len(prompt) > window:
         prompt = prompt[-window:]

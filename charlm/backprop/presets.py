@@ -17,7 +17,7 @@ ReLUs active; ours gives round numbers that can be checked by hand:
 
 from __future__ import annotations
 
-from charlm.backprop import SpecError
+from charlm.errors import SpecError
 
 TEXTBOOK_NOTE = """\
 ### The textbook example, corrected

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from html import escape
 
-from charlm.backprop import Result
-from charlm.backprop_trace import fmt, n_steps, step_info, sub, sup
+from charlm.backprop.engine import Result
+from charlm.backprop.trace import fmt, n_steps, step_info, sub, sup
 
 POS, NEG, DEAD, HILITE, GRAD = "#2563eb", "#ea580c", "#9ca3af", "#fef3c7", "#b91c1c"
 WIDTH, BOX_W, BOX_H, ROW, LOSS_W = 1000, 166, 62, 84, 140

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-import numpy as np
-
-from charlm.backprop import Result
+from charlm.backprop.engine import Result, derivative
 
 MAX_LINES = 24  # per step; a big layer would otherwise bury the equation
 
@@ -66,8 +64,6 @@ def _cap(lines: list[str]) -> list[str]:
 
 def build_trace(r: Result) -> list[dict]:
     """One dict per step: index, phase, layer, title, equation (symbols) and numbers (lines)."""
-    from charlm.backprop import derivative
-
     s = r.spec
     n_l = len(s.weights)
     prev = [s.x] + r.a[:-1]
@@ -194,13 +190,3 @@ def trace_html(st: dict) -> str:
         f'<div style="color:#1d4ed8;margin:4px 0 8px">{escape(st["equation"])}</div>'
         f'<div style="font-variant-numeric:tabular-nums">{lines}</div></div>'
     )
-
-
-def has_dead_relu(r: Result) -> list[tuple[int, int]]:
-    """(layer, unit) pairs, 1-based layer, of ReLUs with z ≤ 0: their δ is 0 and their weights do not move."""
-    return [
-        (l + 1, int(i))
-        for l, act in enumerate(r.spec.activations)
-        if act == "relu"
-        for i in np.flatnonzero(r.z[l] <= 0)
-    ]
