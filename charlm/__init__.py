@@ -26,7 +26,7 @@ _EXPORTS = {
     "CharVocab": "charlm.vocab",
     "load_corpus": "charlm.data",
     "build_corpus": "charlm.data",
-    "read_text": "charlm.data",
+    "read_text": "charlm.text",
     "ModelConfig": "charlm.models",
     "preset_config": "charlm.models",
     "build_model": "charlm.models",
@@ -35,7 +35,7 @@ _EXPORTS = {
     "save_checkpoint": "charlm.checkpoint",
     "generate": "charlm.sample",
     "score_text": "charlm.score",
-    "evaluate_texts": "charlm.metrics",
+    "evaluate_texts": "charlm.evaluation",
     "CharlmError": "charlm.errors",
 }
 

@@ -7,8 +7,8 @@ import json
 import sys
 
 from charlm.errors import DataError
-from charlm.metrics import SCORE_KEYS, TOKENIZERS, classification_scores, evaluate_texts
-from charlm.metrics_io import read_lines_file, read_table, streams_to_refs
+from charlm.evaluation import SCORE_KEYS, TOKENIZERS, classification_scores, evaluate_texts
+from charlm.evaluation.files import read_lines_file, read_table, streams_to_refs
 
 
 def add_parser(subparsers) -> None:

@@ -242,8 +242,8 @@ def _load(args):
 
 
 def run_sample(args) -> int:
-    from charlm.data import read_text
     from charlm.sample import check_sampling, generate
+    from charlm.text import read_text
     from charlm.vocab import describe_chars
 
     try:
@@ -275,8 +275,9 @@ def run_sample(args) -> int:
 
 
 def run_score(args) -> int:
-    from charlm.data import read_text, val_start
+    from charlm.data import val_start
     from charlm.score import score_text
+    from charlm.text import read_text
 
     loaded = _load(args)
     text = read_text(args.text)

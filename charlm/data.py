@@ -1,4 +1,4 @@
-"""Reading text safely and turning it into compact id arrays, splits and training batches.
+"""Turning text into compact id arrays, splits and training batches (``charlm.text`` reads it).
 
 Memory stays proportional to the text: the corpus lives as one uint16 (or int32 for huge vocabularies) array,
 and batches are cut from it on the fly.
@@ -15,52 +15,10 @@ import numpy as np
 import torch
 
 from charlm.errors import DataError
+from charlm.text import DEFAULT_MAX_BYTES, read_text
 from charlm.vocab import CharVocab
 
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # refuse bigger files outright: they would not train on a laptop anyway
 _CHUNK = 8 * 1024 * 1024
-
-
-def decode_bytes(raw: bytes, name: str = "the text") -> str:
-    """Decode UTF-8 (with or without BOM) or BOM-marked UTF-16, and normalise CRLF to LF.
-
-    Binary data is refused rather than decoded into a vocabulary of thousands of junk symbols.
-    """
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw, encoding = raw[3:], "utf-8"
-    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    else:
-        encoding = "utf-8"
-        if b"\x00" in raw[:_CHUNK]:
-            raise DataError(f"{name} looks binary (it contains NUL bytes); upload a plain-text file")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{name} is not valid {encoding.upper()} (byte {exc.start}: {raw[exc.start : exc.start + 4]!r}); "
-            "save it as UTF-8 and try again"
-        ) from None
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    if not text.strip():
-        raise DataError(f"{name} is empty")
-    sample = text[:100_000]
-    controls = sum(1 for c in sample if ord(c) < 32 and c not in "\n\t\r\f\v")
-    if controls > max(10, len(sample) // 100):
-        raise DataError(f"{name} looks binary ({controls} control characters in its first {len(sample)})")
-    return text
-
-
-def read_text(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """Read a text file with the checks of :func:`decode_bytes`, naming the file in every error."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"no such file: {p}")
-    size = p.stat().st_size
-    if size > max_bytes:
-        raise DataError(f"{p.name} is {size / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB")
-    return decode_bytes(p.read_bytes(), name=p.name)
 
 
 def char_counts(text: str) -> dict[str, int]:

@@ -27,11 +27,10 @@ def normalize_newlines(text: str) -> str:
     return text
 
 
-def decode_bytes(raw: bytes, name: str = "the text") -> str:
+def decode_bytes(raw: bytes, name: str = "the text", allow_empty: bool = False) -> str:
     """Decode UTF-8 (BOM optional) or BOM-marked UTF-16 and normalise line ends; errors name ``name``.
 
-    Empty text is returned as "" (callers decide whether that is an error: an empty training text is, an
-    empty line in an evaluation file is not).
+    Blank text is an error unless ``allow_empty`` (an evaluation file of empty lines is still lines).
     """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw, encoding = raw[3:], "utf-8"
@@ -53,6 +52,8 @@ def decode_bytes(raw: bytes, name: str = "the text") -> str:
     controls = sum(1 for c in sample if ord(c) < 32 and c not in "\n\t\f\v")
     if controls > max(10, len(sample) // 100):
         raise DataError(f"{name} looks binary ({controls} control characters in its first {len(sample)})")
+    if not allow_empty and not text.strip():
+        raise DataError(f"{name} is empty")
     return text
 
 
@@ -68,10 +69,7 @@ def read_text(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, allow
         raw = p.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read {p.name} ({exc.strerror or exc})") from None
-    text = decode_bytes(raw, name=p.name)
-    if not allow_empty and not text.strip():
-        raise DataError(f"{p.name} is empty")
-    return text
+    return decode_bytes(raw, name=p.name, allow_empty=allow_empty)
 
 
 def check_text(text: str, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from charlm.cli import main
-from charlm.metrics import SCORE_KEYS, evaluate_texts
+from charlm.evaluation import SCORE_KEYS, evaluate_texts
 
 DATA = Path(__file__).parent / "data" / "metrics"
 EN = ["--hyp", str(DATA / "en.hyp.txt"), "--ref", str(DATA / "en.ref.txt")]
@@ -73,7 +73,7 @@ def test_undecodable_and_missing_files_exit_2(tmp_path, capsys):
     bad = tmp_path / "gbk.txt"
     bad.write_bytes("你好\n".encode("gb18030"))
     assert main(["eval", "--hyp", str(bad), "--ref", str(bad)]) == 2
-    assert "gbk.txt: not valid UTF-8" in capsys.readouterr().err
+    assert "gbk.txt is not valid UTF-8" in capsys.readouterr().err
     assert main(["eval", "--hyp", str(tmp_path / "missing.txt"), "--ref", str(bad)]) == 2
     assert "missing.txt" in capsys.readouterr().err
 

@@ -14,7 +14,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from charlm.cli import main  # noqa: E402
-from charlm.metrics import SCORE_KEYS  # noqa: E402
+from charlm.evaluation import SCORE_KEYS  # noqa: E402
 from charlm.ui.evaluate_tab import build_evaluate_tab  # noqa: E402
 from tests.helpers import launch  # noqa: E402
 

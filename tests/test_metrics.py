@@ -12,28 +12,18 @@ from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU, CHRF, TER
 
 from charlm.errors import DataError
-from charlm.metrics import (
-    SCORE_KEYS,
-    CJKAwareTokenizer,
-    classification_scores,
-    evaluate_texts,
-    exact_match,
-    f1_tokens,
-    generate_and_score,
-    resolve_tokenize,
-    split_sentences,
-    token_f1,
-)
-from charlm.metrics_io import (
+from charlm.evaluation import SCORE_KEYS, classification_scores, evaluate_texts, generate_and_score
+from charlm.evaluation.files import (
     MAX_SEGMENT_CHARS,
-    decode_bytes,
     read_lines_file,
     read_table,
-    split_lines,
     split_reference_sets,
     streams_to_refs,
     write_reports,
 )
+from charlm.evaluation.text_metrics import exact_match, token_f1
+from charlm.evaluation.tokens import CJKAwareTokenizer, f1_tokens, resolve_tokenize, split_sentences
+from charlm.text import decode_bytes, split_lines
 
 EN_H, EN_R = "The cat sat on the mat.", "The cat is sitting on the mat."
 ZH_H, ZH_R = "今天天气很好。", "今天的天气非常好。"
@@ -305,12 +295,24 @@ def test_files_count_mismatch_names_both_counts(tmp_path):
 def test_undecodable_file_is_named(tmp_path):
     p = tmp_path / "gbk.txt"
     p.write_bytes("今天天气很好".encode("gb18030"))
-    with pytest.raises(DataError, match=r"gbk\.txt: not valid UTF-8"):
+    with pytest.raises(DataError, match=r"gbk\.txt is not valid UTF-8"):
         read_lines_file(p)
     with pytest.raises(DataError, match="binary"):
         decode_bytes(b"\x00\x01abc", "x.bin")
     p.write_bytes(b"\xef\xbb\xbfhello\r\nworld\r\n")
     assert read_lines_file(p) == ["hello", "world"]
+
+
+def test_evaluation_files_are_read_like_training_texts(tmp_path):
+    """One reader: a UTF-16 file (with its BOM) that trains also evaluates, and a lone CR ends a line."""
+    from charlm.text import read_text
+
+    p = tmp_path / "utf16.txt"
+    p.write_bytes("今天天气很好。\r\nThe cat sat.\rlast\n".encode("utf-16"))
+    assert read_lines_file(p) == ["今天天气很好。", "The cat sat.", "last"]
+    assert read_text(p) == "今天天气很好。\nThe cat sat.\nlast\n"
+    hyps, refs = read_lines_file(p), [[x] for x in read_lines_file(p)]
+    assert evaluate_texts(hyps, refs).scores["chrf"] == pytest.approx(100, abs=1e-9)
 
 
 def test_api_input_validation():
@@ -395,7 +397,7 @@ def tiny_model(tmp_path_factory):
 
 
 def test_model_scores_on_text(tiny_model):
-    from charlm.metrics import score_model_on_text
+    from charlm.evaluation import score_model_on_text
 
     s = score_model_on_text(tiny_model, "The cat sat on the mat.")
     assert {"bpc", "perplexity", "top1", "top5", "n_chars"} <= set(s)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.data import build_corpus, check_trainable, decode_bytes, get_batch, load_corpus, read_text
+from charlm.data import build_corpus, check_trainable, get_batch, load_corpus
 from charlm.errors import DataError
+from charlm.text import decode_bytes, read_text
 from charlm.vocab import UNK_ID, CharVocab
 from tests.helpers import poems_slice
 

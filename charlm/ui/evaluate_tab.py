@@ -1,6 +1,6 @@
 """The Evaluate tab: paste or upload hypotheses and references, get every metric with its signature.
 
-All numbers come from ``charlm.metrics.evaluate_texts``, the same call as ``python -m charlm eval``, so the
+All numbers come from ``charlm.evaluation.evaluate_texts``, the same call as ``python -m charlm eval``, so the
 tab, the CLI and the ``/evaluate`` API always agree.
 """
 
@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from charlm.errors import CharlmError, DataError
-from charlm.metrics import (
+from charlm.evaluation import (
     EXPLANATIONS,
     SCORE_KEYS,
     TOKENIZERS,
@@ -23,14 +23,8 @@ from charlm.metrics import (
     generate_and_score,
     score_model_on_text,
 )
-from charlm.metrics_io import (
-    read_lines_file,
-    read_table,
-    split_lines,
-    split_reference_sets,
-    streams_to_refs,
-    write_reports,
-)
+from charlm.evaluation.files import read_lines_file, read_table, split_reference_sets, streams_to_refs, write_reports
+from charlm.text import split_lines
 
 INTRO = (
     "Paste **hypotheses** (model outputs) and **references**, one segment per line, or upload files: "

@@ -16,9 +16,10 @@ import gradio as gr
 import pandas as pd
 import torch
 
-from charlm.data import build_corpus, read_text
+from charlm.data import build_corpus
 from charlm.errors import CharlmError, DataError, TrainingError
 from charlm.models import ARCHS, PRESETS, build_model, count_parameters, preset_config
+from charlm.text import read_text
 from charlm.train import DEFAULT_LR, TrainConfig, train
 from charlm.ui.corpus import BUILTIN, PYDOC, CleanOptions, builtin_text, clean_text
 from charlm.ui.models import ModelRegistry, safe_name

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from charlm.errors import DataError
+from charlm.text import read_text, split_lines
 
 #: Most segments accepted in one evaluation.
 MAX_SEGMENTS = 10_000
@@ -28,42 +29,9 @@ HYP_COLUMNS = ("hypothesis", "hyp", "prediction", "pred", "output", "generated")
 REF_COLUMNS = ("reference", "ref", "references", "refs", "target", "answer", "gold")
 
 
-def split_lines(text: str) -> list[str]:
-    """Split text into segments, one per line, the way the user sees the lines.
-
-    Strips a BOM, normalises CRLF/CR to LF and drops exactly one trailing newline. ``split('\\n')`` (not
-    ``splitlines``) keeps U+2028 and form feeds inside a line, so counts match what an editor shows.
-    """
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    if text == "":
-        return []
-    if text.endswith("\n"):
-        text = text[:-1]
-    return text.split("\n")
-
-
-def decode_bytes(data: bytes, name: str) -> str:
-    """Decode strictly as UTF-8 (BOM allowed); never replace bytes, which would give meaningless scores."""
-    if b"\x00" in data[:8192]:
-        raise DataError(f"{name}: looks like a binary file, not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{name}: not valid UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); re-save the file as UTF-8"
-        ) from None
-
-
 def read_text_file(path: str | Path) -> str:
-    """Read a whole file as UTF-8 text, with errors that name the file."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read file ({exc.strerror or exc})") from None
-    if len(data) > 4 * MAX_TOTAL_CHARS:
-        raise DataError(f"{p.name}: file too large ({len(data):,} bytes; limit {4 * MAX_TOTAL_CHARS:,})")
-    return decode_bytes(data, p.name)
+    """Read a whole evaluation file (UTF-8, or UTF-16 with a BOM), with errors that name the file."""
+    return read_text(path, max_bytes=4 * MAX_TOTAL_CHARS, allow_empty=True)
 
 
 def read_lines_file(path: str | Path) -> list[str]:
@@ -112,7 +80,7 @@ def read_table(
     be a list (several references); several ``ref_cols`` give several references too.
     """
     p = Path(path)
-    text = read_text_file(p).replace("\r\n", "\n").replace("\r", "\n")
+    text = read_text_file(p)
     records: list[dict] = []
     if p.suffix.lower() in (".jsonl", ".json", ".ndjson"):
         for i, line in enumerate(text.split("\n"), start=1):
