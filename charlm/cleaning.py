@@ -21,6 +21,10 @@ class CleanOptions:
     collapse_whitespace: bool = False  # runs of spaces/tabs -> one space, 3+ newlines -> a blank line
     min_count: int = 0  # drop characters seen fewer than this many times (0/1: keep all)
 
+    def __post_init__(self) -> None:
+        if self.min_count < 0:
+            raise DataError(f"'drop characters rarer than' must be 0 or more, not {self.min_count}")
+
     @property
     def active(self) -> bool:
         return self.lowercase or self.collapse_whitespace or self.min_count > 1
@@ -54,8 +58,6 @@ _BLANKS = re.compile(r"\n{3,}")
 
 def clean_text(text: str, opts: CleanOptions) -> tuple[str, CleanStats]:
     """Apply the options in a fixed order (lowercase, whitespace, rare characters) and report the effect."""
-    if opts.min_count < 0:
-        raise DataError(f"'drop characters rarer than' must be 0 or more, not {opts.min_count}")
     before = char_counts(text) if text else {}
     out = text
     if opts.lowercase:

@@ -121,3 +121,22 @@ def test_binary_upload_is_refused(tmp_path):
     f.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
     p = run("train", "--data", str(f), "--out", str(tmp_path / "o"))
     assert p.returncode == 2 and "binary" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cleaning_flags_shrink_the_vocabulary(tmp_path):
+    """--lowercase / --collapse-whitespace / --min-char-count: the Train tab's cleaning, from the CLI."""
+    from charlm.checkpoint import load_checkpoint
+
+    data = tmp_path / "mixed.txt"
+    data.write_text(shakespeare_slice(20_000) + "  \t  rare: §\n", encoding="utf-8")
+    out = tmp_path / "run"
+    p = run("train", "--data", str(data), "--arch", "rnn", "--size", "tiny", "--out", str(out), "--max-steps", "2",
+            "--batch-size", "4", "--lowercase", "--collapse-whitespace", "--min-char-count", "2", "--json")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "cleaned:" in p.stderr
+    chars = load_checkpoint(out / "best").vocab.chars
+    assert "§" not in chars and "\t" not in chars and not any(c.isupper() for c in chars)
+    p = run("train", "--data", str(data), "--out", str(tmp_path / "bad"), "--min-char-count", "-1")
+    assert p.returncode == 2 and "rarer than" in p.stderr
+    p = run("train", "--data", str(data), "--out", str(tmp_path / "bad"), "--arch", "transformer")
+    assert p.returncode == 2 and "invalid choice" in p.stderr

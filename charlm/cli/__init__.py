@@ -10,7 +10,13 @@ from charlm.errors import CharlmError
 
 # Each command module exposes ``add_parser(subparsers)``, which registers its sub-command and sets
 # ``func(args) -> int`` as the parser default. Keeping commands in their own modules keeps this file small.
-COMMAND_MODULES = ("charlm.cli_lm", "charlm.cli_eval", "charlm.cli_backprop")
+COMMAND_MODULES = (
+    "charlm.cli.train",
+    "charlm.cli.sample",
+    "charlm.cli.score",
+    "charlm.cli.eval",
+    "charlm.cli.backprop",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
