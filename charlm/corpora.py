@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from charlm.errors import DataError
+from charlm.text import check_text, read_text
 
 PYDOC = "Python documentation (pydoc_data)"
 
@@ -23,3 +25,21 @@ def builtin_text(name: str) -> str:
     if name not in BUILTIN:
         raise DataError(f"unknown built-in corpus {name!r}; choose one of: {', '.join(BUILTIN)}")
     return BUILTIN[name]()
+
+
+SOURCES = ("file", "paste", "builtin")
+
+
+def load_source(
+    source: str, path: str | None, pasted: str | None, builtin: str | None, max_bytes: int
+) -> tuple[str, str]:
+    """(text, name) of the training text a user chose: an uploaded file, pasted text or a built-in corpus."""
+    if source == "file":
+        if not path:
+            raise DataError("upload a .txt file first (or choose pasted text or the built-in corpus)")
+        return read_text(path, max_bytes=max_bytes), Path(path).name
+    if source == "paste":
+        return check_text(pasted or "", "the pasted text", max_bytes=max_bytes), "pasted text"
+    if source == "builtin":
+        return builtin_text(builtin or PYDOC), builtin or PYDOC
+    raise DataError(f"corpus source must be one of {', '.join(SOURCES)}, not {source!r}")

@@ -11,7 +11,7 @@ from charlm.checkpoint import load_checkpoint, save_checkpoint
 from charlm.models import ModelConfig, build_model
 from charlm.quantize import is_quantized
 from charlm.ui.limits import Limits
-from charlm.ui.models import ModelRegistry
+from charlm.ui.registry import ModelRegistry
 from charlm.vocab import CharVocab
 from tests.helpers import REPO, TINY
 

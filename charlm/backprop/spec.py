@@ -98,6 +98,22 @@ def _target(v: object, loss: str, n: int, where: str) -> np.ndarray:
 
 def parse_spec(spec: str | dict) -> Spec:
     """Turn JSON text or a dict into a Spec, with one clear message for the first problem found."""
+    spec = _as_object(spec)
+    layers = _layers(spec.get("layers"))
+    n_l = len(layers) - 1
+    acts, loss = _activations_and_loss(spec, n_l, layers[-1])
+    lr = _number(spec.get("lr", 0.1), "lr")
+    if lr < 0:
+        raise SpecError("lr must be >= 0")
+    weights, biases = _parameters(spec, layers)
+    x = _vector(spec.get("input"), layers[0], "input")
+    y = _target(spec.get("target"), loss, layers[-1], "target")
+    samples = _samples(spec.get("samples", []), layers, loss)
+    return Spec(list(layers), list(acts), weights, biases, x, y, loss, lr, samples, str(spec.get("name", "")),
+                str(spec.get("note", "")))  # fmt: skip
+
+
+def _as_object(spec: str | dict) -> dict:
     if isinstance(spec, str):
         try:
             spec = json.loads(spec)
@@ -108,7 +124,10 @@ def parse_spec(spec: str | dict) -> Spec:
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         raise SpecError(f"unknown spec key(s) {unknown}; allowed: {sorted(SPEC_KEYS)}")
-    layers = spec.get("layers")
+    return spec
+
+
+def _layers(layers: object) -> list[int]:
     if (
         not isinstance(layers, list)
         or len(layers) < 2
@@ -117,7 +136,10 @@ def parse_spec(spec: str | dict) -> Spec:
         raise SpecError("layers must be a list of at least 2 positive integers, e.g. [3, 2, 1]")
     if len(layers) > MAX_LAYERS + 1 or max(layers) > MAX_WIDTH:
         raise SpecError(f"at most {MAX_LAYERS} layers of at most {MAX_WIDTH} units each")
-    n_l = len(layers) - 1
+    return layers
+
+
+def _activations_and_loss(spec: dict, n_l: int, n_out: int) -> tuple[list[str], str]:
     acts = spec.get("activations")
     if not isinstance(acts, list) or len(acts) != n_l:
         raise SpecError(f"activations must be a list of {n_l} names (one per non-input layer)")
@@ -133,52 +155,39 @@ def parse_spec(spec: str | dict) -> Spec:
         raise SpecError("softmax is only allowed as the output activation")
     if (acts[-1] == "softmax") != (loss == "softmax_ce"):
         raise SpecError("softmax output and loss softmax_ce go together (δᴸ = softmax(z) − y)")
-    if loss == "softmax_ce" and layers[-1] < 2:
+    if loss == "softmax_ce" and n_out < 2:
         raise SpecError("softmax_ce needs at least 2 output units")
-    lr = _number(spec.get("lr", 0.1), "lr")
-    if lr < 0:
-        raise SpecError("lr must be >= 0")
+    return acts, loss
+
+
+def _parameters(spec: dict, layers: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The given weights and biases, checked against ``layers``; seeded ones when the spec gives neither."""
+    n_l = len(layers) - 1
     if "weights" not in spec and "biases" not in spec:
         seed = spec.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise SpecError("seed must be an integer")
-        weights, biases = init_params(layers, seed)
-    else:
-        ws, bs = spec.get("weights"), spec.get("biases")
-        if not isinstance(ws, list) or len(ws) != n_l:
-            raise SpecError(f"weights must be a list of {n_l} matrices, each [out, in]")
-        if not isinstance(bs, list) or len(bs) != n_l:
-            raise SpecError(f"biases must be a list of {n_l} vectors")
-        weights = [_matrix(ws[i], layers[i + 1], layers[i], f"weights[{i}]") for i in range(n_l)]
-        biases = [_vector(bs[i], layers[i + 1], f"biases[{i}]") for i in range(n_l)]
-    x = _vector(spec.get("input"), layers[0], "input")
-    y = _target(spec.get("target"), loss, layers[-1], "target")
-    samples = []
-    raw = spec.get("samples", [])
+        return init_params(layers, seed)
+    ws, bs = spec.get("weights"), spec.get("biases")
+    if not isinstance(ws, list) or len(ws) != n_l:
+        raise SpecError(f"weights must be a list of {n_l} matrices, each [out, in]")
+    if not isinstance(bs, list) or len(bs) != n_l:
+        raise SpecError(f"biases must be a list of {n_l} vectors")
+    weights = [_matrix(ws[i], layers[i + 1], layers[i], f"weights[{i}]") for i in range(n_l)]
+    biases = [_vector(bs[i], layers[i + 1], f"biases[{i}]") for i in range(n_l)]
+    return weights, biases
+
+
+def _samples(raw: object, layers: list[int], loss: str) -> list[tuple[np.ndarray, np.ndarray]]:
     if not isinstance(raw, list):
         raise SpecError('samples must be a list of {"input": [...], "target": [...]} objects')
+    samples = []
     for k, s in enumerate(raw):
         if not isinstance(s, dict):
             raise SpecError(f"samples[{k}] must be an object with input and target")
-        samples.append(
-            (
-                _vector(s.get("input"), layers[0], f"samples[{k}].input"),
-                _target(s.get("target"), loss, layers[-1], f"samples[{k}].target"),
-            )
-        )
-    return Spec(
-        list(layers),
-        list(acts),
-        weights,
-        biases,
-        x,
-        y,
-        loss,
-        lr,
-        samples,
-        str(spec.get("name", "")),
-        str(spec.get("note", "")),
-    )
+        samples.append((_vector(s.get("input"), layers[0], f"samples[{k}].input"),
+                        _target(s.get("target"), loss, layers[-1], f"samples[{k}].target")))  # fmt: skip
+    return samples
 
 
 def init_params(layers: list[int], seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:

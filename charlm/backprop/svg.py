@@ -8,6 +8,7 @@ through ``html.escape`` because the spec (its name, for one) comes from the user
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
 from charlm.backprop.engine import Result
@@ -54,69 +55,94 @@ def _free_spot(
     return None
 
 
+@dataclass
+class _View:
+    """Where everything goes and what step ``k`` shows: computed once, read by each drawing function."""
+
+    r: Result
+    k: int
+    phase: str
+    layer: int
+    compact: bool
+    row: int
+    height: int
+    top: int
+    xs: list[float]
+    pos: list[list[tuple[float, float]]]  # (x, y) of every neuron, per column
+    half_w: float
+
+    @classmethod
+    def at(cls, r: Result, k: int) -> _View:
+        s, n_l = r.spec, len(r.spec.weights)
+        phase, layer = step_info(k, n_l)
+        compact = max(s.layers) > COMPACT_UNITS
+        row = 34 if compact else ROW
+        top, col_w = 70, (WIDTH - 20 - LOSS_W - BOX_W) / n_l
+        xs = [20 + BOX_W / 2 + c * col_w for c in range(n_l + 1)]
+
+        def ys(n: int) -> list[float]:
+            span = (max(s.layers) - n) * row / 2
+            return [top + span + i * row + row / 2 for i in range(n)]
+
+        pos = [list(zip([x] * n, ys(n), strict=False)) for x, n in zip(xs, s.layers, strict=False)]
+        return cls(r, k, phase, layer, compact, row, max(s.layers) * row + 150, top, xs, pos,
+                   9 if compact else BOX_W / 2)  # fmt: skip
+
+
 def render_svg(r: Result, k: int | None = None) -> str:
     """The network at step k of the trace (None or past the end: everything, after the update)."""
-    s = r.spec
-    n_l = len(s.weights)
-    last = n_steps(n_l) - 1
-    k = last if k is None or k > last else max(k, 0)
-    phase, layer = step_info(k, n_l)
-    compact = max(s.layers) > COMPACT_UNITS
-    row = 34 if compact else ROW
-    height = max(s.layers) * row + 150
-    col_w = (WIDTH - 20 - LOSS_W - BOX_W) / n_l
-    xs = [20 + BOX_W / 2 + c * col_w for c in range(n_l + 1)]
-    top = 70
-
-    def ys(n: int) -> list[float]:
-        span = (max(s.layers) - n) * row / 2
-        return [top + span + i * row + row / 2 for i in range(n)]
-
-    pos = [list(zip([x] * n, ys(n), strict=False)) for x, n in zip(xs, s.layers, strict=False)]
-    half_w = 9 if compact else BOX_W / 2
-    show_val = [True] + [k >= l for l in range(1, n_l + 1)]
-    show_delta = [k >= 2 * n_l + 2 - l for l in range(1, n_l + 1)]
-    updated = phase == "update"
-    weights = r.updated_weights if updated else s.weights
-
+    last = n_steps(len(r.spec.weights)) - 1
+    v = _View.at(r, last if k is None or k > last else max(k, 0))
+    name = escape(r.spec.name or "network", quote=True)
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {v.height}" width="100%" '
         f'style="max-width:{WIDTH}px;font-family:ui-sans-serif,system-ui,sans-serif;background:#fff" '
-        f'role="img" aria-label="{escape(s.name or "network", quote=True)}">'
+        f'role="img" aria-label="{name}">'
     ]
-    title = f"{s.name}: " if s.name else ""
-    out.append(
-        _t(
-            14,
-            24,
-            f"{title}step {k} of {last}: {phase}" + (f" (layer {layer})" if layer else ""),
-            15,
-            weight="bold",
-            anchor="start",
-        )
-    )
-    hl_col = layer if phase in ("forward", "backward") else (0 if phase == "input" else None)
-    if hl_col is not None:
-        x0, x1 = xs[hl_col] - half_w - 8, xs[hl_col] + half_w + 8
-        out.append(
-            f'<rect x="{x0:.1f}" y="{top - 24}" width="{x1 - x0:.1f}" height="{height - top - 30}" '
-            f'rx="10" fill="{HILITE}"/>'
-        )
-    for i, lab in enumerate(["input"] + [f"layer {l} ({a})" for l, a in enumerate(s.activations, 1)]):
-        out.append(_t(xs[i], top - 8, lab, 12, "#374151", "bold"))
+    out += _header(v, last)
+    out += _edges(v)
+    out += _neurons(v)
+    out += _loss_box(v)
+    out.append(_t(14, v.height - 14, "blue = positive weight, orange = negative, thickness ∝ |w|;  ∂ = ∂L/∂w;  "
+                  "δ = ∂L/∂z (red);  dashed grey = inactive ReLU (z ≤ 0, so δ = 0)", 12, "#4b5563",
+                  anchor="start"))  # fmt: skip
+    out.append("</svg>")
+    return "\n".join(out)
 
-    edge_labels = not compact and sum(a * b for a, b in zip(s.layers, s.layers[1:], strict=False)) <= 24
-    labels: list[str] = []
-    placed: list[tuple[float, float, float, float]] = []
+
+def _header(v: _View, last: int) -> list[str]:
+    """The step's title, the highlighted column and the column labels."""
+    s = v.r.spec
+    title = f"{s.name}: " if s.name else ""
+    out = [_t(14, 24, f"{title}step {v.k} of {last}: {v.phase}" + (f" (layer {v.layer})" if v.layer else ""), 15,
+              weight="bold", anchor="start")]  # fmt: skip
+    hl_col = v.layer if v.phase in ("forward", "backward") else (0 if v.phase == "input" else None)
+    if hl_col is not None:
+        x0, x1 = v.xs[hl_col] - v.half_w - 8, v.xs[hl_col] + v.half_w + 8
+        out.append(f'<rect x="{x0:.1f}" y="{v.top - 24}" width="{x1 - x0:.1f}" height="{v.height - v.top - 30}" '
+                   f'rx="10" fill="{HILITE}"/>')  # fmt: skip
+    for i, lab in enumerate(["input"] + [f"layer {l} ({a})" for l, a in enumerate(s.activations, 1)]):
+        out.append(_t(v.xs[i], v.top - 8, lab, 12, "#374151", "bold"))
+    return out
+
+
+def _edges(v: _View) -> list[str]:
+    """One line per weight (colour: sign, width: size, tooltip: value and gradient), then labels where room."""
+    r, s, n_l = v.r, v.r.spec, len(v.r.spec.weights)
+    updated = v.phase == "update"
+    weights = r.updated_weights if updated else s.weights
+    show_delta = [v.k >= 2 * n_l + 2 - l for l in range(1, n_l + 1)]
+    edge_labels = not v.compact and sum(a * b for a, b in zip(s.layers, s.layers[1:], strict=False)) <= 24
+    out, labels, placed = [], [], []
     for l in range(n_l):
         w, n_out, n_in = weights[l], s.layers[l + 1], s.layers[l]
         for i in range(n_out):
             for j in range(n_in):
-                (x1, y1), (x2, y2) = pos[l][j], pos[l + 1][i]
-                x1, x2 = x1 + half_w, x2 - half_w
+                (x1, y1), (x2, y2) = v.pos[l][j], v.pos[l + 1][i]
+                x1, x2 = x1 + v.half_w, x2 - v.half_w
                 val = float(w[i, j])
                 col = POS if val >= 0 else NEG
-                op = "0.95" if phase in ("update", "forward", "backward") and layer in (0, l + 1) else "0.55"
+                op = "0.95" if v.phase in ("update", "forward", "backward") and v.layer in (0, l + 1) else "0.55"
                 if updated:
                     text = f"{fmt(s.weights[l][i, j])}→{fmt(val)}"
                 else:
@@ -138,36 +164,33 @@ def render_svg(r: Result, k: int | None = None) -> str:
                             f'fill="{col}" text-anchor="middle" stroke="#fff" stroke-width="3" '
                             f'paint-order="stroke">{escape(text)}</text>'
                         )
-    out += labels
+    return out + labels
 
-    for c, column in enumerate(pos):
-        for i, (x, y) in enumerate(column):
-            out.append(
-                _neuron(r, c, i, x, y, compact, show_val[c], c > 0 and show_delta[c - 1], k >= 2 * n_l + 1, updated)
-            )
 
-    lx, ly = WIDTH - LOSS_W / 2 - 6, top + max(s.layers) * row / 2
-    if phase == "loss":
-        out.append(
-            f'<rect x="{lx - LOSS_W / 2:.1f}" y="{ly - 40:.1f}" width="{LOSS_W}" height="84" rx="10" fill="{HILITE}"/>'
-        )
-    y_text = "y = [" + ", ".join(fmt(v) for v in s.y) + "]"
+def _neurons(v: _View) -> list[str]:
+    n_l = len(v.r.spec.weights)
+    show_val = [True] + [v.k >= l for l in range(1, n_l + 1)]
+    show_delta = [v.k >= 2 * n_l + 2 - l for l in range(1, n_l + 1)]
+    return [
+        _neuron(v.r, c, i, x, y, v.compact, show_val[c], c > 0 and show_delta[c - 1], v.k >= 2 * n_l + 1,
+                v.phase == "update")
+        for c, column in enumerate(v.pos)
+        for i, (x, y) in enumerate(column)
+    ]  # fmt: skip
+
+
+def _loss_box(v: _View) -> list[str]:
+    r, s = v.r, v.r.spec
+    lx, ly = WIDTH - LOSS_W / 2 - 6, v.top + max(s.layers) * v.row / 2
+    out = []
+    if v.phase == "loss":
+        out.append(f'<rect x="{lx - LOSS_W / 2:.1f}" y="{ly - 40:.1f}" width="{LOSS_W}" height="84" rx="10" '
+                   f'fill="{HILITE}"/>')  # fmt: skip
+    y_text = "y = [" + ", ".join(fmt(x) for x in s.y) + "]"
     out.append(_t(lx, ly - 20, s.loss, 12, "#374151"))
-    out.append(_t(lx, ly + 2, f"L = {fmt(r.loss)}" if k >= n_l + 1 else "L = ?", 16, GRAD, "bold"))
+    out.append(_t(lx, ly + 2, f"L = {fmt(r.loss)}" if v.k >= len(s.weights) + 1 else "L = ?", 16, GRAD, "bold"))
     out.append(_t(lx, ly + 24, y_text if len(y_text) < 24 else y_text[:22] + "…", 12, "#374151"))
-    out.append(
-        _t(
-            14,
-            height - 14,
-            "blue = positive weight, orange = negative, thickness ∝ |w|;  ∂ = ∂L/∂w;  "
-            "δ = ∂L/∂z (red);  dashed grey = inactive ReLU (z ≤ 0, so δ = 0)",
-            12,
-            "#4b5563",
-            anchor="start",
-        )
-    )
-    out.append("</svg>")
-    return "\n".join(out)
+    return out
 
 
 def _neuron(

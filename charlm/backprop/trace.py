@@ -64,45 +64,42 @@ def _cap(lines: list[str]) -> list[str]:
 
 def build_trace(r: Result) -> list[dict]:
     """One dict per step: index, phase, layer, title, equation (symbols) and numbers (lines)."""
-    s = r.spec
-    n_l = len(s.weights)
-    prev = [s.x] + r.a[:-1]
-    steps: list[dict] = []
+    s, n_l = r.spec, len(r.spec.weights)
+    parts = [("input", 0, "Input", "a⁽⁰⁾ = x", [f"a⁽⁰⁾{sub(j)} = x{sub(j)} = {fmt(v)}" for j, v in enumerate(s.x)])]
+    parts += [_forward(r, l) for l in range(n_l)]
+    parts.append(_loss(r))
+    parts += [_backward(r, l) for l in range(n_l - 1, -1, -1)]
+    parts.append(_update(r))
+    keys = ("phase", "layer", "title", "equation", "numbers")
+    return [
+        {"index": k} | dict(zip(keys, part, strict=True)) | {"numbers": _cap(part[4])} for k, part in enumerate(parts)
+    ]
 
-    def add(phase: str, layer: int, title: str, equation: str, numbers: list[str]) -> None:
-        steps.append(
-            {
-                "index": len(steps),
-                "phase": phase,
-                "layer": layer,
-                "title": title,
-                "equation": equation,
-                "numbers": _cap(numbers),
-            }
-        )
 
-    add("input", 0, "Input", "a⁽⁰⁾ = x", [f"a⁽⁰⁾{sub(j)} = x{sub(j)} = {fmt(v)}" for j, v in enumerate(s.x)])
-    for l in range(n_l):
-        L, act, w, b = l + 1, s.activations[l], s.weights[l], s.biases[l]
-        lines = []
+def _inputs(r: Result) -> list:
+    """a⁽ˡ⁻¹⁾ for every layer l: what each weight matrix multiplies."""
+    return [r.spec.x] + r.a[:-1]
+
+
+def _forward(r: Result, l: int) -> tuple:
+    s, prev = r.spec, _inputs(r)
+    L, act, w, b = l + 1, s.activations[l], s.weights[l], s.biases[l]
+    lines = []
+    for i in range(w.shape[0]):
+        terms = " + ".join(f"{_p(w[i, j])}·{_p(prev[l][j])}" for j in range(w.shape[1]))
+        lines.append(f"z{sup(L)}{sub(i)} = {terms} + {_p(b[i])} = {fmt(r.z[l][i])}")
+    if act == "softmax":
+        lines.append("a" + sup(L) + " = softmax(z" + sup(L) + ") = [" + ", ".join(fmt(v) for v in r.a[l]) + "]")
+    else:
         for i in range(w.shape[0]):
-            terms = " + ".join(f"{_p(w[i, j])}·{_p(prev[l][j])}" for j in range(w.shape[1]))
-            lines.append(f"z{sup(L)}{sub(i)} = {terms} + {_p(b[i])} = {fmt(r.z[l][i])}")
-        if act == "softmax":
-            lines.append("a" + sup(L) + " = softmax(z" + sup(L) + ") = [" + ", ".join(fmt(v) for v in r.a[l]) + "]")
-        else:
-            for i in range(w.shape[0]):
-                dead = "   (inactive: z ≤ 0)" if act == "relu" and r.z[l][i] <= 0 else ""
-                lines.append(f"a{sup(L)}{sub(i)} = {act}({fmt(r.z[l][i])}) = {fmt(r.a[l][i])}{dead}")
-        add(
-            "forward",
-            L,
-            f"Forward, layer {L} ({act})",
-            f"z{sup(L)} = W{sup(L)} a{sup(L - 1)} + b{sup(L)},   a{sup(L)} = {act}(z{sup(L)})",
-            lines,
-        )
+            dead = "   (inactive: z ≤ 0)" if act == "relu" and r.z[l][i] <= 0 else ""
+            lines.append(f"a{sup(L)}{sub(i)} = {act}({fmt(r.z[l][i])}) = {fmt(r.a[l][i])}{dead}")
+    eq = f"z{sup(L)} = W{sup(L)} a{sup(L - 1)} + b{sup(L)},   a{sup(L)} = {act}(z{sup(L)})"
+    return "forward", L, f"Forward, layer {L} ({act})", eq, lines
 
-    yhat, y = r.a[-1], s.y
+
+def _loss(r: Result) -> tuple:
+    s, yhat, y = r.spec, r.a[-1], r.spec.y
     if s.loss == "half_sse":
         eq = "L = ½ Σᵢ (ŷᵢ − yᵢ)²"
         body = " + ".join(f"({fmt(p)} − {fmt(t)})²" for p, t in zip(yhat, y, strict=False))
@@ -115,50 +112,49 @@ def build_trace(r: Result) -> list[dict]:
         eq = "L = −Σᵢ yᵢ log ŷᵢ,   ŷ = softmax(z⁽ᴸ⁾)"
         body = " + ".join(f"{fmt(t)}·log {fmt(p)}" for p, t in zip(yhat, y, strict=False))
         nums = [f"L = −({body}) = {fmt(r.loss)}"]
-    add("loss", 0, f"Loss ({s.loss})", eq, nums)
+    return "loss", 0, f"Loss ({s.loss})", eq, nums
 
-    for l in range(n_l - 1, -1, -1):
-        L, act, z, d = l + 1, s.activations[l], r.z[l], r.delta[l]
-        lines = []
-        if l == n_l - 1:
-            if s.loss == "softmax_ce":
-                eq = f"δ{sup(L)} = ŷ − y   (softmax with cross-entropy)"
-                lines += [f"δ{sup(L)}{sub(i)} = {fmt(yhat[i])} − {fmt(y[i])} = {fmt(d[i])}" for i in range(len(d))]
-            else:
-                scale = "" if s.loss == "half_sse" else f"(2/{len(y)})·"
-                eq = f"δ{sup(L)} = ∂L/∂z{sup(L)} = {scale or ''}(ŷ − y) ⊙ {act}′(z{sup(L)})"
-                fp = derivative(act, z)
-                lines += [
-                    f"δ{sup(L)}{sub(i)} = {scale}({fmt(yhat[i])} − {fmt(y[i])})·{_p(fp[i])} = {fmt(d[i])}"
-                    for i in range(len(d))
-                ]
-        else:
-            eq = f"δ{sup(L)} = (W{sup(L + 1)})ᵀ δ{sup(L + 1)} ⊙ {act}′(z{sup(L)})"
-            w_next, d_next, fp = s.weights[l + 1], r.delta[l + 1], derivative(act, z)
-            for i in range(len(d)):
-                terms = " + ".join(f"{_p(w_next[k, i])}·{_p(d_next[k])}" for k in range(len(d_next)))
-                back = float(w_next[:, i] @ d_next)
-                lines.append(
-                    f"δ{sup(L)}{sub(i)} = ({terms})·{act}′({fmt(z[i])}) = {_p(back)}·{_p(fp[i])} = {fmt(d[i])}"
-                )
-        gw = r.grad_weights[l]
-        lines += [
-            f"∂L/∂W{sup(L)}{sub(i, j)} = δ{sup(L)}{sub(i)}·a{sup(l)}{sub(j)} = "
-            f"{_p(d[i])}·{_p(prev[l][j])} = {fmt(gw[i, j])}"
-            for i in range(gw.shape[0])
-            for j in range(gw.shape[1])
-        ]
-        lines += [f"∂L/∂b{sup(L)}{sub(i)} = δ{sup(L)}{sub(i)} = {fmt(d[i])}" for i in range(len(d))]
-        add(
-            "backward",
-            L,
-            f"Backward, layer {L}",
-            f"{eq};   ∂L/∂W{sup(L)} = δ{sup(L)} (a{sup(l)})ᵀ,   ∂L/∂b{sup(L)} = δ{sup(L)}",
-            lines,
-        )
 
-    lines = []
-    for l in range(n_l):
+def _output_delta(r: Result) -> tuple[str, list[str]]:
+    s, n_l, yhat, y = r.spec, len(r.spec.weights), r.a[-1], r.spec.y
+    L, act, z, d = n_l, s.activations[-1], r.z[-1], r.delta[-1]
+    if s.loss == "softmax_ce":
+        eq = f"δ{sup(L)} = ŷ − y   (softmax with cross-entropy)"
+        return eq, [f"δ{sup(L)}{sub(i)} = {fmt(yhat[i])} − {fmt(y[i])} = {fmt(d[i])}" for i in range(len(d))]
+    scale = "" if s.loss == "half_sse" else f"(2/{len(y)})·"
+    eq = f"δ{sup(L)} = ∂L/∂z{sup(L)} = {scale or ''}(ŷ − y) ⊙ {act}′(z{sup(L)})"
+    fp = derivative(act, z)
+    return eq, [f"δ{sup(L)}{sub(i)} = {scale}({fmt(yhat[i])} − {fmt(y[i])})·{_p(fp[i])} = {fmt(d[i])}"
+                for i in range(len(d))]  # fmt: skip
+
+
+def _backward(r: Result, l: int) -> tuple:
+    s, prev = r.spec, _inputs(r)
+    L, act, z, d = l + 1, s.activations[l], r.z[l], r.delta[l]
+    if l == len(s.weights) - 1:
+        eq, lines = _output_delta(r)
+    else:
+        eq, lines = f"δ{sup(L)} = (W{sup(L + 1)})ᵀ δ{sup(L + 1)} ⊙ {act}′(z{sup(L)})", []
+        w_next, d_next, fp = s.weights[l + 1], r.delta[l + 1], derivative(act, z)
+        for i in range(len(d)):
+            terms = " + ".join(f"{_p(w_next[k, i])}·{_p(d_next[k])}" for k in range(len(d_next)))
+            back = float(w_next[:, i] @ d_next)
+            lines.append(f"δ{sup(L)}{sub(i)} = ({terms})·{act}′({fmt(z[i])}) = {_p(back)}·{_p(fp[i])} = {fmt(d[i])}")
+    gw = r.grad_weights[l]
+    lines += [
+        f"∂L/∂W{sup(L)}{sub(i, j)} = δ{sup(L)}{sub(i)}·a{sup(l)}{sub(j)} = "
+        f"{_p(d[i])}·{_p(prev[l][j])} = {fmt(gw[i, j])}"
+        for i in range(gw.shape[0])
+        for j in range(gw.shape[1])
+    ]
+    lines += [f"∂L/∂b{sup(L)}{sub(i)} = δ{sup(L)}{sub(i)} = {fmt(d[i])}" for i in range(len(d))]
+    eq = f"{eq};   ∂L/∂W{sup(L)} = δ{sup(L)} (a{sup(l)})ᵀ,   ∂L/∂b{sup(L)} = δ{sup(L)}"
+    return "backward", L, f"Backward, layer {L}", eq, lines
+
+
+def _update(r: Result) -> tuple:
+    s, lines = r.spec, []
+    for l in range(len(s.weights)):
         L, w, g, nw = l + 1, s.weights[l], r.grad_weights[l], r.updated_weights[l]
         lines += [
             f"W{sup(L)}{sub(i, j)} ← {fmt(w[i, j])} − {fmt(s.lr)}·{_p(g[i, j])} = {fmt(nw[i, j])}"
@@ -167,8 +163,7 @@ def build_trace(r: Result) -> list[dict]:
         ]
         b, gb, nb = s.biases[l], r.grad_biases[l], r.updated_biases[l]
         lines += [f"b{sup(L)}{sub(i)} ← {fmt(b[i])} − {fmt(s.lr)}·{_p(gb[i])} = {fmt(nb[i])}" for i in range(len(b))]
-    add("update", 0, f"SGD update (α = {fmt(s.lr)})", "W ← W − α ∂L/∂W,   b ← b − α ∂L/∂b", lines)
-    return steps
+    return "update", 0, f"SGD update (α = {fmt(s.lr)})", "W ← W − α ∂L/∂W,   b ← b − α ∂L/∂b", lines
 
 
 def trace_text(steps: list[dict]) -> str:

@@ -15,9 +15,10 @@ import torch
 from charlm.errors import CharlmError
 from charlm.ui.backprop_tab import build_backprop_tab
 from charlm.ui.chat_tab import build_chat_tab
+from charlm.ui.common import user_errors
 from charlm.ui.evaluate_tab import build_evaluate_tab
 from charlm.ui.limits import Limits
-from charlm.ui.models import ModelRegistry
+from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_tab import build_train_tab
 
 DEFAULT_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -84,20 +85,16 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
             except CharlmError as exc:
                 return f"⚠ {exc}"
 
+        @user_errors
         def upload_model(files: list[str] | None, request: gr.Request):
             """Check an uploaded checkpoint and add it to this session's models."""
             key = request.session_hash or ""
-            try:
-                name = registry.upload(key, files or [])
-            except CharlmError as exc:
-                raise gr.Error(str(exc)) from None
+            name = registry.upload(key, files or [])
             return gr.update(choices=registry.choices(key), value=name), registry.card(name, key)
 
+        @user_errors
         def download_model(model: str, request: gr.Request) -> str:
-            try:
-                return str(registry.zip_model(model, request.session_hash or ""))
-            except CharlmError as exc:
-                raise gr.Error(str(exc)) from None
+            return str(registry.zip_model(model, request.session_hash or ""))
 
         picker.change(model_card, picker, card, api_name="model_card", show_progress="hidden")
         upload.upload(upload_model, upload, [picker, card], api_name="upload_model")

@@ -15,7 +15,7 @@ from charlm.backprop import parse_spec, randomize, step, train
 from charlm.backprop.presets import PRESETS, preset
 from charlm.backprop.svg import render_svg
 from charlm.backprop.trace import build_trace, n_steps, trace_html
-from charlm.errors import CharlmError
+from charlm.ui.common import user_errors
 
 DEFAULT_PRESET = "textbook (corrected)"
 MAX_UI_TRAIN_STEPS = 5000
@@ -32,16 +32,14 @@ def spec_text(d: dict) -> str:
     return "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in d.items()) + "\n}"
 
 
+@user_errors
 def backprop(spec_json: str, step_index: float | None = None) -> tuple[dict, str, str, int]:
     """API ``/backprop``: all quantities as JSON, the SVG at that step, that step's equations, the step used.
 
     A step index of -1 (or past the end) means the last step, after the update.
     """
-    try:
-        spec = parse_spec(spec_json or "")
-        r = step(spec)
-    except CharlmError as exc:
-        raise gr.Error(str(exc)) from None
+    spec = parse_spec(spec_json or "")
+    r = step(spec)
     steps = build_trace(r)
     last = n_steps(len(spec.weights)) - 1
     k = last if step_index is None or step_index < 0 else min(int(step_index), last)
@@ -62,23 +60,19 @@ def _load_preset(name: str) -> tuple[str, str, int]:
     return spec_text(d), d.get("note", ""), 0
 
 
+@user_errors
 def _randomize(spec_json: str, seed: float | None) -> str:
-    try:
-        spec = parse_spec(spec_json)
-    except CharlmError as exc:
-        raise gr.Error(str(exc)) from None
+    spec = parse_spec(spec_json)
     return spec_text(randomize(spec, int(seed or 0)).to_dict())
 
 
+@user_errors
 def train_steps(spec_json: str, n: float) -> tuple[pd.DataFrame, str, str]:
     """API ``/backprop_train``: SGD for n steps; returns the loss curve, the trained spec and a summary."""
     n = int(n or 0)
     if not 1 <= n <= MAX_UI_TRAIN_STEPS:
         raise gr.Error(f"steps must be between 1 and {MAX_UI_TRAIN_STEPS}")
-    try:
-        trained, curve = train(parse_spec(spec_json), n)
-    except CharlmError as exc:
-        raise gr.Error(str(exc)) from None
+    trained, curve = train(parse_spec(spec_json), n)
     stride = max(1, len(curve) // 500)
     df = pd.DataFrame({"step": list(range(0, len(curve), stride)), "loss": curve[::stride]})
     msg = f"Trained {n} steps: mean loss {curve[0]:.6g} → {curve[-1]:.6g}. The spec now holds the trained weights."

@@ -14,6 +14,7 @@ import gradio as gr
 from charlm.checkpoint import LoadedModel
 from charlm.errors import CharlmError
 from charlm.sample import check_sampling, generate
+from charlm.ui.common import user_errors
 from charlm.ui.limits import Limits
 from charlm.vocab import describe_chars
 
@@ -155,21 +156,19 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             gr.Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
         ]  # fmt: skip
 
+        @user_errors
         def chat_page(
             message, history, model, mode_, you_, them_, temperature, top_k, top_p, max_new, seed,
             request: gr.Request = None,
         ):  # fmt: skip
             # ChatInterface keeps this function's signature, so Gradio fills in ``request`` (the user's session).
             key = request.session_hash if request is not None else ""
-            try:
-                loaded = resolve(model or default_model, key)
-                for text, note in reply_stream(
-                    loaded, _turns(history), message, mode=mode_, you=you_, them=them_, temperature=temperature,
-                    top_k=top_k, top_p=top_p, max_new_chars=max_new, seed=seed, limits=limits,
-                ):  # fmt: skip
-                    yield _as_message(text), note
-            except CharlmError as exc:
-                raise gr.Error(str(exc)) from None
+            loaded = resolve(model or default_model, key)
+            for text, note in reply_stream(
+                loaded, _turns(history), message, mode=mode_, you=you_, them=them_, temperature=temperature,
+                top_k=top_k, top_p=top_p, max_new_chars=max_new, seed=seed, limits=limits,
+            ):  # fmt: skip
+                yield _as_message(text), note
 
         gr.ChatInterface(
             chat_page,
@@ -192,6 +191,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             fill_height=False,
         )
 
+        @user_errors
         def chat(
             message: str,
             model: str = default_model,
@@ -207,14 +207,11 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
         ) -> Iterator[str]:
             """Reply to one message (no history): streams the reply so far as a plain string."""
             key = request.session_hash if request is not None else ""
-            try:
-                loaded = resolve(model or default_model, key)
-                for text, _ in reply_stream(
-                    loaded, [], message, mode=mode, you=you, them=them, temperature=temperature, top_k=top_k,
-                    top_p=top_p, max_new_chars=max_new_chars, seed=seed, limits=limits,
-                ):  # fmt: skip
-                    yield text
-            except CharlmError as exc:
-                raise gr.Error(str(exc)) from None
+            loaded = resolve(model or default_model, key)
+            for text, _ in reply_stream(
+                loaded, [], message, mode=mode, you=you, them=them, temperature=temperature, top_k=top_k,
+                top_p=top_p, max_new_chars=max_new_chars, seed=seed, limits=limits,
+            ):  # fmt: skip
+                yield text
 
         gr.api(chat, api_name="chat", concurrency_limit=limits.chat_concurrency)

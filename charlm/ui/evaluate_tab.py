@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from charlm.errors import CharlmError, DataError
+from charlm.errors import DataError
 from charlm.evaluation import (
     EXPLANATIONS,
     SCORE_KEYS,
@@ -25,6 +25,7 @@ from charlm.evaluation import (
 )
 from charlm.evaluation.files import read_lines_file, read_table, split_reference_sets, streams_to_refs, write_reports
 from charlm.text import split_lines
+from charlm.ui.common import user_errors
 
 INTRO = (
     "Paste **hypotheses** (model outputs) and **references**, one segment per line, or upload files: "
@@ -78,13 +79,11 @@ def _outputs(report: EvalReport) -> tuple:
     return summary, examples, chart, str(csv_path), str(json_path), "\n".join(lines)
 
 
+@user_errors
 def evaluate_ui(hyp_text: str, ref_text: str, files: list | None, tokenize: str) -> tuple:
     """The ``/evaluate`` endpoint."""
-    try:
-        hyps, refs = _inputs(hyp_text, ref_text, files)
-        return _outputs(evaluate_texts(hyps, refs, tokenize=tokenize or "auto"))
-    except CharlmError as exc:
-        raise gr.Error(str(exc)) from None
+    hyps, refs = _inputs(hyp_text, ref_text, files)
+    return _outputs(evaluate_texts(hyps, refs, tokenize=tokenize or "auto"))
 
 
 def _model_section(model_dropdown, resolve_model: Callable, report_outputs: list) -> None:
@@ -109,25 +108,21 @@ def _model_section(model_dropdown, resolve_model: Callable, report_outputs: list
             tokenize = gr.Dropdown(list(TOKENIZERS), value="auto", label="BLEU tokenizer")
         gen_btn = gr.Button("Generate then score", elem_id="eval-generate")
 
+    @user_errors
     def score_model(name, text, request: gr.Request):
-        try:
-            s = score_model_on_text(resolve_model(name, request), text or "")
-        except CharlmError as exc:
-            raise gr.Error(str(exc)) from None
+        s = score_model_on_text(resolve_model(name, request), text or "")
         keys = ("bpc", "perplexity", "loss", "top1", "top5", "n_chars")
         return pd.DataFrame([{k: s.get(k) for k in keys}])
 
+    @user_errors
     def gen_score(name, prompt_text, ref_text_, n, temp, seed_, tok, request: gr.Request):
-        try:
-            prompts_ = split_lines(prompt_text or "")
-            refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], ["the references box"])
-            if not prompts_:
-                raise DataError("no prompts")
-            loaded = resolve_model(name, request)
-            report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", max_new_chars=int(n),
-                                        temperature=float(temp), seed=int(seed_))  # fmt: skip
-        except CharlmError as exc:
-            raise gr.Error(str(exc)) from None
+        prompts_ = split_lines(prompt_text or "")
+        refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], ["the references box"])
+        if not prompts_:
+            raise DataError("no prompts")
+        loaded = resolve_model(name, request)
+        report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", max_new_chars=int(n),
+                                    temperature=float(temp), seed=int(seed_))  # fmt: skip
         return _outputs(report)
 
     score_btn.click(score_model, [model_dropdown, ref_text], model_table, api_name="score_model")

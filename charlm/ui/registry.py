@@ -9,22 +9,21 @@ one user never sees, selects or overwrites another's models. Uploaded checkpoint
 from __future__ import annotations
 
 import atexit
-import re
 import shutil
 import tempfile
 import threading
 import time
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from charlm.archive import pack_checkpoint, unpack_checkpoint
 from charlm.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel, load_checkpoint
 from charlm.errors import CheckpointError
 from charlm.quantize import quantize_for_cpu
+from charlm.runs import safe_name
 from charlm.ui.limits import Limits
 
 SESSION_IDLE_SECONDS = 6 * 3600  # sessions whose tab vanished without an unload event are swept after this
-_ZIP_MAX_MEMBERS = 64
 
 
 @dataclass
@@ -51,12 +50,6 @@ class Session:
 
     def __post_init__(self) -> None:
         self.run_done.set()  # no run in progress
-
-
-def safe_name(text: str, default: str = "model") -> str:
-    """A short name that is safe in a file name and a dropdown."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text or "").strip("-.")[:40]
-    return name or default
 
 
 class ModelRegistry:
@@ -197,7 +190,7 @@ class ModelRegistry:
         try:
             if len(paths) == 1 and paths[0].suffix.lower() == ".zip":
                 wanted = paths[0].stem
-                self._extract_zip(paths[0], dest)
+                unpack_checkpoint(paths[0], dest, max_bytes=2 * self.limits.max_upload_bytes)
             else:
                 configs = [p for p in paths if p.suffix.lower() == ".json"]
                 weights = [p for p in paths if p.suffix.lower() == ".safetensors"]
@@ -223,51 +216,12 @@ class ModelRegistry:
         entry.loaded, entry.stamp = loaded, (dest / MODEL_FILE).stat().st_mtime_ns
         return name
 
-    def _extract_zip(self, zpath: Path, dest: Path) -> None:
-        """Copy only config.json and model.safetensors out of the zip, to fixed names in ``dest``.
-
-        Member paths are never used to write (no path traversal), and every read is bounded by the upload limit
-        whatever the zip header claims (no zip bombs).
-        """
-        try:
-            zf = zipfile.ZipFile(zpath)
-        except (zipfile.BadZipFile, OSError):
-            raise CheckpointError(f"{zpath.name} is not a valid zip file") from None
-        with zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-            if len(infos) > _ZIP_MAX_MEMBERS:
-                raise CheckpointError(f"{zpath.name} holds {len(infos)} files; a checkpoint zip holds two to four")
-            by_dir: dict[PurePosixPath, dict[str, zipfile.ZipInfo]] = {}
-            for info in infos:
-                p = PurePosixPath(info.filename)
-                if p.name in (CONFIG_FILE, MODEL_FILE):
-                    by_dir.setdefault(p.parent, {})[p.name] = info
-            folders = [d for d, m in by_dir.items() if len(m) == 2]
-            if not folders:
-                raise CheckpointError(f"{zpath.name} has no folder with both {CONFIG_FILE} and {MODEL_FILE}")
-            folders.sort(key=lambda d: (d.name != "best", len(d.parts)))  # a training folder: use best/
-            budget = self.limits.max_upload_bytes * 2
-            for fname, info in by_dir[folders[0]].items():
-                written = 0
-                try:
-                    with zf.open(info) as src, open(dest / fname, "wb") as out:
-                        while chunk := src.read(1 << 20):
-                            written += len(chunk)
-                            if written > budget:
-                                raise CheckpointError(f"{zpath.name} unpacks to more than {budget >> 20} MB")
-                            out.write(chunk)
-                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                    raise CheckpointError(f"{zpath.name} is corrupt ({exc})") from None
-
     def zip_model(self, name: str, key: str) -> Path:
         """A zip of the checkpoint folder (weights + config), ready to upload again or load with the CLI."""
         entry = self.entry(name, key)
         sess = self.session(key)
         out = Path(tempfile.mkdtemp(prefix="zip-", dir=sess.dir)) / f"{safe_name(name)}.zip"
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-            for fname in (CONFIG_FILE, MODEL_FILE):
-                zf.write(entry.path / fname, f"{safe_name(name)}/{fname}")
-        return out
+        return pack_checkpoint(entry.path, out, safe_name(name))
 
     # --- model card -----------------------------------------------------------------------------------
     def card(self, name: str | None, key: str) -> str:

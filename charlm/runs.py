@@ -1,0 +1,107 @@
+"""A training run as the app keeps it: one folder with its name, the text it trains on and its checkpoints.
+
+    <run>/run.json          {"name", "corpus", "created"}: what the run is called and what it learned from
+    <run>/corpus.txt        the (cleaned) training text, so the run can be resumed after a restart
+    <run>/best/, <run>/last/  the trainer's checkpoints (``last`` can be resumed)
+
+The CLI's ``train --out`` writes the same ``best``/``last`` layout; the app adds the two files above so that a
+run is self-contained: everything needed to list it, resume it and redraw its loss curve is in the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from charlm.checkpoint import STATE_FILE
+from charlm.data import Corpus, build_corpus
+from charlm.errors import TrainingError
+from charlm.text import read_text
+
+RUN_FILE = "run.json"
+CORPUS_FILE = "corpus.txt"
+BEST, LAST = "best", "last"
+
+
+def safe_name(text: str, default: str = "model") -> str:
+    """A short name that is safe in a file name and a dropdown."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text or "").strip("-.")[:40]
+    return name or default
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Run:
+    dir: Path
+    name: str
+    corpus_name: str
+    created: float = 0.0
+
+    @property
+    def best(self) -> Path:
+        return self.dir / BEST
+
+    @property
+    def last(self) -> Path:
+        return self.dir / LAST
+
+    def can_resume(self) -> bool:
+        return (self.last / STATE_FILE).is_file() and (self.dir / CORPUS_FILE).is_file()
+
+    def corpus(self) -> Corpus:
+        """The exact text the run trained on (a resume must use the same text)."""
+        return build_corpus(read_text(self.dir / CORPUS_FILE), name=self.corpus_name)
+
+    def progress(self) -> dict:
+        """Where ``last/`` stands: {"step", "elapsed"} (zeros before the first save)."""
+        state = _read_state(self.last)
+        return {"step": int(state.get("step", 0)), "elapsed": float(state.get("elapsed", 0.0))}
+
+    def loss_rows(self) -> list[dict]:
+        """The saved loss history as plot rows: {"step", "loss", "split": "train" | "validation"}."""
+        rows = []
+        for h in _read_state(self.last).get("history", []):
+            if "train_loss" in h:
+                rows.append({"step": h["step"], "loss": h["train_loss"], "split": "train"})
+            if "val_loss" in h:
+                rows.append({"step": h["step"], "loss": h["val_loss"], "split": "validation"})
+        return rows
+
+
+def _read_state(folder: Path) -> dict:
+    """The JSON half of the resume state (no tensors): cheap enough to read for a plot."""
+    try:
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def create_run(parent: str | os.PathLike, name: str, corpus_name: str, text: str, folder_name: str) -> Run:
+    """A new run folder under ``parent`` holding its name and training text."""
+    run_dir = Path(parent) / folder_name
+    run_dir.mkdir(parents=True)
+    run = Run(run_dir, name, corpus_name, time.time())
+    _write_atomic(run_dir / CORPUS_FILE, text)
+    _write_atomic(run_dir / RUN_FILE, json.dumps({"name": name, "corpus": corpus_name, "created": run.created},
+                                                 ensure_ascii=False))  # fmt: skip
+    return run
+
+
+def open_run(run_dir: str | os.PathLike) -> Run:
+    """Read a run folder written by ``create_run``."""
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        return Run(run_dir, str(info["name"]), str(info["corpus"]), float(info.get("created", 0.0)))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TrainingError(f"{run_dir.name} is not a training run (no readable {RUN_FILE})") from None
