@@ -7,6 +7,7 @@ The app shell calls ``build_backprop_tab()`` inside its ``gr.Blocks``. All compu
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import gradio as gr
 import pandas as pd
@@ -94,92 +95,63 @@ def build_backprop_tab() -> None:
     """Create the Backprop tab and its events; call inside the app's ``gr.Blocks``."""
     first = preset(DEFAULT_PRESET)
     init_json, init_svg, init_md, _ = backprop(spec_text(first), 0)
+    c = SimpleNamespace()
     with gr.Tab("Backprop", elem_id="tab-backprop"):
         gr.Markdown("## Backpropagation, every number visible\n" + HELP)
         with gr.Row():
-            start_btn = gr.Button("|◀ Start", elem_id="bp-start", size="sm")
-            prev_btn = gr.Button("◀ Back", elem_id="bp-prev", size="sm")
-            next_btn = gr.Button("Next ▶", elem_id="bp-next", size="sm", variant="primary")
-            end_btn = gr.Button("Show all ▶|", elem_id="bp-end", size="sm")
-            step_no = gr.Number(0, precision=0, label="step", elem_id="bp-step-no", min_width=80, scale=0)
-        svg = gr.HTML(init_svg, elem_id="bp-svg", label="network")
+            c.start_btn = gr.Button("|◀ Start", elem_id="bp-start", size="sm")
+            c.prev_btn = gr.Button("◀ Back", elem_id="bp-prev", size="sm")
+            c.next_btn = gr.Button("Next ▶", elem_id="bp-next", size="sm", variant="primary")
+            c.end_btn = gr.Button("Show all ▶|", elem_id="bp-end", size="sm")
+            c.step_no = gr.Number(0, precision=0, label="step", elem_id="bp-step-no", min_width=80, scale=0)
+        c.svg = gr.HTML(init_svg, elem_id="bp-svg", label="network")
         with gr.Row():
             with gr.Column(scale=1):
-                step_md = gr.HTML(init_md, elem_id="bp-step", label="equations")
-                error_md = gr.Markdown("", elem_id="bp-error")
+                c.step_md = gr.HTML(init_md, elem_id="bp-step", label="equations")
+                c.error_md = gr.Markdown("", elem_id="bp-error")
             with gr.Column(scale=1):
-                with gr.Row(equal_height=True):
-                    preset_dd = gr.Dropdown(
-                        list(PRESETS), value=DEFAULT_PRESET, label="preset", elem_id="bp-preset", scale=2
-                    )
-                    seed = gr.Number(0, precision=0, label="seed", elem_id="bp-seed", min_width=80, scale=0)
-                    rand_btn = gr.Button("Random weights", elem_id="bp-random", size="sm", scale=1)
-                spec = gr.Code(
-                    spec_text(first),
-                    language="json",
-                    elem_id="bp-spec",
-                    lines=12,
-                    label="network spec (edit me; W is [out, in])",
-                    interactive=True,
-                )
-                with gr.Row():
-                    n_train = gr.Number(
-                        200,
-                        precision=0,
-                        label="N",
-                        elem_id="bp-n",
-                        minimum=1,
-                        maximum=MAX_UI_TRAIN_STEPS,
-                        min_width=110,
-                        scale=0,
-                    )
-                    train_btn = gr.Button("Train N steps", elem_id="bp-train", scale=1)
-                train_msg = gr.Markdown("", elem_id="bp-train-msg")
-                plot = gr.LinePlot(
-                    x="step", y="loss", label="loss", elem_id="bp-loss-plot", y_lim=[0, None], height=220
-                )
-        note = gr.Markdown(first.get("note", ""), elem_id="bp-note")
+                _spec_column(c, first)
+        c.note = gr.Markdown(first.get("note", ""), elem_id="bp-note")
         with gr.Accordion("All numbers (JSON)", open=False):
-            result = gr.JSON(init_json, label="result", elem_id="bp-json")
+            c.result = gr.JSON(init_json, label="result", elem_id="bp-json")
+        c.api_btn = gr.Button(visible=False)  # carries the public /backprop endpoint
+    _wire(c)
 
-        outs = [result, svg, step_md, step_no, error_md]
-        api_btn = gr.Button(visible=False)  # carries the public /backprop endpoint
-        api_btn.click(backprop, [spec, step_no], outs[:4], api_name="backprop", concurrency_limit=None)
-        spec.change(
-            _ui_compute,
-            [spec, step_no],
-            outs,
-            api_name="backprop_live",
-            api_visibility="private",
-            concurrency_limit=None,
-            show_progress="hidden",
-        )
-        step_no.submit(_ui_compute, [spec, step_no], outs, api_name="backprop_goto", api_visibility="private")
-        moves = [
-            (start_btn, "start", lambda k: 0),
-            (prev_btn, "prev", lambda k: max(int(k) - 1, 0)),
-            (next_btn, "next", lambda k: int(k) + 1),
-            (end_btn, "end", lambda k: -1),
-        ]
-        for btn, name, move in moves:
-            btn.click(
-                lambda s, k, move=move: _ui_compute(s, move(k or 0)),
-                [spec, step_no],
-                outs,
-                api_name=f"backprop_{name}",
-                api_visibility="private",
-                concurrency_limit=None,
-                show_progress="hidden",
-            )
-        preset_dd.change(
-            _load_preset, preset_dd, [spec, note, step_no], api_name="backprop_preset", api_visibility="private"
-        )
-        rand_btn.click(_randomize, [spec, seed], spec, api_name="backprop_random", api_visibility="private")
-        train_btn.click(
-            train_steps,
-            [spec, n_train],
-            [plot, spec, train_msg],
-            api_name="backprop_train",
-            concurrency_limit=2,
-            show_progress_on=[train_msg],
-        )
+
+def _spec_column(c: SimpleNamespace, first: dict) -> None:
+    """Preset, seed, the editable JSON spec, and training for N steps with its loss plot."""
+    with gr.Row(equal_height=True):
+        c.preset_dd = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="preset", elem_id="bp-preset", scale=2)
+        c.seed = gr.Number(0, precision=0, label="seed", elem_id="bp-seed", min_width=80, scale=0)
+        c.rand_btn = gr.Button("Random weights", elem_id="bp-random", size="sm", scale=1)
+    c.spec = gr.Code(spec_text(first), language="json", elem_id="bp-spec", lines=12,
+                     label="network spec (edit me; W is [out, in])", interactive=True)  # fmt: skip
+    with gr.Row():
+        c.n_train = gr.Number(200, precision=0, label="N", elem_id="bp-n", minimum=1, maximum=MAX_UI_TRAIN_STEPS,
+                              min_width=110, scale=0)  # fmt: skip
+        c.train_btn = gr.Button("Train N steps", elem_id="bp-train", scale=1)
+    c.train_msg = gr.Markdown("", elem_id="bp-train-msg")
+    c.plot = gr.LinePlot(x="step", y="loss", label="loss", elem_id="bp-loss-plot", y_lim=[0, None], height=220)
+
+
+def _wire(c: SimpleNamespace) -> None:
+    outs = [c.result, c.svg, c.step_md, c.step_no, c.error_md]
+    c.api_btn.click(backprop, [c.spec, c.step_no], outs[:4], api_name="backprop", concurrency_limit=None)
+    c.spec.change(_ui_compute, [c.spec, c.step_no], outs, api_name="backprop_live", api_visibility="private",
+                  concurrency_limit=None, show_progress="hidden")  # fmt: skip
+    c.step_no.submit(_ui_compute, [c.spec, c.step_no], outs, api_name="backprop_goto", api_visibility="private")
+    moves = [
+        (c.start_btn, "start", lambda k: 0),
+        (c.prev_btn, "prev", lambda k: max(int(k) - 1, 0)),
+        (c.next_btn, "next", lambda k: int(k) + 1),
+        (c.end_btn, "end", lambda k: -1),
+    ]
+    for btn, name, move in moves:
+        btn.click(lambda s, k, move=move: _ui_compute(s, move(k or 0)), [c.spec, c.step_no], outs,
+                  api_name=f"backprop_{name}", api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden")  # fmt: skip
+    c.preset_dd.change(_load_preset, c.preset_dd, [c.spec, c.note, c.step_no], api_name="backprop_preset",
+                       api_visibility="private")  # fmt: skip
+    c.rand_btn.click(_randomize, [c.spec, c.seed], c.spec, api_name="backprop_random", api_visibility="private")
+    c.train_btn.click(train_steps, [c.spec, c.n_train], [c.plot, c.spec, c.train_msg], api_name="backprop_train",
+                      concurrency_limit=2, show_progress_on=[c.train_msg])  # fmt: skip

@@ -7,6 +7,8 @@ session: it appears in the model picker and can be downloaded as a zip or resume
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gradio as gr
 
 from charlm.cleaning import CleanOptions, clean_text
@@ -32,71 +34,98 @@ def size_choices(arch: str, vocab_size: int = 100) -> list[tuple[str, str]]:
     return [(f"{s} · {config_parameters(preset_config(arch, s, vocab_size)):,} params", s) for s in presets]
 
 
+# The /train endpoint's parameters, in order; the form's components are created under these names.
+FORM_FIELDS = (
+    "source", "corpus_file", "pasted_text", "builtin", "lowercase", "collapse_whitespace", "min_count", "arch", "size",
+    "time_budget", "max_steps", "model_name", "resume", "lr", "batch_size", "eval_interval", "seed", "block_size",
+    "n_layer", "n_embd", "n_head", "hidden_size", "dropout",
+)  # fmt: skip
+CORPUS_FIELDS = FORM_FIELDS[:7]
+ARCH_FIELDS = ("arch", "size", "block_size", "n_layer", "n_embd", "n_head", "hidden_size", "dropout")
+
+
 def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
     """Create the Train tab and its events (``/corpus_stats``, ``/train``, ``/stop_training``)."""
-    limits = registry.limits
     with gr.Tab("Train", elem_id="tab-train"):
         gr.Markdown(INTRO)
+        f = SimpleNamespace()
         with gr.Row():
             with gr.Column():
-                source = gr.Radio(SOURCES, value="file", label="Training text", elem_id="train-source")
-                corpus_file = gr.File(label="Upload a .txt", file_types=[".txt"], type="filepath",
-                                      elem_id="train-file", height=120)  # fmt: skip
-                pasted = gr.Textbox("", label="…or paste text", lines=4, max_lines=10, elem_id="train-paste")
-                builtin = gr.Dropdown(list(BUILTIN), value=PYDOC, label="…or a built-in corpus (works offline)")
+                _text_inputs(f)
             with gr.Column():
-                with gr.Row():
-                    lowercase = gr.Checkbox(label="Lowercase", info="fewer characters to learn")
-                    collapse = gr.Checkbox(label="Collapse whitespace", info="runs of spaces → one")
-                min_count = gr.Number(0, precision=0, minimum=0, label="Drop characters rarer than",
-                                      info="0 = keep all; e.g. 5 removes stray symbols")  # fmt: skip
-                stats = gr.Markdown("Choose a text to see its size and vocabulary.", elem_id="train-stats")
-                arch = gr.Radio(list(ARCHS), value="gpt", label="Architecture", elem_id="train-arch",
-                                info="gpt: transformer; lstm/gru/rnn: recurrent networks")  # fmt: skip
-                size = gr.Radio(size_choices("gpt"), value="tiny", label="Size", elem_id="train-size")
-                budget = gr.Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
-                                   label="Time budget (seconds)", elem_id="train-budget")  # fmt: skip
-                with gr.Row():
-                    model_name = gr.Textbox("", label="Model name (optional)", max_lines=1, elem_id="train-name")
-                    resume = gr.Checkbox(label="Resume my last run", info="same text; trains for the budget again")
-        with gr.Accordion("Advanced settings (0 = the preset's value)", open=False, elem_id="train-advanced"):
-            with gr.Row():
-                max_steps = gr.Number(
-                    0,
-                    precision=0,
-                    minimum=0,
-                    label="Max steps",
-                    info="0 = until the time budget",
-                    elem_id="train-max-steps",
-                )
-                lr = gr.Number(0, minimum=0, label="Learning rate", info="0 = a good default per architecture")
-                batch_size = gr.Number(32, precision=0, minimum=1, label="Batch size")
-                eval_interval = gr.Number(
-                    100, precision=0, minimum=1, label="Evaluate every (steps)", elem_id="train-eval-every"
-                )
-                seed = gr.Number(1337, precision=0, label="Seed")
-            with gr.Row():
-                block_size = gr.Number(0, precision=0, minimum=0, label="Context length (chars)")
-                n_layer = gr.Number(0, precision=0, minimum=0, label="Layers")
-                n_embd = gr.Number(0, precision=0, minimum=0, label="Embedding width")
-                n_head = gr.Number(0, precision=0, minimum=0, label="Heads (gpt)")
-                hidden_size = gr.Number(0, precision=0, minimum=0, label="Hidden size (recurrent)")
-                dropout = gr.Number(0, minimum=0, maximum=0.9, label="Dropout")
+                _cleaning_inputs(f)
+                _model_inputs(f, registry.limits)
+        _advanced_inputs(f)
         with gr.Row():
-            start_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
-            stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
-        bar = gr.Markdown("", elem_id="train-progress", min_height=48)  # the queue position and progress bar show here
-        status = gr.Markdown("", elem_id="train-status")
-        plot = gr.LinePlot(x="step", y="loss", color="split", label="Loss (nats per character)", y_lim=[0, None],
-                           elem_id="loss-plot")  # fmt: skip
-        sample = gr.Textbox(label="Sample at the latest evaluation", lines=5, interactive=False,
-                            elem_id="train-sample")  # fmt: skip
-        trained = gr.Textbox(label="Trained model", visible=False, elem_id="train-model")
-        ckpt = gr.File(label="Checkpoint (zip: model.safetensors + config.json)", interactive=False,
-                       elem_id="ckpt", height=90)  # fmt: skip
+            f.start_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
+            f.stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        _outputs(f)
+    _wire_form(f, registry.limits)
+    _wire_training(f, registry, model_picker)
 
-    corpus_inputs = [source, corpus_file, pasted, builtin, lowercase, collapse, min_count]
-    arch_inputs = [arch, size, block_size, n_layer, n_embd, n_head, hidden_size, dropout]
+
+def _text_inputs(f: SimpleNamespace) -> None:
+    f.source = gr.Radio(SOURCES, value="file", label="Training text", elem_id="train-source")
+    f.corpus_file = gr.File(label="Upload a .txt", file_types=[".txt"], type="filepath", elem_id="train-file",
+                            height=120)  # fmt: skip
+    f.pasted_text = gr.Textbox("", label="…or paste text", lines=4, max_lines=10, elem_id="train-paste")
+    f.builtin = gr.Dropdown(list(BUILTIN), value=PYDOC, label="…or a built-in corpus (works offline)")
+
+
+def _cleaning_inputs(f: SimpleNamespace) -> None:
+    with gr.Row():
+        f.lowercase = gr.Checkbox(label="Lowercase", info="fewer characters to learn")
+        f.collapse_whitespace = gr.Checkbox(label="Collapse whitespace", info="runs of spaces → one")
+    f.min_count = gr.Number(0, precision=0, minimum=0, label="Drop characters rarer than",
+                            info="0 = keep all; e.g. 5 removes stray symbols")  # fmt: skip
+    f.stats = gr.Markdown("Choose a text to see its size and vocabulary.", elem_id="train-stats")
+
+
+def _model_inputs(f: SimpleNamespace, limits) -> None:
+    f.arch = gr.Radio(list(ARCHS), value="gpt", label="Architecture", elem_id="train-arch",
+                      info="gpt: transformer; lstm/gru/rnn: recurrent networks")  # fmt: skip
+    f.size = gr.Radio(size_choices("gpt"), value="tiny", label="Size", elem_id="train-size")
+    f.time_budget = gr.Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
+                              label="Time budget (seconds)", elem_id="train-budget")  # fmt: skip
+    with gr.Row():
+        f.model_name = gr.Textbox("", label="Model name (optional)", max_lines=1, elem_id="train-name")
+        f.resume = gr.Checkbox(label="Resume my last run", info="same text; trains for the budget again")
+
+
+def _advanced_inputs(f: SimpleNamespace) -> None:
+    with gr.Accordion("Advanced settings (0 = the preset's value)", open=False, elem_id="train-advanced"):
+        with gr.Row():
+            f.max_steps = gr.Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget",
+                                    elem_id="train-max-steps")  # fmt: skip
+            f.lr = gr.Number(0, minimum=0, label="Learning rate", info="0 = a good default per architecture")
+            f.batch_size = gr.Number(32, precision=0, minimum=1, label="Batch size")
+            f.eval_interval = gr.Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
+                                        elem_id="train-eval-every")  # fmt: skip
+            f.seed = gr.Number(1337, precision=0, label="Seed")
+        with gr.Row():
+            f.block_size = gr.Number(0, precision=0, minimum=0, label="Context length (chars)")
+            f.n_layer = gr.Number(0, precision=0, minimum=0, label="Layers")
+            f.n_embd = gr.Number(0, precision=0, minimum=0, label="Embedding width")
+            f.n_head = gr.Number(0, precision=0, minimum=0, label="Heads (gpt)")
+            f.hidden_size = gr.Number(0, precision=0, minimum=0, label="Hidden size (recurrent)")
+            f.dropout = gr.Number(0, minimum=0, maximum=0.9, label="Dropout")
+
+
+def _outputs(f: SimpleNamespace) -> None:
+    f.bar = gr.Markdown("", elem_id="train-progress", min_height=48)  # the queue position and progress bar
+    f.status = gr.Markdown("", elem_id="train-status")
+    f.plot = gr.LinePlot(x="step", y="loss", color="split", label="Loss (nats per character)", y_lim=[0, None],
+                         elem_id="loss-plot")  # fmt: skip
+    f.sample = gr.Textbox(label="Sample at the latest evaluation", lines=5, interactive=False, elem_id="train-sample")
+    f.trained = gr.Textbox(label="Trained model", visible=False, elem_id="train-model")
+    f.ckpt = gr.File(label="Checkpoint (zip: model.safetensors + config.json)", interactive=False, elem_id="ckpt",
+                     height=90)  # fmt: skip
+
+
+def _wire_form(f: SimpleNamespace, limits) -> None:
+    """Live feedback while the form is filled in: the text's size and vocabulary, the model's parameters."""
+    corpus_inputs = [getattr(f, k) for k in CORPUS_FIELDS]
+    arch_inputs = [getattr(f, k) for k in ARCH_FIELDS]
 
     def corpus_stats(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count):
         """Size and vocabulary of the chosen text, before and after cleaning."""
@@ -117,16 +146,21 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
         return gr.update(info=f"≈ {n:,} parameters (for a 100-character vocabulary){warn}")
 
     for comp in corpus_inputs:
-        getattr(comp, "upload" if comp is corpus_file else "change")(
-            corpus_stats, corpus_inputs, stats, api_name="corpus_stats" if comp is source else False,
+        getattr(comp, "upload" if comp is f.corpus_file else "change")(
+            corpus_stats, corpus_inputs, f.stats, api_name="corpus_stats" if comp is f.source else False,
             show_progress="hidden", trigger_mode="always_last",
         )  # fmt: skip
-    corpus_file.upload(lambda: "file", None, source, api_visibility="private", queue=False)
-    pasted.input(lambda: "paste", None, source, api_visibility="private", queue=False)
-    builtin.input(lambda: "builtin", None, source, api_visibility="private", queue=False)
-    arch.change(lambda a: gr.update(choices=size_choices(a)), arch, size, api_visibility="private", queue=False)
+    f.corpus_file.upload(lambda: "file", None, f.source, api_visibility="private", queue=False)
+    f.pasted_text.input(lambda: "paste", None, f.source, api_visibility="private", queue=False)
+    f.builtin.input(lambda: "builtin", None, f.source, api_visibility="private", queue=False)
+    f.arch.change(lambda a: gr.update(choices=size_choices(a)), f.arch, f.size, api_visibility="private", queue=False)
     for comp in arch_inputs:
-        comp.change(params_info, arch_inputs, size, api_visibility="private", show_progress="hidden")
+        comp.change(params_info, arch_inputs, f.size, api_visibility="private", show_progress="hidden")
+
+
+def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr.Dropdown) -> None:
+    """Train / Stop: ``/train`` streams the run, ``/stop_training`` stops it keeping the model."""
+    limits = registry.limits
 
     @user_errors
     def train_model(
@@ -145,35 +179,26 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
         """After a Stop (cancel) the generator cannot send its last update; this one shows the kept model."""
         sess = registry.session(request.session_hash or "")
         sess.run_done.wait(timeout=60)
-        result = sess.last_result
-        if result is None:
+        if sess.last_result is None:
             return gr.skip(), gr.skip(), gr.update(interactive=True)
-        name, zip_path, _ = result
-        return (
-            gr.update(choices=registry.choices(request.session_hash or ""), value=name),
-            zip_path,
-            gr.update(interactive=True),
-        )
-
-    train_inputs = [
-        source, corpus_file, pasted, builtin, lowercase, collapse, min_count, arch, size, budget, max_steps,
-        model_name, resume, lr, batch_size, eval_interval, seed, block_size, n_layer, n_embd, n_head, hidden_size,
-        dropout,
-    ]  # fmt: skip
-    queued = f"⏳ Waiting for a training slot ({limits.max_concurrent_training} run(s) at a time; your place is shown)…"
-    ev = start_btn.click(
-        lambda: (gr.update(interactive=False), queued), None, [start_btn, status], queue=False,
-        api_visibility="private",
-    ).then(
-        train_model, train_inputs, [plot, status, sample, trained, ckpt, model_picker], api_name="train",
-        concurrency_limit=limits.max_concurrent_training, concurrency_id="train", show_progress_on=[bar],
-    )  # fmt: skip
-    ev.then(after_training, None, [model_picker, ckpt, start_btn], api_visibility="private")
-    ev.failure(lambda: gr.update(interactive=True), None, start_btn, api_visibility="private")
+        name, zip_path, _ = sess.last_result
+        picker = gr.update(choices=registry.choices(request.session_hash or ""), value=name)
+        return picker, zip_path, gr.update(interactive=True)
 
     def stop_training(request: gr.Request) -> str:
         """Ask this session's training to stop; the model trained so far is kept."""
         registry.session(request.session_hash or "").stop.set()
         return "Stopping… the model trained so far is being saved."
 
-    stop_btn.click(stop_training, None, status, api_name="stop_training", queue=False, cancels=[ev])
+    queued = f"⏳ Waiting for a training slot ({limits.max_concurrent_training} run(s) at a time; your place is shown)…"
+    ev = f.start_btn.click(
+        lambda: (gr.update(interactive=False), queued), None, [f.start_btn, f.status], queue=False,
+        api_visibility="private",
+    ).then(
+        train_model, [getattr(f, k) for k in FORM_FIELDS],
+        [f.plot, f.status, f.sample, f.trained, f.ckpt, model_picker], api_name="train",
+        concurrency_limit=limits.max_concurrent_training, concurrency_id="train", show_progress_on=[f.bar],
+    )  # fmt: skip
+    ev.then(after_training, None, [model_picker, f.ckpt, f.start_btn], api_visibility="private")
+    ev.failure(lambda: gr.update(interactive=True), None, f.start_btn, api_visibility="private")
+    f.stop_btn.click(stop_training, None, f.status, api_name="stop_training", queue=False, cancels=[ev])
