@@ -16,4 +16,3 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99), fused=True)
     except (RuntimeError, TypeError):  # a device or dtype without the fused kernel
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99), foreach=True)
-
