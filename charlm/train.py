@@ -53,6 +53,7 @@ class TrainConfig:
     sample_chars: int = 0  # a short sample at each evaluation (for the app)
     sample_prompt: str = "\n"
     compile: bool = False  # torch.compile the training forward: pays only on long runs (first compile 20-45 s)
+    save_every: float | None = 30.0  # seconds of training between saves of last/: a crash loses at most this much
 
     def __post_init__(self) -> None:
         if self.max_steps is None and self.time_budget is None:
@@ -61,6 +62,8 @@ class TrainConfig:
             raise TrainingError(f"max steps must be at least 1, not {self.max_steps}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise TrainingError(f"time budget must be positive, not {self.time_budget}")
+        if self.save_every is not None and not self.save_every > 0:
+            raise TrainingError(f"save interval must be positive seconds, not {self.save_every}")
         if self.batch_size < 1 or self.eval_interval < 1:
             raise TrainingError("batch size and evaluation interval must be at least 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -104,7 +107,7 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
 
 
 # Settings a resumed run may change; everything else comes from the run being resumed.
-RESUMABLE_CHANGES = ("max_steps", "time_budget", "eval_interval", "sample_chars", "device")
+RESUMABLE_CHANGES = ("max_steps", "time_budget", "eval_interval", "sample_chars", "device", "save_every")
 
 
 class Trainer:
@@ -160,6 +163,7 @@ class Trainer:
         self.last_val: dict | None = None
         self.last_eval_step = -1
         self.has_val = len(self.val_ids) >= 2 and self.dist.is_main
+        self.saved_at = self.elapsed()  # when last/ was last written (seconds of training)
 
     # --- set-up -----------------------------------------------------------------------------------------
     def _load_resume(self, cfg: TrainConfig) -> ResumeState:
@@ -196,6 +200,8 @@ class Trainer:
             yield self.train_step()
             if self.step % self.cfg.eval_interval == 0:
                 yield from self.evaluate_and_save()
+                yield self.save("last", "periodic")
+            elif self.cfg.save_every and self.elapsed() - self.saved_at >= self.cfg.save_every:
                 yield self.save("last", "periodic")
         # Final: make sure the last step was evaluated, then save both checkpoints.
         if self.last_eval_step != self.step:
@@ -286,6 +292,8 @@ class Trainer:
 
     def save(self, which: str, reason: str) -> TrainEvent:
         """Write ``best/`` (weights only) or ``last/`` (weights + resume state); rank 0 alone writes."""
+        if which == "last":
+            self.saved_at = self.elapsed()
         if not self.dist.is_main:
             return TrainEvent("saved", self.step, self.cfg.max_steps)
         training = self.summary(reason)
@@ -299,6 +307,7 @@ class Trainer:
             )  # fmt: skip
         path = save_checkpoint(self.out_dir / which, self.model, self.corpus.vocab, self.model_config, training,
                                resume, self.name)  # fmt: skip
+
         return TrainEvent("saved", self.step, self.cfg.max_steps, path=str(path), elapsed=training["elapsed_sec"])
 
     def final_event(self, reason: str) -> TrainEvent:

@@ -1,4 +1,5 @@
 import math
+import time
 
 import pytest
 import torch
@@ -132,3 +133,22 @@ def test_schedule_warms_up_then_decays_to_its_floor():
     for bad in (-0.1, 1.5):
         with pytest.raises(TrainingError, match="between 0 and 1"):
             TrainConfig(min_lr_ratio=bad)
+
+
+def test_last_checkpoint_is_written_every_save_interval(corpus, tmp_path):
+    """A crash loses at most ``save_every`` seconds: last/ is saved on time even when no evaluation is due."""
+    slow = iter(range(10**6))
+
+    def pace() -> bool:  # each step takes at least 20 ms, so 0.05 s between saves means every few steps
+        next(slow)
+        time.sleep(0.02)
+        return False
+
+    events = list(train(corpus, model_cfg(corpus), cfg(max_steps=15, eval_interval=1000, save_every=0.05),
+                        tmp_path / "r", should_stop=pace))  # fmt: skip
+    saves = [e for e in events if e.kind == "saved" and e.path and e.path.endswith("last")]
+    assert len(saves) >= 4  # periodic saves, plus the final one
+    periodic_steps = [e.step for e in saves[:-1]]
+    assert periodic_steps == sorted(periodic_steps) and periodic_steps[0] < 15
+    with pytest.raises(TrainingError, match="save interval"):
+        TrainConfig(save_every=0)

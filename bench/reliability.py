@@ -1,0 +1,290 @@
+"""Reliability probes against a real app server: oversized requests, concurrency, bad numbers, memory.
+
+Each probe is what an attacker (or an unlucky user) can send to the public link. A fresh ``python app.py`` serves
+each group of probes; every probe has a wall-clock limit, and the report says what happened (refused with which
+message, or done), how long it took and what the server's memory did.
+
+    python bench/reliability.py                       # every probe against this checkout
+    python bench/reliability.py --app-dir ../old      # the same probes against another checkout (before/after)
+    python bench/reliability.py --only train,score    # some probes
+
+Results go to docs/reliability.md (copied by hand, with the command). The kill -9 and disk-growth checks are in
+``bench/durability.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from _common import CORPUS, REPO, header
+
+PROBE_LIMIT = 90.0  # seconds a probe may take before it counts as "held the server"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python app.py`` in a subprocess with its own storage folder; memory read from /proc."""
+
+    def __init__(self, app_dir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.storage = tempfile.mkdtemp(prefix="charlm-rel-")
+        full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "CHARLM_STORAGE": self.storage, **env}
+        self.log = open(Path(self.storage) / "server.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), "--host", "127.0.0.1"],
+                                     cwd=app_dir, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"app.py exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("app.py did not serve within 120 s")
+
+    def mem_mb(self) -> tuple[float, float]:
+        """(RSS now, peak RSS) in MB."""
+        vals = {}
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    vals[key] = int(val.split()[0]) / 1024
+        return vals["VmRSS"], vals["VmHWM"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def run_probe(server: Server, name: str, fn: Callable[[], str], limit: float = PROBE_LIMIT) -> dict:
+    """Run ``fn`` in a thread; record its outcome, duration and the server's memory around it."""
+    rss0, _ = server.mem_mb()
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["outcome"] = "done: " + fn()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what we report
+            box["outcome"] = f"refused: {type(exc).__name__}: {str(exc)[:200]}"
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    th.join(limit)
+    dt = time.perf_counter() - t0
+    rss1, peak = server.mem_mb()
+    outcome = box.get("outcome", f"still running after {limit:.0f} s (abandoned)")
+    row = {"probe": name, "seconds": round(dt, 1), "outcome": outcome, "rss_before_mb": round(rss0),
+           "rss_after_mb": round(rss1), "peak_mb": round(peak)}  # fmt: skip
+    print(json.dumps(row, ensure_ascii=False))
+    return row
+
+
+def client(server: Server):
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False)
+
+
+TRAIN_BASE = dict(source="paste", corpus_file=None, arch="gpt", size="tiny", max_steps=0, eval_interval=100, seed=1)
+
+
+def probe_train(server: Server, text: str) -> list[dict]:
+    rows = []
+    c = client(server)
+    for label, extra in (("train: block_size=32768, batch 1, 5 s budget", dict(block_size=32768, batch_size=1)),
+                         ("train: batch_size=4096, 5 s budget", dict(batch_size=4096))):  # fmt: skip
+        rows.append(run_probe(server, label, lambda extra=extra: str(c.predict(
+            **TRAIN_BASE, pasted_text=text[:200_000], time_budget=5, api_name="/train", **extra)[1])[:120]))  # fmt: skip
+
+    def stop_latency() -> str:  # a heavy but accepted run: how long until Stop takes effect?
+        job = c.submit(**TRAIN_BASE, pasted_text=text[:200_000], time_budget=60, block_size=512, batch_size=64,
+                       api_name="/train")  # fmt: skip
+        while not job.outputs() and not job.done():
+            time.sleep(0.1)
+        t0 = time.perf_counter()
+        c.predict(api_name="/stop_training")
+        job.result(timeout=PROBE_LIMIT)
+        return f"stopped {time.perf_counter() - t0:.1f} s after Stop"
+
+    rows.append(run_probe(server, "train: Stop latency (block 512, batch 64)", stop_latency))
+    c.close()
+    return rows
+
+
+def big_spec() -> str:
+    layers = [256] * 13
+    return json.dumps({"layers": layers, "activations": ["tanh"] * 11 + ["linear"], "input": [0.1] * 256,
+                       "target": [0.0] * 256, "seed": 1})  # fmt: skip
+
+
+def probe_backprop(server: Server) -> list[dict]:
+    spec = big_spec()
+
+    def one() -> str:
+        out = client(server).predict(spec, 0, api_name="/backprop")
+        return f"response {len(json.dumps(out)) / 1e6:.1f} MB"
+
+    def three() -> str:
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(one())) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return "; ".join(results)
+
+    return [run_probe(server, "backprop: layers [256]*13 (2.8 KB spec)", one),
+            run_probe(server, "backprop: the same, 3 at once", three)]  # fmt: skip
+
+
+def probe_score(server: Server, text: str) -> list[dict]:
+    c = client(server)
+    row = run_probe(server, "score_model: 1 MB of text", lambda: str(c.predict(
+        "shakespeare-gpt", text[:1_000_000], api_name="/score_model"))[:120])  # fmt: skip
+    gen = run_probe(server, "generate_and_score: 200 prompts x 500 chars", lambda: str(c.predict(
+        "shakespeare-gpt", "\n".join(["ROMEO:"] * 200), "\n".join(["JULIET:"] * 200), 500, 0.8, 1, "auto",
+        api_name="/generate_and_score")[0])[:120])  # fmt: skip
+    return [row, gen]
+
+
+def probe_evaluate(server: Server, text: str) -> list[dict]:
+    lines = [text[i * 2000 : (i + 1) * 2000].replace("\n", " ") for i in range(500)]
+    refs = [text[500_000 + i * 2000 : 500_000 + (i + 1) * 2000].replace("\n", " ") for i in range(500)]
+    c = client(server)
+    return [run_probe(server, "evaluate: 500 lines x 2,000 chars", lambda: str(c.predict(
+        "\n".join(lines), "\n".join(refs), None, "auto", api_name="/evaluate")[5])[:120])]  # fmt: skip
+
+
+def _safetensors_stub(path: Path) -> None:
+    """A syntactically valid safetensors file with one tiny tensor (the config is what is under test)."""
+    head = json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(head)) + head + b"\0\0\0\0")
+
+
+def probe_upload(server: Server) -> list[dict]:
+    from gradio_client import handle_file
+
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="charlm-rel-up-"))
+    _safetensors_stub(tmp / "model.safetensors")
+    for label, model, chars in (("upload: config with n_layer=1000", {"n_layer": 1000}, "abc"),
+                                ("upload: a 1,000,000-character vocabulary", {"vocab_size": 1_000_001},
+                                 "".join(chr(0x4E00 + i) for i in range(20_000)) * 50)):  # fmt: skip
+        cfg = {"format": "charlm-checkpoint", "format_version": 1, "name": "probe", "vocab": {"chars": chars},
+               "model": {"arch": "gpt", "vocab_size": len(set(chars)) + 1, "n_layer": 2, "n_embd": 64, "n_head": 4,
+                         "block_size": 64, **model}}  # fmt: skip
+        (tmp / "config.json").write_text(json.dumps(cfg))
+        c = client(server)
+        rows.append(run_probe(server, label, lambda c=c: str(c.predict(
+            [handle_file(str(tmp / "config.json")), handle_file(str(tmp / "model.safetensors"))],
+            api_name="/upload_model"))[:120]))  # fmt: skip
+    return rows
+
+
+def probe_chat_concurrency(server: Server) -> list[dict]:
+    """16 long replies at once, 8 through /chat and 8 through /chat_stream: how many generate at the same time?"""
+    from gradio_client.utils import Status
+
+    def measure() -> str:
+        clients = [client(server) for _ in range(16)]
+        jobs = [cl.submit("To be, or not to be", mode="completion", max_new_chars=400, seed=i, api_name="/chat")
+                if i < 8 else cl.submit("To be, or not to be", "shakespeare-gpt", "completion", "A", "B", 0.8, 0, 1.0,
+                                        400, i, api_name="/chat_stream")
+                for i, cl in enumerate(clients)]  # fmt: skip
+        most = 0
+        while not all(j.done() for j in jobs):
+            most = max(most, sum(j.status().code == Status.PROCESSING for j in jobs))
+            time.sleep(0.1)
+        return f"at most {most} replies generating at once"
+
+    return [run_probe(server, "chat: 8 /chat + 8 /chat_stream at once", measure, limit=240)]
+
+
+BAD_VALUES = ("Infinity", "NaN", 2**70, "abc", -1)
+
+
+def probe_bad_numbers(server: Server) -> list[dict]:
+    """Every numeric field of /train and /chat with values a client can send: is the message clear?"""
+    c = client(server)
+    rows = []
+    fields = {"/train": ("time_budget", "max_steps", "min_count", "lr", "batch_size", "eval_interval", "seed",
+                         "block_size", "dropout"),
+              "/chat": ("temperature", "top_k", "top_p", "max_new_chars", "seed")}  # fmt: skip
+    for api, names in fields.items():
+        for field in names:
+            for bad in BAD_VALUES:
+                base = dict(TRAIN_BASE, pasted_text="hello world " * 50, time_budget=2) if api == "/train" else {}
+                args = {"message": "hi"} if api == "/chat" else {}
+                t0 = time.perf_counter()
+                try:
+                    c.predict(**base, **args, **{field: bad}, api_name=api)
+                    outcome = "accepted"
+                except Exception as exc:  # noqa: BLE001
+                    outcome = f"{str(exc)[:160]}"
+                rows.append({"probe": f"{api} {field}={bad!r}", "seconds": round(time.perf_counter() - t0, 1),
+                             "outcome": outcome})  # fmt: skip
+    clear = sum(1 for r in rows if r["outcome"] == "accepted" or "upstream" not in r["outcome"].lower())
+    print(json.dumps({"probe": "bad numbers", "tried": len(rows), "clear message or accepted": clear}))
+    for r in rows:
+        print(json.dumps(r, ensure_ascii=False))
+    return rows
+
+
+PROBES = {"train": probe_train, "backprop": probe_backprop, "score": probe_score, "evaluate": probe_evaluate,
+          "upload": probe_upload, "chat": probe_chat_concurrency, "numbers": probe_bad_numbers}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--app-dir", type=Path, default=REPO, help="checkout whose app.py to probe")
+    ap.add_argument("--only", default=",".join(PROBES), help=f"comma-separated subset of {', '.join(PROBES)}")
+    ap.add_argument("--json", type=Path, help="also write every row to this file")
+    args = ap.parse_args()
+    header(f"reliability probes against {args.app_dir}")
+    text = CORPUS.read_text(encoding="utf-8")
+    rows: list[dict] = []
+    for name in args.only.split(","):
+        server = Server(args.app_dir.resolve(), {})
+        try:
+            fn = PROBES[name]
+            rows += fn(server, text) if "text" in fn.__code__.co_varnames[: fn.__code__.co_argcount] else fn(server)
+            time.sleep(5)  # let the server settle, then see whether memory came back
+            rss, peak = server.mem_mb()
+            print(json.dumps({"probe": f"{name}: server after the group", "rss_mb": round(rss), "peak_mb": round(peak)}))
+            rows.append({"probe": f"{name}: after", "rss_mb": round(rss), "peak_mb": round(peak)})
+        finally:
+            server.stop()
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    header("done")
+
+
+if __name__ == "__main__":
+    main()
