@@ -14,7 +14,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from _common import header, median
 
 from charlm.budget import training_step_cost

@@ -120,8 +120,15 @@ def probe_train(server: Server, text: str) -> list[dict]:
     c = client(server)
     for label, extra in (("train: block_size=32768, batch 1, 5 s budget", dict(block_size=32768, batch_size=1)),
                          ("train: batch_size=4096, 5 s budget", dict(batch_size=4096))):  # fmt: skip
-        rows.append(run_probe(server, label, lambda extra=extra: str(c.predict(
-            **TRAIN_BASE, pasted_text=text[:200_000], time_budget=5, api_name="/train", **extra)[1])[:120]))  # fmt: skip
+        rows.append(
+            run_probe(
+                server,
+                label,
+                lambda extra=extra: str(
+                    c.predict(**TRAIN_BASE, pasted_text=text[:200_000], time_budget=5, api_name="/train", **extra)[1]
+                )[:120],
+            )
+        )
 
     def stop_latency() -> str:  # a heavy but accepted run: how long until Stop takes effect?
         job = c.submit(**TRAIN_BASE, pasted_text=text[:200_000], time_budget=60, block_size=512, batch_size=64,
@@ -277,8 +284,9 @@ def main() -> None:
             rows += fn(server, text) if "text" in fn.__code__.co_varnames[: fn.__code__.co_argcount] else fn(server)
             time.sleep(5)  # let the server settle, then see whether memory came back
             rss, peak = server.mem_mb()
-            print(json.dumps({"probe": f"{name}: server after the group", "rss_mb": round(rss), "peak_mb": round(peak)}))
-            rows.append({"probe": f"{name}: after", "rss_mb": round(rss), "peak_mb": round(peak)})
+            row = {"probe": f"{name}: server after the group", "rss_mb": round(rss), "peak_mb": round(peak)}
+            print(json.dumps(row))
+            rows.append(row)
         finally:
             server.stop()
     if args.json:

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from charlm.errors import CharlmError
+from charlm.errors import BudgetError
 from charlm.models import ModelConfig, config_parameters
 
 FLOAT_BYTES = 4
-
-
-class BudgetError(CharlmError):
-    """A request whose estimated cost is over one of the server's limits."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from charlm import __version__
 from charlm.errors import CheckpointError
-from charlm.models import LanguageModel, ModelConfig, build_model, count_parameters
+from charlm.models import LanguageModel, ModelConfig, build_model, config_parameters, count_parameters
 from charlm.vocab import CharVocab
 
 FORMAT = "charlm-checkpoint"
@@ -164,66 +164,95 @@ def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
     if p.is_file() and p.name in (CONFIG_FILE, MODEL_FILE):
         p = p.parent
     if not p.exists():
-        raise CheckpointError(f"no checkpoint at {p}")
+        raise CheckpointError(f"no checkpoint at {p.name or p}")
     if (p / CONFIG_FILE).is_file():
         return p
     for sub in ("best", "last"):
         if (p / sub / CONFIG_FILE).is_file():
             return p / sub
-    raise CheckpointError(f"{p} is not a charlm checkpoint (no {CONFIG_FILE})")
+    raise CheckpointError(f"{p.name} is not a charlm checkpoint (no {CONFIG_FILE})")
+
+
+def _short(path: Path) -> str:
+    """How errors name a file: its folder and name, never the server's absolute path."""
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def read_meta(folder: Path) -> dict:
     cfg = folder / CONFIG_FILE
     if cfg.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{cfg} is too large to be a charlm config")
+        raise CheckpointError(f"{_short(cfg)} is too large to be a charlm config")
     try:
         meta = json.loads(cfg.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{cfg} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
+        raise CheckpointError(f"{_short(cfg)} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f'{cfg} is not a charlm checkpoint config (missing "format": "{FORMAT}")')
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{cfg} was written by a newer charlm ({meta.get('charlm_version')}); upgrade charlm")
+        raise CheckpointError(f'{_short(cfg)} is not a charlm checkpoint config (missing "format": "{FORMAT}")')
+    if not isinstance(meta.get("format_version", 0), int) or meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{_short(cfg)} was written by a newer charlm ({meta.get('charlm_version')}); upgrade charlm"
+        )
     return meta
 
 
-def load_checkpoint(
-    path: str | os.PathLike, device: str | torch.device = "cpu", with_resume: bool = False
-) -> LoadedModel:
-    """Load and validate; returns the model in eval mode. ``with_resume`` also reads the resume state."""
-    folder = resolve_checkpoint_dir(path)
-    meta = read_meta(folder)
+def _read_config(folder: Path, meta: dict, max_params: int | None) -> tuple[ModelConfig, CharVocab]:
+    """The model config and vocabulary, with the size checked before anything is built."""
+    where = _short(folder / CONFIG_FILE)
     try:
         config = ModelConfig.from_json(meta["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where} has an invalid model: {exc}") from None
+    if max_params is not None:
+        n = config_parameters(config)  # on the meta device: no memory, however big the config says it is
+        if n > max_params:
+            raise CheckpointError(f"this model has {n:,} parameters; this server accepts at most {max_params:,}")
+    try:
         vocab = CharVocab.from_json(meta["vocab"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{folder / CONFIG_FILE} has an invalid model or vocabulary: {exc}") from None
+        raise CheckpointError(f"{where} has an invalid vocabulary: {exc}") from None
     if vocab.size != config.vocab_size:
-        raise CheckpointError(
-            f"{folder}: the vocabulary has {vocab.size} ids but the model expects {config.vocab_size}"
-        )
+        raise CheckpointError(f"{where}: the vocabulary has {vocab.size} ids but the model expects {config.vocab_size}")
+    return config, vocab
+
+
+def _read_weights(folder: Path, model: LanguageModel) -> None:
+    """Load ``model.safetensors`` into ``model`` after checking every tensor's name, shape and values."""
     model_file = folder / MODEL_FILE
+    where = _short(model_file)
     if not model_file.is_file():
-        raise CheckpointError(f"{folder} has no {MODEL_FILE}")
+        raise CheckpointError(f"{folder.name} has no {MODEL_FILE}")
     try:
         tensors = load_file(str(model_file))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{model_file} is corrupt or not a safetensors file ({exc})") from None
-    model = build_model(config)
+        raise CheckpointError(f"{where} is corrupt or not a safetensors file ({exc.__class__.__name__})") from None
     expected = _unique_state(model)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
-        raise CheckpointError(f"{model_file} does not match its config: missing {missing[:3]}, unexpected {extra[:3]}")
+        raise CheckpointError(f"{where} does not match its config: missing {missing[:3]}, unexpected {extra[:3]}")
     for k, v in expected.items():
         if tuple(tensors[k].shape) != tuple(v.shape):
             raise CheckpointError(
-                f"{model_file}: tensor {k} has shape {tuple(tensors[k].shape)}, the config implies {tuple(v.shape)}"
+                f"{where}: tensor {k} has shape {tuple(tensors[k].shape)}, the config implies {tuple(v.shape)}"
             )
         if not torch.isfinite(tensors[k].float()).all():
-            raise CheckpointError(f"{model_file}: tensor {k} holds NaN or infinite values")
+            raise CheckpointError(f"{where}: tensor {k} holds NaN or infinite values")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    with_resume: bool = False,
+    max_params: int | None = None,
+) -> LoadedModel:
+    """Load and validate; returns the model in eval mode. ``with_resume`` also reads the resume state;
+    ``max_params`` refuses a bigger model before building it (for untrusted uploads)."""
+    folder = resolve_checkpoint_dir(path)
+    meta = read_meta(folder)
+    config, vocab = _read_config(folder, meta, max_params)
+    model = build_model(config)
+    _read_weights(folder, model)
     model.to(device).eval()
     resume = read_resume(folder) if with_resume else None
     return LoadedModel(model=model, vocab=vocab, config=config, meta=meta, path=folder, resume=resume)

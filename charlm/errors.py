@@ -23,3 +23,7 @@ class TrainingError(CharlmError):
 
 class SpecError(CharlmError):
     """A backprop spec that cannot describe a network: bad JSON, wrong shapes, unknown names."""
+
+
+class BudgetError(CharlmError):
+    """A request whose estimated cost is over one of the server's limits (the message names the limit)."""

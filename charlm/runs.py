@@ -1,8 +1,9 @@
-"""A training run as the app keeps it: one folder with its name, the text it trains on and its checkpoints.
+"""A model as the app keeps it: one folder with its name, the text it trained on and its checkpoints.
 
-    <run>/run.json          {"name", "corpus", "created"}: what the run is called and what it learned from
+    <run>/run.json          {"name", "kind", "corpus", "created"}: what it is called, trained or uploaded, and
+                            what it learned from
     <run>/corpus.txt        the (cleaned) training text, so the run can be resumed after a restart
-    <run>/best/, <run>/last/  the trainer's checkpoints (``last`` can be resumed)
+    <run>/best/, <run>/last/  the trainer's checkpoints (``last`` can be resumed; an upload has only ``best``)
 
 The CLI's ``train --out`` writes the same ``best``/``last`` layout; the app adds the two files above so that a
 run is self-contained: everything needed to list it, resume it and redraw its loss curve is in the folder.
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from charlm.checkpoint import STATE_FILE
+from charlm.checkpoint import MODEL_FILE, STATE_FILE
 from charlm.data import Corpus, build_corpus
 from charlm.errors import TrainingError
 from charlm.text import read_text
@@ -45,6 +46,7 @@ class Run:
     name: str
     corpus_name: str
     created: float = 0.0
+    kind: str = "trained"  # or "uploaded"
 
     @property
     def best(self) -> Path:
@@ -53,6 +55,14 @@ class Run:
     @property
     def last(self) -> Path:
         return self.dir / LAST
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The folder to chat with: best/ (lowest validation loss), else last/ (saved before any evaluation)."""
+        for folder in (self.best, self.last):
+            if (folder / MODEL_FILE).is_file():
+                return folder
+        return None
 
     def can_resume(self) -> bool:
         return (self.last / STATE_FILE).is_file() and (self.dir / CORPUS_FILE).is_file()
@@ -86,14 +96,17 @@ def _read_state(folder: Path) -> dict:
     return state if isinstance(state, dict) else {}
 
 
-def create_run(parent: str | os.PathLike, name: str, corpus_name: str, text: str, folder_name: str) -> Run:
-    """A new run folder under ``parent`` holding its name and training text."""
+def create_run(
+    parent: str | os.PathLike, name: str, corpus_name: str, text: str | None, folder_name: str, kind: str = "trained"
+) -> Run:
+    """A new run folder under ``parent`` holding its name and (for training) its text."""
     run_dir = Path(parent) / folder_name
     run_dir.mkdir(parents=True)
-    run = Run(run_dir, name, corpus_name, time.time())
-    _write_atomic(run_dir / CORPUS_FILE, text)
-    _write_atomic(run_dir / RUN_FILE, json.dumps({"name": name, "corpus": corpus_name, "created": run.created},
-                                                 ensure_ascii=False))  # fmt: skip
+    run = Run(run_dir, name, corpus_name, time.time(), kind)
+    if text is not None:
+        _write_atomic(run_dir / CORPUS_FILE, text)
+    info = {"name": name, "kind": kind, "corpus": corpus_name, "created": run.created}
+    _write_atomic(run_dir / RUN_FILE, json.dumps(info, ensure_ascii=False))
     return run
 
 
@@ -102,6 +115,7 @@ def open_run(run_dir: str | os.PathLike) -> Run:
     run_dir = Path(run_dir)
     try:
         info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-        return Run(run_dir, str(info["name"]), str(info["corpus"]), float(info.get("created", 0.0)))
+        return Run(run_dir, str(info["name"]), str(info["corpus"]), float(info.get("created", 0.0)),
+                   str(info.get("kind", "trained")))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         raise TrainingError(f"{run_dir.name} is not a training run (no readable {RUN_FILE})") from None

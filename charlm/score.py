@@ -10,6 +10,7 @@ Every character after the first is scored with as much preceding context as the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -43,8 +44,10 @@ def score_ids(
     max_chars: int | None = None,
     precision: str = "fp32",
     streams: int = 16,
+    progress: Callable[[float], None] | None = None,
 ) -> dict:
-    """Mean next-character loss over ``ids`` (all of it unless ``max_chars`` caps it)."""
+    """Mean next-character loss over ``ids`` (all of it unless ``max_chars`` caps it); ``progress(fraction)`` is
+    called as the work goes (a progress bar)."""
     if max_chars is not None and len(ids) > max_chars:
         ids = ids[:max_chars]
     ids_t = torch.from_numpy(np.asarray(ids, dtype=np.int64))
@@ -56,9 +59,9 @@ def score_ids(
     if n >= 2:
         with autocast(device, precision):
             if model.max_context:
-                _score_windows(model, ids_t, acc, device)
+                _score_windows(model, ids_t, acc, device, progress=progress)
             else:
-                _score_streams(model, ids_t, acc, device, streams)
+                _score_streams(model, ids_t, acc, device, streams, progress=progress)
     model.train(was_training)
     return _summary(acc, n_unknown=int((ids_t[1:] == UNK_ID).sum()) if n >= 2 else 0)
 
@@ -77,7 +80,7 @@ def _summary(acc: dict, n_unknown: int = 0) -> dict:
     }
 
 
-def _score_windows(model, ids: torch.Tensor, acc: dict, device, batch: int = 32) -> None:
+def _score_windows(model, ids: torch.Tensor, acc: dict, device, batch: int = 32, progress=None) -> None:
     C = model.max_context
     n_targets = len(ids) - 1
     stride = max(1, C // 2)
@@ -103,9 +106,11 @@ def _score_windows(model, ids: torch.Tensor, acc: dict, device, batch: int = 32)
             mask[j, first_new:length] = True
         logits, _ = model(x.to(device))
         _accumulate(logits, y.to(device), mask.to(device), acc)
+        if progress is not None:
+            progress(min(1.0, (i + batch) / len(rows)))
 
 
-def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int) -> None:
+def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int, progress=None) -> None:
     n_targets = len(ids) - 1
     S = max(1, min(streams, n_targets // 512))
     bounds = np.linspace(0, n_targets, S + 1).astype(int)
@@ -126,11 +131,15 @@ def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int) ->
     for t in range(0, width, _CHUNK):
         logits, state = model(x[:, t : t + _CHUNK], state)
         _accumulate(logits, y[:, t : t + _CHUNK], mask[:, t : t + _CHUNK], acc)
+        if progress is not None:
+            progress(min(1.0, (t + _CHUNK) / width))
 
 
-def score_text(loaded, text: str, max_chars: int | None = None) -> dict:
+def score_text(
+    loaded, text: str, max_chars: int | None = None, progress: Callable[[float], None] | None = None
+) -> dict:
     """Score a text under a loaded checkpoint; characters outside its vocabulary are counted, not scored."""
     enc = loaded.vocab.encode(text)
-    result = score_ids(loaded.model, np.asarray(enc.ids, dtype=np.int64), max_chars=max_chars)
+    result = score_ids(loaded.model, np.asarray(enc.ids, dtype=np.int64), max_chars=max_chars, progress=progress)
     result["unknown_chars"] = list(enc.unknown)
     return result

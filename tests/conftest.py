@@ -25,7 +25,7 @@ def app_demo():
     from charlm.ui.limits import Limits
 
     limits = Limits(max_upload_mb=2, max_train_seconds=120, max_params=3_000_000, max_new_chars=500,
-                    max_concurrent_training=1)  # fmt: skip
+                    max_concurrent_training=1, storage=tempfile.mkdtemp(prefix="charlm-test-store-"))  # fmt: skip
     demo = build_app(limits=limits)
     url = launch(demo, **launch_kwargs(limits))
     yield demo, url

@@ -215,18 +215,44 @@ def test_cancel_registers_the_saved_checkpoint(client):
     assert "cut" in client.predict("cut", api_name="/model_card")
 
 
-def test_closed_session_forgets_its_models_and_files(app_demo, trained):
+def test_closed_api_session_deletes_its_models_and_files(app_demo, trained):
+    """A client without a browser key (an API session) has temporary models: closing it deletes their files."""
     demo, url = app_demo
     registry = demo.charlm_registry
     c = Client(url, verbose=False)
     c.predict([handle_file(trained[2])], api_name="/upload_model")
-    sess = registry.sessions[c.session_hash]
-    assert sess.dir.is_dir() and "hamlet" in sess.models
+    folder = registry.store.user_dir(registry.sessions[c.session_hash].user)
+    assert folder.is_dir() and "hamlet" in c.predict(api_name="/model_card", model="hamlet")
     c.close()
     deadline = time.time() + 30
     while time.time() < deadline and c.session_hash in registry.sessions:
         time.sleep(0.5)
-    assert c.session_hash not in registry.sessions and not sess.dir.exists()
+    assert c.session_hash not in registry.sessions and not folder.exists()
+
+
+def test_a_browser_key_finds_its_models_from_any_session(app_demo, trained):
+    """What a page load does (bind the browser's key): the same key in a new session, e.g. after a restart, sees
+    the same models; another key sees none of them."""
+    demo, url = app_demo
+    registry = demo.charlm_registry
+    first, second, stranger = (Client(url, verbose=False) for _ in range(3))
+    try:
+        key = registry.bind(first.session_hash, None)
+        first.predict([handle_file(trained[2])], api_name="/upload_model")
+        assert registry.bind(second.session_hash, key) == key
+        assert "hamlet" in second.predict("hamlet", api_name="/model_card")
+        registry.bind(stranger.session_hash, None)
+        assert "no model named" in stranger.predict("hamlet", api_name="/model_card")
+        first.close()  # a closed tab does not delete a browser's models
+        time.sleep(2)
+        assert "hamlet" in second.predict("hamlet", api_name="/model_card")
+        second.predict("hamlet", api_name="/delete_model")
+        assert "no model named" in second.predict("hamlet", api_name="/model_card")
+        with pytest.raises(AppError, match="shipped model"):
+            second.predict("shakespeare-gpt", api_name="/delete_model")
+    finally:
+        for cl in (second, stranger):
+            cl.close()
 
 
 def test_training_queues_while_chat_stays_responsive(app_url):

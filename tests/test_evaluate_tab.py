@@ -23,15 +23,13 @@ DATA = Path(__file__).parent / "data" / "metrics"
 
 
 def _tiny_model(folder: Path):
-    """A random tiny GPT through the real checkpoint code, or None while the LM core is missing."""
-    try:
-        import torch
+    """A random tiny GPT through the real checkpoint code."""
+    import torch
 
-        from charlm.checkpoint import load_checkpoint, save_checkpoint
-        from charlm.models import build_model, preset_config
-        from charlm.vocab import CharVocab
-    except ImportError:
-        return None
+    from charlm.checkpoint import load_checkpoint, save_checkpoint
+    from charlm.models import build_model, preset_config
+    from charlm.vocab import CharVocab
+
     torch.manual_seed(0)
     vocab = CharVocab.from_chars(sorted(set("The cat sat on the mat. 今天天气很好。")))
     config = preset_config("gpt", "tiny", vocab.size)
@@ -41,13 +39,15 @@ def _tiny_model(folder: Path):
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    loaded = _tiny_model(tmp_path_factory.mktemp("ckpt"))
+    from charlm.ui.limits import Limits
+    from charlm.ui.registry import ModelRegistry
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    _tiny_model(folder)  # the registry serves it as a shipped model, exactly as the app does
+    registry = ModelRegistry(folder, Limits(), root=tmp_path_factory.mktemp("store"))
     with gr.Blocks() as demo:
-        if loaded is None:
-            build_evaluate_tab()
-        else:
-            picker = gr.Dropdown(["tiny"], value="tiny", label="model")
-            build_evaluate_tab(picker, lambda name, request: loaded)
+        picker = gr.Dropdown(["tiny"], value="tiny", label="model")
+        build_evaluate_tab(picker, registry)
     url = launch(demo)
     c = Client(url, verbose=False)
     yield c

@@ -412,3 +412,22 @@ def test_generate_and_score_with_a_real_model_is_reproducible(tiny_model):
     b = generate_and_score(tiny_model, prompts, refs, max_new_chars=12, temperature=1.0, seed=3)
     assert a.scores == b.scores and [r["hypothesis"] for r in a.rows] == [r["hypothesis"] for r in b.rows]
     assert all(len(r["hypothesis"]) <= 12 for r in a.rows) and a.rows[1]["prompt"] == "今天"
+
+
+def test_bounded_evaluation_scores_the_same_or_says_what_it_left_out():
+    """A server's limits: TER segment by segment under a time limit equals sacrebleu's corpus TER; a segment too
+    long to finish in time leaves TER out (NaN, null in JSON) with a warning; too many token pairs are refused."""
+    import math
+
+    from charlm.errors import BudgetError
+
+    hyps, refs = [EN_H, ZH_H, MIX_H], [[EN_R], [ZH_R], [MIX_R]]
+    free, bounded = evaluate_texts(hyps, refs), evaluate_texts(hyps, refs, time_limit=60, max_cells=10_000)
+    assert bounded.scores == free.scores and bounded.signatures == free.signatures
+    long_h = " ".join(f"w{i}" for i in range(300))
+    long_r = " ".join(f"v{i}" for i in range(300))
+    r = evaluate_texts([long_h], [[long_r]], time_limit=0.5)
+    assert math.isnan(r.scores["ter"]) and any("TER was left out" in w for w in r.warnings)
+    assert r.to_json_dict()["ter"] is None and r.scores["chrf"] >= 0
+    with pytest.raises(BudgetError, match="CHARLM_MAX_EVAL_CELLS"):
+        evaluate_texts([long_h], [[long_r]], max_cells=1000)

@@ -50,9 +50,10 @@ def test_int8_serving_can_be_turned_off(tmp_path):
 
 def test_session_model_gets_a_fresh_int8_copy_when_its_weights_change(tmp_path):
     reg = ModelRegistry(tmp_path / "none", Limits(), root=tmp_path / "root")
-    ck = tmp_path / "ck"
+    run = reg.new_run("k", "tiny", "some text", "abc")
+    ck = run.best
     _save_tiny(ck, seed=0)
-    name = reg.add("k", "tiny", ck, "trained")
+    name = run.name
     first = reg.resolve_chat(name, "k")
     assert is_quantized(first) and reg.resolve_chat(name, "k") is first
     stamp = (ck / "model.safetensors").stat().st_mtime_ns

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from charlm.backprop.spec import Spec
 
 MAX_TRAIN_STEPS = 20_000
+MAX_TRAIN_PASSES = 300_000  # steps x (samples + 1): every step re-measures the loss on every sample (~10 s at most)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -194,6 +195,11 @@ def train(spec: Spec, steps: int) -> tuple[Spec, list[float]]:
     if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= MAX_TRAIN_STEPS:
         raise SpecError(f"steps must be an integer in 0..{MAX_TRAIN_STEPS}")
     data = dataset(spec)
+    if steps * (len(data) + 1) > MAX_TRAIN_PASSES:
+        raise SpecError(
+            f"{steps:,} steps over {len(data)} samples is too much work here; at most "
+            f"{MAX_TRAIN_PASSES // (len(data) + 1):,} steps with this many samples"
+        )
     curve = [mean_loss(spec)]
     for i in range(steps):
         sx, sy = data[i % len(data)]

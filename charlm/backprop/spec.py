@@ -19,6 +19,8 @@ SPEC_KEYS = {"layers", "activations", "weights", "biases", "input", "target", "l
              "seed"}  # fmt: skip
 MAX_LAYERS = 12  # keeps a pasted spec from tying up the shared app
 MAX_WIDTH = 256
+MAX_WEIGHTS = 5000  # every weight is drawn, traced and sent: ~1 s and ~1 MB at this size (docs/reliability.md)
+MAX_SAMPLES = 64  # training averages the loss over every sample after every step
 
 
 @dataclass
@@ -96,10 +98,13 @@ def _target(v: object, loss: str, n: int, where: str) -> np.ndarray:
     return _vector(v, n, where)
 
 
-def parse_spec(spec: str | dict) -> Spec:
+def parse_spec(spec: str | dict, max_weights: int = MAX_WEIGHTS) -> Spec:
     """Turn JSON text or a dict into a Spec, with one clear message for the first problem found."""
     spec = _as_object(spec)
     layers = _layers(spec.get("layers"))
+    n_weights = sum(a * b for a, b in zip(layers, layers[1:], strict=False))
+    if n_weights > max_weights:
+        raise SpecError(f"this network has {n_weights:,} weights; at most {max_weights:,} are allowed here")
     n_l = len(layers) - 1
     acts, loss = _activations_and_loss(spec, n_l, layers[-1])
     lr = _number(spec.get("lr", 0.1), "lr")
@@ -181,6 +186,8 @@ def _parameters(spec: dict, layers: list[int]) -> tuple[list[np.ndarray], list[n
 def _samples(raw: object, layers: list[int], loss: str) -> list[tuple[np.ndarray, np.ndarray]]:
     if not isinstance(raw, list):
         raise SpecError('samples must be a list of {"input": [...], "target": [...]} objects')
+    if len(raw) > MAX_SAMPLES:
+        raise SpecError(f"at most {MAX_SAMPLES} samples, not {len(raw):,}")
     samples = []
     for k, s in enumerate(raw):
         if not isinstance(s, dict):

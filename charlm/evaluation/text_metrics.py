@@ -12,6 +12,8 @@ Adding a metric means adding a class and listing it in ``METRICS``. This module 
 from __future__ import annotations
 
 import importlib.metadata
+import math
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import ClassVar
 from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU, CHRF, TER
 
-from charlm.errors import DataError
+from charlm.errors import BudgetError, DataError
 from charlm.evaluation.files import check_caps
 from charlm.evaluation.tokens import ARTICLES, SENTENCE_ENDS, CJKAwareTokenizer, f1_tokens, resolve_tokenize
 from charlm.evaluation.tokens import split_sentences as split_sentences
@@ -50,9 +52,10 @@ class Metric:
     row_key: ClassVar[str | None] = None
     explanation: ClassVar[str]
 
-    def __init__(self, tokenize: str, lowercase: bool) -> None:
-        self.tokenize, self.lowercase = tokenize, lowercase
+    def __init__(self, tokenize: str, lowercase: bool, time_limit: float | None = None) -> None:
+        self.tokenize, self.lowercase, self.time_limit = tokenize, lowercase, time_limit
         self.details: str | None = None  # a longer description of the corpus score, where the library gives one
+        self.warning: str | None = None  # why a score is missing (NaN), when it is
 
     def score(self, hyps: list[str], refs: Refs) -> tuple[dict[str, float], list[float] | None]:
         raise NotImplementedError
@@ -119,10 +122,32 @@ class Ter(_Sacre):
         "TER: edits (insert, delete, substitute, shift) needed to turn the output into the reference, per reference "
         "word. LOWER is better; 0 means identical."
     )
+    # TER's search for shifts grows like (words)^3.5 on dissimilar segments: 72 words took 1 s here, 143 words 11 s.
+    # With a time limit, segments are scored one by one (sacrebleu's own per-segment statistics, so the corpus
+    # score is identical) and TER is left out, with a warning, if the next segment could not finish in time.
+    seconds_per_word_3_5 = 3.1e-7  # measured worst case (unrelated texts), bench notes in docs/reliability.md
 
     def _metric(self, sentence: bool) -> TER:
         asian = self.tokenize in ("zh", "char")  # Asian-aware TER when BLEU also cuts per character
         return TER(normalized=asian, asian_support=asian, case_sensitive=False)
+
+    def score(self, hyps: list[str], refs: Refs) -> tuple[dict[str, float], list[float] | None]:
+        if self.time_limit is None:
+            return super().score(hyps, refs)
+        self._corpus = ter = self._metric(sentence=False)
+        cache = ter._cache_references(_streams(refs))  # also fixes the signature's nrefs, as corpus_score does
+        deadline, stats = time.monotonic() + self.time_limit, []
+        for h, rs, ref_info in zip(hyps, refs, cache, strict=True):
+            words = max(len(x.split()) for x in (h, *rs))
+            if time.monotonic() + self.seconds_per_word_3_5 * words**3.5 > deadline:
+                self.warning = (f"TER was left out: its search for word shifts on long, dissimilar segments would take "
+                                f"more than {self.time_limit:g} s here (a segment of {words} words); the other "
+                                "metrics are complete")  # fmt: skip
+                return {"ter": float("nan")}, None
+            stats.append(ter._compute_segment_statistics(ter._preprocess_segment(h), ref_info))
+        result = ter._aggregate_and_compute(stats)
+        self.details = str(result)
+        return {"ter": result.score}, None
 
 
 class Rouge(Metric):
@@ -236,8 +261,9 @@ class EvalReport:
         return MetricScore(key, self.scores[key], self.signatures[key])
 
     def to_json_dict(self) -> dict:
-        """The CLI's ``--json`` object."""
-        return {**self.scores, "n_segments": self.n_segments, "tokenize": self.tokenize,
+        """The CLI's ``--json`` object (a score that was left out is null)."""
+        scores = {k: (None if math.isnan(v) else v) for k, v in self.scores.items()}
+        return {**scores, "n_segments": self.n_segments, "tokenize": self.tokenize,
                 "signatures": dict(self.signatures)}  # fmt: skip
 
     def to_full_dict(self) -> dict:
@@ -282,17 +308,36 @@ def _clean(refs: Refs, warnings: list[str]) -> list[list[str]]:
     return out
 
 
-def evaluate_texts(hyps: Sequence[str], refs: Refs, tokenize: str = "auto", lowercase: bool = False) -> EvalReport:
+def comparison_cells(hyps: Sequence[str], refs: Refs) -> int:
+    """Hypothesis tokens x reference tokens, summed over examples: the size of ROUGE-L's tables, the bulk of the
+    work of an evaluation (about 6 µs per cell in rouge-score's Python)."""
+    return sum(len(f1_tokens(h)) * sum(len(f1_tokens(r)) for r in rs) for h, rs in zip(hyps, refs, strict=True))
+
+
+def evaluate_texts(
+    hyps: Sequence[str],
+    refs: Refs,
+    tokenize: str = "auto",
+    lowercase: bool = False,
+    max_cells: int | None = None,
+    time_limit: float | None = None,
+) -> EvalReport:
     """Score hypotheses against references with every metric in ``METRICS``.
 
     ``refs[i]`` is the list of references of ``hyps[i]`` (any number each); see ``files.streams_to_refs`` for
     one-file-per-reference-set input. ``tokenize`` applies to BLEU (and picks Asian-aware TER for ``zh``/``char``);
-    ROUGE and F1 always use the CJK-aware tokenizer, which equals rouge-score's on English.
+    ROUGE and F1 always use the CJK-aware tokenizer, which equals rouge-score's on English. A server bounds the work
+    with ``max_cells`` (refused up front) and ``time_limit`` (TER, the one metric whose cost explodes, is left out).
     """
     _validate(hyps, refs)
     hyps = [normalize_newlines(h) for h in hyps]
     refs = [[normalize_newlines(r) for r in rs] for rs in refs]
     check_caps(hyps, refs)
+    if max_cells is not None and (cells := comparison_cells(hyps, refs)) > max_cells:
+        raise BudgetError(
+            f"this evaluation compares {cells:,} pairs of tokens (ROUGE-L compares every hypothesis token with every "
+            f"reference token); this server allows {max_cells:,} (CHARLM_MAX_EVAL_CELLS): use fewer or shorter lines"
+        )
     warnings = [f"hypothesis line {i} is empty" for i, h in enumerate(hyps, start=1) if not h.strip()]
     refs = _clean(refs, warnings)
     tok = resolve_tokenize(tokenize, [*hyps, *(r for rs in refs for r in rs)])
@@ -301,7 +346,7 @@ def evaluate_texts(hyps: Sequence[str], refs: Refs, tokenize: str = "auto", lowe
         {"line": i, "hypothesis": h, "reference": rs[0]} for i, (h, rs) in enumerate(zip(hyps, refs, strict=True), 1)
     ]
     for metric_type in METRICS:
-        metric = metric_type(tok, lowercase)
+        metric = metric_type(tok, lowercase, time_limit)
         corpus, per_example = metric.score(hyps, refs)
         scores |= corpus
         signatures |= dict.fromkeys(corpus, metric.signature())
@@ -310,5 +355,7 @@ def evaluate_texts(hyps: Sequence[str], refs: Refs, tokenize: str = "auto", lowe
                 row[metric.row_key] = value
         if metric.details:  # e.g. BLEU's n-gram precisions and brevity penalty
             details[metric.name] = metric.details
+        if metric.warning:
+            warnings.append(metric.warning)
     return EvalReport(scores={k: scores[k] for k in SCORE_KEYS}, signatures=signatures, tokenize=tok,
                       n_segments=len(hyps), rows=rows, warnings=warnings, details=details)  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sacrebleu
 
@@ -10,28 +10,55 @@ from charlm.errors import DataError
 from charlm.evaluation.text_metrics import EvalReport, evaluate_texts
 
 
-def score_model_on_text(loaded, text: str) -> dict:
-    """Bits per char, perplexity and next-character top-1/top-5 accuracy of a loaded model on ``text``."""
-    from charlm.score import score_text  # lazy: text metrics need no torch
+def score_model_on_text(
+    loaded, text: str, max_gflop: float | None = None, progress: Callable[[float], None] | None = None
+) -> dict:
+    """Bits per char, perplexity and next-character top-1/top-5 accuracy of a loaded model on ``text``.
+
+    ``max_gflop`` refuses a text whose scoring would cost more, before any work (``charlm.budget``).
+    """
+    from charlm.budget import check, scoring_cost  # lazy: text metrics need no torch
+    from charlm.score import score_text
 
     if not text.strip():
         raise DataError("the reference text is empty")
-    return score_text(loaded, text)
+    if max_gflop is not None:
+        cost = scoring_cost(loaded.config, loaded.n_params, len(text))
+        per_char = cost.gflop / len(text)
+        check(cost, max_gflop, None, f"scoring {len(text):,} characters with this model (at most "
+              f"{int(max_gflop / per_char):,} fit)", "CHARLM_MAX_REQUEST_GFLOP")  # fmt: skip
+    return score_text(loaded, text, progress=progress)
 
 
 def generate_and_score(
-    loaded, prompts: Sequence[str], refs: Sequence[Sequence[str]], tokenize: str = "auto", **sampling
+    loaded,
+    prompts: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    tokenize: str = "auto",
+    max_gflop: float | None = None,
+    progress: Callable[[float], None] | None = None,
+    **sampling,
 ) -> EvalReport:
     """Generate a continuation for every prompt with ``loaded`` and score the outputs against ``refs``.
 
     ``sampling`` goes to ``charlm.sample.generate`` (``max_new_chars``, ``temperature``, ``top_k``, ``top_p``,
-    ``seed``, ``stop``). Pass a ``seed`` for reproducible reports.
+    ``seed``, ``stop``). Pass a ``seed`` for reproducible reports. ``max_gflop`` refuses too much work up front.
     """
-    from charlm.sample import generate  # lazy: text metrics need no torch
+    from charlm.budget import check, generation_cost  # lazy: text metrics need no torch
+    from charlm.sample import generate
 
     if len(prompts) != len(refs):
         raise DataError(f"{len(prompts)} prompts but {len(refs)} references")
-    outputs = ["".join(generate(loaded, p, **sampling)) for p in prompts]
+    if max_gflop is not None:
+        new = int(sampling.get("max_new_chars", 200))
+        cost = generation_cost(loaded.config, loaded.n_params, len(prompts), sum(map(len, prompts)), new)
+        check(cost, max_gflop, None, f"generating {new:,} characters for each of {len(prompts):,} prompts",
+              "CHARLM_MAX_REQUEST_GFLOP")  # fmt: skip
+    outputs = []
+    for i, p in enumerate(prompts):
+        outputs.append("".join(generate(loaded, p, **sampling)))
+        if progress is not None:
+            progress((i + 1) / len(prompts))
     report = evaluate_texts(outputs, refs, tokenize=tokenize)
     for row, prompt in zip(report.rows, prompts, strict=True):
         row["prompt"] = prompt

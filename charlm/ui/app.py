@@ -7,12 +7,17 @@
 from __future__ import annotations
 
 import os
+import secrets
+import sys
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
 import torch
 
 from charlm.errors import CharlmError
+from charlm.memory import limit_arenas as limit_malloc_arenas
 from charlm.ui.backprop_tab import build_backprop_tab
 from charlm.ui.chat_tab import build_chat_tab
 from charlm.ui.common import user_errors
@@ -43,8 +48,9 @@ def launch_kwargs(limits: Limits | None = None) -> dict:
 
 
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
-    """Build the Blocks; every per-user thing lives in the registry, keyed by the browser session."""
+    """Build the Blocks; every per-user thing lives in the registry, keyed by the browser's lasting key."""
     limits = limits or Limits.from_env()
+    limit_malloc_arenas()  # before the server's worker threads exist: see charlm.memory
     torch.set_num_threads(max(1, limits.torch_threads))  # process-wide; see Limits.torch_threads
     registry = ModelRegistry(checkpoints_dir or os.environ.get("CHARLM_CHECKPOINTS") or DEFAULT_CHECKPOINTS, limits)
     default = registry.default_name or ""
@@ -55,57 +61,120 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
     with gr.Blocks(title="charlm", delete_cache=(1800, 7200)) as demo:
         demo.charlm_registry = registry  # for tests and embedding
         gr.Markdown(INTRO)
-        with gr.Row(equal_height=True):
-            picker = gr.Dropdown(
-                registry.choices(""), value=default or None, label="Model", allow_custom_value=True,
-                elem_id="model-picker", scale=1, info="shipped models, plus the ones you train or upload",
-            )  # fmt: skip
-            with gr.Column(scale=3):
-                card = gr.Markdown(registry.card(default, "") if default else _no_models(registry),
-                                   elem_id="model-card")  # fmt: skip
-        with gr.Accordion("Upload a checkpoint, or download the selected model", open=False):
-            with gr.Row():
-                upload = gr.File(
-                    label="model.safetensors + config.json, or a .zip of the folder", file_count="multiple",
-                    file_types=[".safetensors", ".json", ".zip"], type="filepath", elem_id="model-upload", height=120,
-                )  # fmt: skip
-                with gr.Column():
-                    zip_btn = gr.Button("Zip the selected model", elem_id="model-zip")
-                    zip_file = gr.File(label="Download", interactive=False, elem_id="model-download")
+        picker, card = _model_bar(registry, default)
         with gr.Tabs():
             build_chat_tab(picker, resolve, limits, default)
             build_train_tab(picker, registry)
-            build_evaluate_tab(picker, lambda name, request: registry.resolve(name, request.session_hash or ""))
-            build_backprop_tab()
+            build_evaluate_tab(picker, registry)
+            build_backprop_tab(limits)
         gr.Markdown(limits.describe(), elem_id="limits")
+        browser_key = gr.BrowserState(None, storage_key="charlm-user", secret=browser_secret(registry))
 
-        def model_card(model: str, request: gr.Request) -> str:
-            try:
-                return registry.card(model, request.session_hash or "")
-            except CharlmError as exc:
-                return f"⚠ {exc}"
-
-        @user_errors
-        def upload_model(files: list[str] | None, request: gr.Request):
-            """Check an uploaded checkpoint and add it to this session's models."""
-            key = request.session_hash or ""
-            name = registry.upload(key, files or [])
-            return gr.update(choices=registry.choices(key), value=name), registry.card(name, key)
-
-        @user_errors
-        def download_model(model: str, request: gr.Request) -> str:
-            return str(registry.zip_model(model, request.session_hash or ""))
-
-        picker.change(model_card, picker, card, api_name="model_card", show_progress="hidden")
-        upload.upload(upload_model, upload, [picker, card], api_name="upload_model")
-        zip_btn.click(download_model, picker, zip_file, api_name="download_model")
+        def restore_user(key: str | None, request: gr.Request):
+            """A page load: tie this session to the browser's own models (they survive server restarts)."""
+            session = request.session_hash or ""
+            key = registry.bind(session, key)
+            return key, gr.update(choices=registry.choices(session))
 
         def forget_session(request: gr.Request) -> None:
             registry.drop_session(request.session_hash or "")
 
+        demo.load(restore_user, browser_key, [browser_key, picker], api_name="restore_user",
+                  api_visibility="private", queue=False)  # fmt: skip
         demo.unload(forget_session)
+    _share_chat_slots(demo)
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("CHARLM_QUEUE_SIZE", "64")))
+    _start_cleaner(registry)
     return demo
+
+
+def _share_chat_slots(demo: gr.Blocks) -> None:
+    """The page's chat (ChatInterface's submit and retry), ``/chat_stream`` and ``/chat`` each get their own
+    concurrency group from Gradio; put them in one, so ``CHARLM_CHAT_CONCURRENCY`` replies are generated at once in
+    total, not per endpoint."""
+    for fn in demo.fns.values():
+        name = fn.api_name or ""
+        if name in ("chat", "chat_stream") or name.startswith("_submit_fn"):
+            fn.concurrency_id = "chat"
+
+
+def _model_bar(registry: ModelRegistry, default: str) -> tuple[gr.Dropdown, gr.Markdown]:
+    """The model picker and card above the tabs, with upload, download and delete."""
+    with gr.Row(equal_height=True):
+        picker = gr.Dropdown(
+            list(registry.shipped), value=default or None, label="Model", allow_custom_value=True,
+            elem_id="model-picker", scale=1, info="shipped models, plus the ones you train or upload",
+        )  # fmt: skip
+        with gr.Column(scale=3):
+            card = gr.Markdown(registry.card(default, "") if default else _no_models(registry), elem_id="model-card")
+    with gr.Accordion("Upload a checkpoint, download or delete the selected model", open=False):
+        with gr.Row():
+            upload = gr.File(
+                label="model.safetensors + config.json, or a .zip of the folder", file_count="multiple",
+                file_types=[".safetensors", ".json", ".zip"], type="filepath", elem_id="model-upload", height=120,
+            )  # fmt: skip
+            with gr.Column():
+                zip_btn = gr.Button("Zip the selected model", elem_id="model-zip")
+                zip_file = gr.File(label="Download", interactive=False, elem_id="model-download")
+                delete_btn = gr.Button("Delete the selected model", variant="stop", elem_id="model-delete")
+    heavy = registry.limits.heavy_concurrency
+
+    def model_card(model: str, request: gr.Request) -> str:
+        try:
+            return registry.card(model, request.session_hash or "")
+        except CharlmError as exc:
+            return f"⚠ {exc}"
+
+    @user_errors
+    def upload_model(files: list[str] | None, request: gr.Request):
+        """Check an uploaded checkpoint and add it to your models."""
+        key = request.session_hash or ""
+        name = registry.upload(key, files or [])
+        return gr.update(choices=registry.choices(key), value=name), registry.card(name, key)
+
+    @user_errors
+    def download_model(model: str, request: gr.Request) -> str:
+        return str(registry.zip_model(model, request.session_hash or ""))
+
+    @user_errors
+    def delete_model(model: str, request: gr.Request):
+        """Delete one of your own models and its files (shipped models stay)."""
+        key = request.session_hash or ""
+        registry.delete(model, key)
+        default = registry.default_name
+        return gr.update(choices=registry.choices(key), value=default), registry.card(default, key)
+
+    picker.change(model_card, picker, card, api_name="model_card", show_progress="hidden")
+    upload.upload(upload_model, upload, [picker, card], api_name="upload_model", concurrency_limit=heavy,
+                  concurrency_id="upload")  # fmt: skip
+    zip_btn.click(download_model, picker, zip_file, api_name="download_model", concurrency_limit=heavy,
+                  concurrency_id="zip")  # fmt: skip
+    delete_btn.click(delete_model, picker, [picker, card], api_name="delete_model")
+    return picker, card
+
+
+def browser_secret(registry: ModelRegistry) -> str:
+    """The key that encrypts the browser's stored value: kept with the models, so a restart can still read it."""
+    path = registry.store.root / "browser-secret"
+    if not path.is_file():
+        tmp = path.with_name(f".browser-secret-{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(24))
+        os.replace(tmp, path)
+    return path.read_text().strip()
+
+
+def _start_cleaner(registry: ModelRegistry, every: float = 600.0) -> None:
+    """Expire old models and sessions every few minutes, in a daemon thread that dies with the server."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                registry.clean_up()
+            except OSError as exc:  # a file vanished under us: try again next time
+                print(f"charlm: clean-up failed: {exc}", file=sys.stderr)
+
+    threading.Thread(target=loop, name="charlm-cleaner", daemon=True).start()
 
 
 def _no_models(registry: ModelRegistry) -> str:

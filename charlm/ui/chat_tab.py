@@ -14,7 +14,7 @@ import gradio as gr
 from charlm.checkpoint import LoadedModel
 from charlm.errors import CharlmError
 from charlm.sample import check_sampling, generate
-from charlm.ui.common import user_errors
+from charlm.ui.common import Number, Slider, as_number, user_errors
 from charlm.ui.limits import Limits
 from charlm.vocab import describe_chars
 
@@ -88,7 +88,9 @@ def reply_stream(
     if mode not in MODES:
         raise CharlmError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     you, them = (you or DEFAULT_YOU).strip() or DEFAULT_YOU, (them or DEFAULT_THEM).strip() or DEFAULT_THEM
-    n = int(max_new_chars)
+    temperature, top_p = as_number(temperature, "temperature"), as_number(top_p, "top_p")
+    top_k, n = as_number(top_k, "top_k", integer=True), as_number(max_new_chars, "max_new_chars", integer=True)
+    seed = None if seed is None else as_number(seed, "seed", integer=True)
     try:
         check_sampling(float(temperature), int(top_k), float(top_p), n)
     except ValueError as exc:
@@ -106,10 +108,10 @@ def reply_stream(
             f"This model never saw {describe_chars(unknown)} in training; they are read as 'unknown' "
             "(the model still answers)."
         )
-    if int(max_new_chars) > limits.max_new_chars:
+    if n > limits.max_new_chars:
         notices.append(f"Replies are limited to {limits.max_new_chars:,} characters on this server.")
     notice = " ".join(f"⚠ {x}" for x in notices)
-    seed_ = None if seed is None or int(seed) < 0 else int(seed)
+    seed_ = None if seed is None or seed < 0 else seed
     text = ""
     yield text, notice
     # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
@@ -147,13 +149,13 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             them = gr.Textbox(DEFAULT_THEM, label="The model answers as", elem_id="chat-them", max_lines=1)
         notice = gr.Markdown(elem_id="chat-notice")
         sampling = [
-            gr.Slider(0.0, 2.0, 0.8, step=0.05, label="Temperature", render=False,
+            Slider(0.0, 2.0, 0.8, step=0.05, label="Temperature", render=False,
                       info="0 = always the likeliest character; higher = more surprising"),
-            gr.Slider(0, 100, 0, step=1, label="Top-k", render=False, info="keep the k likeliest (0 = off)"),
-            gr.Slider(0.05, 1.0, 1.0, step=0.05, label="Top-p", render=False,
+            Slider(0, 100, 0, step=1, label="Top-k", render=False, info="keep the k likeliest (0 = off)"),
+            Slider(0.05, 1.0, 1.0, step=0.05, label="Top-p", render=False,
                       info="keep the likeliest covering this probability (1 = off)"),
-            gr.Slider(1, limits.max_new_chars, max_new_default, step=1, label="Max new characters", render=False),
-            gr.Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
+            Slider(1, limits.max_new_chars, max_new_default, step=1, label="Max new characters", render=False),
+            Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
         ]  # fmt: skip
 
         @user_errors

@@ -7,7 +7,6 @@ tab, the CLI and the ``/evaluate`` API always agree.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -25,7 +24,9 @@ from charlm.evaluation import (
 )
 from charlm.evaluation.files import read_lines_file, read_table, split_reference_sets, streams_to_refs, write_reports
 from charlm.text import split_lines
-from charlm.ui.common import user_errors
+from charlm.ui.common import Number, Slider, user_errors
+from charlm.ui.limits import Limits
+from charlm.ui.registry import ModelRegistry
 
 INTRO = (
     "Paste **hypotheses** (model outputs) and **references**, one segment per line, or upload files: "
@@ -56,8 +57,8 @@ def _inputs(hyp_text: str, ref_text: str, files: list | None) -> tuple[list[str]
     return hyps, streams_to_refs(hyps, streams, names)
 
 
-def _outputs(report: EvalReport) -> tuple:
-    """Summary table, worst-first examples, bar chart, CSV + JSON report files, explanations."""
+def _outputs(report: EvalReport, folder: Path) -> tuple:
+    """Summary table, worst-first examples, bar chart, CSV + JSON report files (in ``folder``), explanations."""
     summary = pd.DataFrame(report.summary_rows())
     examples = pd.DataFrame(report.rows)
     if not examples.empty:
@@ -65,8 +66,8 @@ def _outputs(report: EvalReport) -> tuple:
     chart = pd.DataFrame(
         {"metric": [k + (" (lower is better)" if k == "ter" else "") for k in SCORE_KEYS],
          "score": [round(report.scores[k], 2) for k in SCORE_KEYS]}
-    )  # fmt: skip
-    csv_path, json_path = write_reports(report, tempfile.mkdtemp(prefix="charlm-eval-"))
+    ).dropna()  # fmt: skip
+    csv_path, json_path = write_reports(report, folder)
     lines = [
         f"**{report.n_segments} segments · tokenizer `{report.tokenize}`** · {report.details['bleu']}",
         "",
@@ -79,14 +80,51 @@ def _outputs(report: EvalReport) -> tuple:
     return summary, examples, chart, str(csv_path), str(json_path), "\n".join(lines)
 
 
-@user_errors
-def evaluate_ui(hyp_text: str, ref_text: str, files: list | None, tokenize: str) -> tuple:
-    """The ``/evaluate`` endpoint."""
-    hyps, refs = _inputs(hyp_text, ref_text, files)
-    return _outputs(evaluate_texts(hyps, refs, tokenize=tokenize or "auto"))
+class Endpoints:
+    """The tab's computations, bound to the server's limits and to where each session's report files go."""
+
+    def __init__(self, registry: ModelRegistry | None, limits: Limits) -> None:
+        self.registry, self.limits = registry, limits
+
+    def _folder(self, request: gr.Request) -> Path:
+        """Report files: one folder per session, replaced by the next report (a server keeps no stale reports)."""
+        if self.registry is None:
+            return Path(tempfile.mkdtemp(prefix="charlm-eval-"))
+        return self.registry.scratch_dir(request.session_hash or "", "report")
+
+    @user_errors
+    def evaluate(self, hyp_text: str, ref_text: str, files: list | None, tokenize: str, request: gr.Request) -> tuple:
+        """The ``/evaluate`` endpoint."""
+        hyps, refs = _inputs(hyp_text, ref_text, files)
+        report = evaluate_texts(hyps, refs, tokenize=tokenize or "auto", max_cells=self.limits.max_eval_cells,
+                                time_limit=self.limits.max_ter_seconds)  # fmt: skip
+        return _outputs(report, self._folder(request))
+
+    @user_errors
+    def score_model(self, name, text, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        """Bits per char of the picked model on a text (the text's cost is checked before any work)."""
+        loaded = self.registry.resolve(name, request.session_hash or "")
+        s = score_model_on_text(loaded, text or "", max_gflop=self.limits.max_request_gflop,
+                                progress=lambda f: progress(f, desc="scoring"))  # fmt: skip
+        keys = ("bpc", "perplexity", "loss", "top1", "top5", "n_chars")
+        return pd.DataFrame([{k: s.get(k) for k in keys}])
+
+    @user_errors
+    def generate_and_score(self, name, prompt_text, ref_text_, n, temp, seed_, tok, request: gr.Request,
+                           progress=gr.Progress()):  # noqa: B008  # fmt: skip
+        prompts_ = split_lines(prompt_text or "")
+        refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], ["the references box"])
+        if not prompts_:
+            raise DataError("no prompts")
+        loaded = self.registry.resolve(name, request.session_hash or "")
+        report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", max_new_chars=int(n),
+                                    temperature=float(temp), seed=int(seed_),
+                                    max_gflop=self.limits.max_request_gflop,
+                                    progress=lambda f: progress(f, desc="generating"))  # fmt: skip
+        return _outputs(report, self._folder(request))
 
 
-def _model_section(model_dropdown, resolve_model: Callable, report_outputs: list) -> None:
+def _model_section(model_dropdown, api: Endpoints, report_outputs: list) -> None:
     """Bits per char / perplexity / top-k of a checkpoint, and generate-then-score."""
     with gr.Accordion("Model-based evaluation", open=False):
         gr.Markdown(
@@ -102,45 +140,27 @@ def _model_section(model_dropdown, resolve_model: Callable, report_outputs: list
             prompts = gr.Textbox(label="Prompts (one per line)", lines=5, elem_id="eval-prompts")
             prompt_refs = gr.Textbox(label="References (one per line)", lines=5, elem_id="eval-prompt-refs")
         with gr.Row():
-            max_new = gr.Slider(1, 500, 100, step=1, label="max new characters")
-            temperature = gr.Slider(0.1, 2.0, 0.8, step=0.05, label="temperature")
-            seed = gr.Number(0, precision=0, label="seed")
+            max_new = Slider(1, 500, 100, step=1, label="max new characters")
+            temperature = Slider(0.1, 2.0, 0.8, step=0.05, label="temperature")
+            seed = Number(0, precision=0, label="seed")
             tokenize = gr.Dropdown(list(TOKENIZERS), value="auto", label="BLEU tokenizer")
         gen_btn = gr.Button("Generate then score", elem_id="eval-generate")
 
-    @user_errors
-    def score_model(name, text, request: gr.Request):
-        s = score_model_on_text(resolve_model(name, request), text or "")
-        keys = ("bpc", "perplexity", "loss", "top1", "top5", "n_chars")
-        return pd.DataFrame([{k: s.get(k) for k in keys}])
-
-    @user_errors
-    def gen_score(name, prompt_text, ref_text_, n, temp, seed_, tok, request: gr.Request):
-        prompts_ = split_lines(prompt_text or "")
-        refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], ["the references box"])
-        if not prompts_:
-            raise DataError("no prompts")
-        loaded = resolve_model(name, request)
-        report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", max_new_chars=int(n),
-                                    temperature=float(temp), seed=int(seed_))  # fmt: skip
-        return _outputs(report)
-
-    score_btn.click(score_model, [model_dropdown, ref_text], model_table, api_name="score_model")
-    gen_btn.click(
-        gen_score,
-        [model_dropdown, prompts, prompt_refs, max_new, temperature, seed, tokenize],
-        report_outputs,
-        api_name="generate_and_score",
-        concurrency_limit=1,
-    )
+    heavy = dict(concurrency_limit=api.limits.heavy_concurrency, concurrency_id="model-evaluation")
+    score_btn.click(api.score_model, [model_dropdown, ref_text], model_table, api_name="score_model", **heavy)
+    gen_btn.click(api.generate_and_score, [model_dropdown, prompts, prompt_refs, max_new, temperature, seed, tokenize],
+                  report_outputs, api_name="generate_and_score", **heavy)  # fmt: skip
 
 
-def build_evaluate_tab(model_dropdown=None, resolve_model: Callable | None = None) -> None:
+def build_evaluate_tab(
+    model_dropdown=None, registry: ModelRegistry | None = None, limits: Limits | None = None
+) -> None:
     """Create the Evaluate tab inside the caller's ``gr.Blocks``.
 
-    ``model_dropdown`` (the app's model picker) and ``resolve_model(name, request) -> LoadedModel`` enable the
-    model-based section; without them the tab offers text metrics only.
+    ``model_dropdown`` (the app's model picker) and the app's ``registry`` enable the model-based section; without
+    them the tab offers text metrics only.
     """
+    api = Endpoints(registry, limits or (registry.limits if registry else Limits()))
     with gr.Tab("Evaluate", elem_id="tab-evaluate"):
         gr.Markdown(INTRO)
         with gr.Row():
@@ -176,12 +196,7 @@ def build_evaluate_tab(model_dropdown=None, resolve_model: Callable | None = Non
             json_file = gr.File(label="JSON report", interactive=False, elem_id="eval-json")
         notes = gr.Markdown(elem_id="eval-notes")
         outputs = [summary, examples, chart, csv_file, json_file, notes]
-        run_btn.click(
-            evaluate_ui,
-            [hyp_box, ref_box, files, tokenize],
-            outputs,
-            api_name="evaluate",
-            concurrency_limit=2,
-        )
-        if model_dropdown is not None and resolve_model is not None:
-            _model_section(model_dropdown, resolve_model, outputs)
+        run_btn.click(api.evaluate, [hyp_box, ref_box, files, tokenize], outputs, api_name="evaluate",
+                      concurrency_limit=api.limits.heavy_concurrency, concurrency_id="evaluate")  # fmt: skip
+        if model_dropdown is not None and registry is not None:
+            _model_section(model_dropdown, api, outputs)

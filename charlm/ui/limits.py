@@ -1,47 +1,58 @@
 """Server-side caps, read from environment variables so a Space owner can tune them without code changes.
 
-Every value the browser sends is also checked against these on the server: a client can send any number.
+Every field ``x`` is set by ``CHARLM_X`` (upper case). Every value the browser or an API client sends is checked
+against these on the server, and a refusal names the variable and the value.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 
-def _env_num(name: str, default: float, cast=float):
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
+def _parse(name: str, raw: str, kind: type):
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"environment variable {name} must be 1 or 0, not {raw!r}")
+    if kind is str:
+        return raw
     try:
-        value = cast(float(raw))
+        value = kind(float(raw))
     except ValueError:
         raise ValueError(f"environment variable {name} must be a number, not {raw!r}") from None
-    if value <= 0:
+    if not value > 0:
         raise ValueError(f"environment variable {name} must be positive, not {raw!r}")
     return value
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"environment variable {name} must be 1 or 0, not {raw!r}")
+def default_storage() -> str:
+    """Where users' models live: ``$XDG_CACHE_HOME/charlm/app`` (~/.cache/charlm/app); it outlives restarts."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "charlm" / "app")
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_upload_mb: float = 50.0  # CHARLM_MAX_UPLOAD_MB: any uploaded file (text or checkpoint)
-    max_train_seconds: int = 900  # CHARLM_MAX_TRAIN_SECONDS: one training run's time budget
-    max_params: int = 10_000_000  # CHARLM_MAX_PARAMS: model size for training and for uploads
-    max_new_chars: int = 2000  # CHARLM_MAX_NEW_CHARS: characters per chat reply
-    max_concurrent_training: int = 1  # CHARLM_MAX_CONCURRENT_TRAINING: runs at once, the rest wait in a queue
-    chat_concurrency: int = 8  # CHARLM_CHAT_CONCURRENCY: chat replies generated at once
-    max_session_models: int = 8  # CHARLM_MAX_SESSION_MODELS: trained + uploaded models kept per session
+    max_upload_mb: float = 50.0  # any uploaded file (text or checkpoint)
+    max_train_seconds: int = 900  # one training run's time budget
+    max_params: int = 10_000_000  # model size for training and for uploads (counted from the config, before building)
+    max_new_chars: int = 2000  # characters per chat reply
+    max_concurrent_training: int = 1  # training runs at once; the rest wait in a visible queue
+    chat_concurrency: int = 8  # chat replies generated at once, /chat and /chat_stream together
+    heavy_concurrency: int = 2  # at once per heavy endpoint (scoring, evaluation, backprop, uploads)
+    max_session_models: int = 8  # trained + uploaded models kept per user; the oldest is deleted with its files
+    # Work per request, estimated before it starts (charlm.budget; bench/bench_budget.py calibrates them): about one
+    # second per training step and tens of seconds per scoring request on a 2-core CPU.
+    max_step_gflop: float = 20.0
+    max_step_mb: float = 512.0
+    max_request_gflop: float = 600.0
+    max_eval_cells: int = 3_000_000  # evaluation: hypothesis x reference tokens over all examples (~6 µs each)
+    max_ter_seconds: float = 15.0  # TER alone can take minutes on long dissimilar lines: it is left out after this
+    max_backprop_weights: int = 5000  # weights in a Backprop-tab network (every one is drawn and traced)
     # CHARLM_TORCH_THREADS: torch threads per operation. 1 by default: with training and several chats sharing a
     # 2-core server, a parallel region waits for its slowest thread and 2 threads measured 3-10x slower than 1
     # (docs/benchmarks.md); concurrent requests still use both cores.
@@ -49,30 +60,35 @@ class Limits:
     # CHARLM_SERVE_INT8 (1/0): chat replies on the CPU use an int8 copy of the model (torch dynamic quantization):
     # 1.6-6x faster decoding for +0.001-0.002 bits/char (docs/benchmarks.md). Scores in Evaluate stay fp32.
     serve_int8: bool = True
+    storage: str = ""  # folder for users' models ("" = default_storage()); put it on a persistent disk
+    retention_days: float = 30.0  # a browser's models are deleted this long after its last visit
+    session_ttl: float = 3600.0  # seconds an API session (no browser key) keeps its models after its last request
+    save_every: float = 30.0  # seconds of training between checkpoints: a crash loses at most this much
+    max_loaded_models: int = 16  # users' models kept in memory at once (least recently used are unloaded)
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
+    @property
+    def storage_dir(self) -> Path:
+        return Path(self.storage or default_storage())
+
     @classmethod
     def from_env(cls) -> Limits:
-        d = cls()
-        return cls(
-            max_upload_mb=_env_num("CHARLM_MAX_UPLOAD_MB", d.max_upload_mb),
-            max_train_seconds=_env_num("CHARLM_MAX_TRAIN_SECONDS", d.max_train_seconds, int),
-            max_params=_env_num("CHARLM_MAX_PARAMS", d.max_params, int),
-            max_new_chars=_env_num("CHARLM_MAX_NEW_CHARS", d.max_new_chars, int),
-            max_concurrent_training=_env_num("CHARLM_MAX_CONCURRENT_TRAINING", d.max_concurrent_training, int),
-            chat_concurrency=_env_num("CHARLM_CHAT_CONCURRENCY", d.chat_concurrency, int),
-            max_session_models=_env_num("CHARLM_MAX_SESSION_MODELS", d.max_session_models, int),
-            torch_threads=_env_num("CHARLM_TORCH_THREADS", d.torch_threads, int),
-            serve_int8=_env_bool("CHARLM_SERVE_INT8", d.serve_int8),
-        )
+        values = {}
+        for f in fields(cls):
+            name = f"CHARLM_{f.name.upper()}"
+            raw = os.environ.get(name, "").strip()
+            if raw:
+                values[f.name] = _parse(name, raw, type(f.default))
+        return cls(**values)
 
     def describe(self) -> str:
         """One line for the page footer, so users know the rules before they hit them."""
         return (
             f"Limits on this server: uploads ≤ {self.max_upload_mb:g} MB, training ≤ {self.max_train_seconds} s "
             f"and ≤ {self.max_params:,} parameters, replies ≤ {self.max_new_chars:,} characters, "
-            f"{self.max_concurrent_training} training run(s) at a time."
+            f"{self.max_concurrent_training} training run(s) at a time. Your models are kept for "
+            f"{self.retention_days:g} days after your last visit, in this browser only."
         )

@@ -1,234 +1,279 @@
 """Which models a browser session can use: the shipped checkpoints (loaded once, shared read-only by every
-session) plus the models this session trained or uploaded (its own, in its own temp folder).
+session) plus the models its user trained or uploaded (kept on disk by ``charlm.store``, so no restart loses them).
 
-Sessions are keyed by Gradio's ``session_hash``: a browser tab or a ``gradio_client.Client`` is one session, so
-one user never sees, selects or overwrites another's models. Uploaded checkpoints are only ever read through
-``load_checkpoint`` (safetensors + JSON, never unpickled).
+Who the user is: a page load sends the random key the browser keeps in its localStorage (``gr.BrowserState``);
+``bind`` ties the Gradio session to that key's folder, so the same browser finds its models again after a restart
+or in a new tab. A session without a key (an API client) gets a temporary user of its own, deleted when it closes
+or after ``session_ttl`` idle seconds. One user never sees, selects or overwrites another's models.
 """
 
 from __future__ import annotations
 
-import atexit
+import os
+import re
+import secrets
 import shutil
-import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from charlm.archive import pack_checkpoint, unpack_checkpoint
+from charlm.archive import pack_checkpoint
 from charlm.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel, load_checkpoint
 from charlm.errors import CheckpointError
 from charlm.quantize import quantize_for_cpu
-from charlm.runs import safe_name
+from charlm.runs import Run, safe_name
+from charlm.store import BROWSER, SESSION, ModelStore, user_id
 from charlm.ui.limits import Limits
 
-SESSION_IDLE_SECONDS = 6 * 3600  # sessions whose tab vanished without an unload event are swept after this
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
+SCRATCH_AGE = 3600  # zips and reports older than this are deleted (the page has long downloaded them)
 
 
 @dataclass
 class Entry:
-    name: str
-    path: Path  # checkpoint folder (config.json + model.safetensors)
-    kind: str  # "shipped", "trained" or "uploaded"
-    loaded: LoadedModel | None = None
-    stamp: int = 0  # mtime of the weights when loaded: a model still training is re-read after each save
+    """A model in memory: its weights (re-read when training saves new ones) and its int8 copy for chat."""
+
+    loaded: LoadedModel
+    stamp: int = 0  # mtime of the weights when loaded
     chat: LoadedModel | None = None  # int8 copy for chat replies (Limits.serve_int8), made from ``chat_src``
     chat_src: LoadedModel | None = None
 
 
 @dataclass
 class Session:
-    key: str
-    dir: Path
-    models: dict[str, Entry] = field(default_factory=dict)
-    last_run: Path | None = None  # training output folder, for resume
+    key: str  # Gradio's session_hash
+    user: str  # the store's user id
     stop: threading.Event = field(default_factory=threading.Event)
     run_done: threading.Event = field(default_factory=threading.Event)
     last_seen: float = field(default_factory=time.time)
     last_result: tuple | None = None  # (model name, zip path, reason) of the last training run
+    training: str | None = None  # name of the model this session is training now
 
     def __post_init__(self) -> None:
         self.run_done.set()  # no run in progress
+
+    @property
+    def lasting(self) -> bool:
+        return self.user.startswith(BROWSER)
 
 
 class ModelRegistry:
     def __init__(self, checkpoints_dir: str | Path, limits: Limits, root: str | Path | None = None) -> None:
         self.limits = limits
-        self.root = Path(root or tempfile.mkdtemp(prefix="charlm-app-"))
-        self.root.mkdir(parents=True, exist_ok=True)
-        atexit.register(shutil.rmtree, self.root, True)
+        self.store = ModelStore(root or limits.storage_dir)
+        self.scratch = self.store.root / "scratch" / str(os.getpid())
         self._lock = threading.RLock()
         self.sessions: dict[str, Session] = {}
+        self._cache: OrderedDict[tuple[str, str], Entry] = OrderedDict()  # (user, name) -> Entry, LRU order
         self.shipped: dict[str, Entry] = {}
         self.load_errors: list[str] = []
-        folder = Path(checkpoints_dir)
-        for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if (sub / CONFIG_FILE).is_file():
-                try:  # load now: the first chat must not wait, and every session shares this one copy
-                    loaded = load_checkpoint(sub)
-                except CheckpointError as exc:
-                    self.load_errors.append(str(exc))
-                    continue
-                self.shipped[sub.name] = Entry(sub.name, sub, "shipped", loaded)
-                self._chat_copy(self.shipped[sub.name])  # quantize now, not in the first user's reply
+        self.clean_up(startup=True)
+        self._load_shipped(Path(checkpoints_dir))
         gpts = [n for n, e in self.shipped.items() if e.loaded.config.arch == "gpt"]
         self.default_name: str | None = (gpts or list(self.shipped) or [None])[0]
 
-    # --- sessions -------------------------------------------------------------------------------------
+    def _load_shipped(self, folder: Path) -> None:
+        for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if (sub / CONFIG_FILE).is_file():
+                try:  # load now: the first chat must not wait, and every session shares this one copy
+                    entry = Entry(load_checkpoint(sub))
+                except CheckpointError as exc:
+                    self.load_errors.append(str(exc))
+                    continue
+                self.shipped[sub.name] = entry
+                self._chat_copy(sub.name, entry)  # quantize now, not in the first user's reply
+
+    # --- sessions and users ---------------------------------------------------------------------------------------
     def session(self, key: str) -> Session:
         with self._lock:
             sess = self.sessions.get(key)
             if sess is None:
-                self._sweep()
-                sess = Session(key, Path(tempfile.mkdtemp(prefix="s-", dir=self.root)))
-                self.sessions[key] = sess
+                sess = self.sessions[key] = Session(key, user_id(key or "anonymous", SESSION))
             sess.last_seen = time.time()
-            return sess
+        self.store.touch(sess.user)
+        return sess
+
+    def bind(self, key: str, browser_key: str | None) -> str:
+        """Tie session ``key`` to the browser's lasting key (a new one if it has none); returns that key."""
+        if not (isinstance(browser_key, str) and KEY_RE.match(browser_key)):
+            browser_key = secrets.token_urlsafe(24)  # 32 characters: unguessable, and safe in any URL or header
+        sess = self.session(key)
+        old, sess.user = sess.user, user_id(browser_key, BROWSER)
+        if old != sess.user and not old.startswith(BROWSER):
+            self.store.drop_user(old)  # the temporary user it had before the page finished loading
+        self.store.touch(sess.user)
+        return browser_key
 
     def drop_session(self, key: str) -> None:
-        """Forget a closed session and delete its files (its training, if any, was already cancelled)."""
+        """A closed tab or client: a temporary user's models go with it; a browser's stay for its next visit."""
         with self._lock:
             sess = self.sessions.pop(key, None)
-        if sess is not None:
+        if sess is not None and not sess.lasting:
             sess.stop.set()
-            shutil.rmtree(sess.dir, ignore_errors=True)
+            self.store.drop_user(sess.user)
 
-    def _sweep(self) -> None:
-        cutoff = time.time() - SESSION_IDLE_SECONDS
-        for key in [k for k, s in self.sessions.items() if s.last_seen < cutoff]:
-            self.drop_session(key)
-
-    # --- names ----------------------------------------------------------------------------------------
-    def choices(self, key: str) -> list[str]:
+    def stop_all(self, wait: float = 15.0) -> None:
+        """Shutting down: every run stops and saves (within ``wait`` seconds)."""
         with self._lock:
-            sess = self.sessions.get(key)
-            return list(self.shipped) + (list(sess.models) if sess else [])
+            sessions = list(self.sessions.values())
+        for sess in sessions:
+            sess.stop.set()
+        deadline = time.time() + wait
+        for sess in sessions:
+            sess.run_done.wait(timeout=max(0.0, deadline - time.time()))
+
+    def clean_up(self, startup: bool = False) -> None:
+        """Expire old users and idle API sessions, delete stale scratch files (and, at start-up, those of dead
+        processes). Runs at start-up and every few minutes."""
+        now = time.time()
+        self.store.expire(self.limits.retention_days * 86400, prefix=BROWSER, now=now)
+        with self._lock:
+            idle = [k for k, s in self.sessions.items() if now - s.last_seen > self.limits.session_ttl]
+        for key in idle:
+            self.drop_session(key)
+        self.store.expire(self.limits.session_ttl, prefix=SESSION, now=now)
+        self.store.expire(self.limits.session_ttl, prefix=".upload-", now=now)  # staging left by a crash
+        for folder in self.scratch.parent.glob("*") if self.scratch.parent.is_dir() else []:
+            dead = startup and folder.name.isdigit() and not Path(f"/proc/{folder.name}").exists()
+            if dead or folder.name == str(os.getpid()):
+                _remove_older(folder, 0 if dead else SCRATCH_AGE, now)
+
+    # --- names ----------------------------------------------------------------------------------------------------
+    def user_models(self, key: str) -> list[Run]:
+        """The session's user's models that have weights to use (a run still before its first save is not one)."""
+        return [r for r in self.store.models(self.session(key).user) if r.checkpoint is not None]
+
+    def choices(self, key: str) -> list[str]:
+        return list(self.shipped) + [r.name for r in self.user_models(key)]
 
     def unique_name(self, key: str, wanted: str) -> str:
-        base = safe_name(wanted)
-        taken = set(self.choices(key))
-        name, k = base, 2
-        while name in taken:
-            name, k = f"{base}-{k}", k + 1
-        return name
+        return self.store.unique_name(self.session(key).user, wanted, taken=set(self.shipped))
 
-    def add(self, key: str, name: str, path: Path, kind: str, replace: bool = False) -> str:
-        """Register a session model; ``replace`` keeps the name (a resumed run, a checkpoint that improved)."""
+    def new_run(self, key: str, name: str, corpus_name: str, text: str) -> Run:
+        """A folder for a new training run; the user's oldest models beyond the cap are deleted with their files."""
         sess = self.session(key)
-        with self._lock:
-            if not (replace and name in sess.models):
-                name = self.unique_name(key, name)
-                if len(sess.models) >= self.limits.max_session_models:  # forget the oldest one
-                    oldest = next(iter(sess.models))
-                    sess.models.pop(oldest)
-            sess.models[name] = Entry(name, Path(path), kind)
-        return name
+        run = self.store.new_run(sess.user, name, corpus_name, text)
+        self.store.prune(sess.user, self.limits.max_session_models, protect={run.name})
+        return run
 
-    def entry(self, name: str, key: str) -> Entry:
-        with self._lock:
-            sess = self.sessions.get(key)
-            entry = self.shipped.get(name) or (sess.models.get(name) if sess else None)
-        if entry is None:
+    def last_run(self, key: str) -> Run | None:
+        return self.store.last_run(self.session(key).user)
+
+    def _find(self, name: str, key: str) -> Run:
+        run = self.store.find(self.session(key).user, name)
+        if run is None or run.checkpoint is None:
             known = ", ".join(self.choices(key)) or "none"
             raise CheckpointError(f"no model named {name!r} in this session (available: {known})")
-        return entry
+        return run
 
+    def kind(self, name: str, key: str) -> str:
+        return "shipped" if name in self.shipped else self._find(name, key).kind
+
+    # --- loading ----------------------------------------------------------------------------------------------------
     def resolve(self, name: str | None, key: str) -> LoadedModel:
-        """The model to sample from; a session model is re-read when training saved a better checkpoint."""
-        entry = self.entry(name or self.default_name or "", key)
-        if entry.kind == "shipped":
-            return entry.loaded
-        try:
-            stamp = (entry.path / MODEL_FILE).stat().st_mtime_ns
-        except OSError:
-            stamp = -1
-        if entry.loaded is None or stamp != entry.stamp:
-            for attempt in range(3):  # the trainer swaps folders atomically; a read can fall in between
-                try:
-                    entry.loaded, entry.stamp = load_checkpoint(entry.path), stamp
-                    break
-                except CheckpointError:
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.2)
-        return entry.loaded
+        """The model to sample from or score; a user's model is re-read when training saved new weights."""
+        return self._entry(name or self.default_name or "", key)[1].loaded
 
     def resolve_chat(self, name: str | None, key: str) -> LoadedModel:
         """The model to chat with: an int8 copy on the CPU when ``limits.serve_int8``, else ``resolve``'s."""
-        self.resolve(name, key)  # re-reads a session model that training saved again
-        return self._chat_copy(self.entry(name or self.default_name or "", key))
+        cache_key, entry = self._entry(name or self.default_name or "", key)
+        return self._chat_copy(cache_key, entry)
+
+    def _entry(self, name: str, key: str) -> tuple[object, Entry]:
+        if name in self.shipped:
+            return name, self.shipped[name]
+        run = self._find(name, key)
+        cache_key = (self.session(key).user, name)
+        try:
+            stamp = (run.checkpoint / MODEL_FILE).stat().st_mtime_ns
+        except (OSError, TypeError):
+            stamp = -1
+        with self._lock:
+            entry = self._cache.get(cache_key)
+        if entry is None or entry.stamp != stamp:
+            entry = Entry(self._read(run), stamp)
+        with self._lock:
+            self._cache[cache_key] = entry
+            self._cache.move_to_end(cache_key)
+            while len(self._cache) > self.limits.max_loaded_models:  # memory stays bounded
+                self._cache.popitem(last=False)
+        return cache_key, entry
+
+    @staticmethod
+    def _read(run: Run) -> LoadedModel:
+        for attempt in range(3):  # the trainer swaps folders atomically; a read can fall in between
+            try:
+                return load_checkpoint(run.checkpoint)
+            except CheckpointError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def _serves_int8(self, loaded: LoadedModel) -> bool:
         return self.limits.serve_int8 and loaded.device.type == "cpu"
 
-    def _chat_copy(self, entry: Entry) -> LoadedModel:
+    def _chat_copy(self, name: object, entry: Entry) -> LoadedModel:
         loaded = entry.loaded
-        if loaded is None or not self._serves_int8(loaded):
+        if not self._serves_int8(loaded):
             return loaded
         chat, src = entry.chat, entry.chat_src
         if chat is None or src is not loaded:  # new, or re-read after training saved a better checkpoint
             try:
                 chat = quantize_for_cpu(loaded)
             except (RuntimeError, ValueError) as exc:  # no int8 engine in this torch build: serve fp32
-                self.load_errors.append(f"int8 serving is off for {entry.name}: {exc}")
+                self.load_errors.append(f"int8 serving is off for {name}: {exc}")
                 chat = loaded  # and do not try again for these weights
             entry.chat, entry.chat_src = chat, loaded  # two racing replies build equal copies; either is fine
         return chat
 
-    # --- upload and download --------------------------------------------------------------------------
+    # --- upload, download, delete ---------------------------------------------------------------------------------
     def upload(self, key: str, files: list[str]) -> str:
-        """Register an uploaded ``model.safetensors`` + ``config.json`` pair, or a zip of a checkpoint folder."""
-        paths = [Path(f) for f in files or []]
-        if not paths:
-            raise CheckpointError("choose a checkpoint: model.safetensors + config.json, or a .zip of the folder")
-        for p in paths:
-            if p.stat().st_size > self.limits.max_upload_bytes:
-                raise CheckpointError(f"{p.name} is larger than the {self.limits.max_upload_mb:g} MB upload limit")
+        """Keep an uploaded checkpoint (``model.safetensors`` + ``config.json``, or a zip) as the user's model."""
         sess = self.session(key)
-        dest = Path(tempfile.mkdtemp(prefix="upload-", dir=sess.dir))
-        try:
-            if len(paths) == 1 and paths[0].suffix.lower() == ".zip":
-                wanted = paths[0].stem
-                unpack_checkpoint(paths[0], dest, max_bytes=2 * self.limits.max_upload_bytes)
-            else:
-                configs = [p for p in paths if p.suffix.lower() == ".json"]
-                weights = [p for p in paths if p.suffix.lower() == ".safetensors"]
-                if len(configs) != 1 or len(weights) != 1 or len(paths) != 2:
-                    raise CheckpointError(
-                        "upload exactly two files, model.safetensors and config.json (or one .zip of the folder); "
-                        f"got {', '.join(p.name for p in paths)}"
-                    )
-                shutil.copyfile(configs[0], dest / CONFIG_FILE)
-                shutil.copyfile(weights[0], dest / MODEL_FILE)
-                wanted = ""
-            loaded = load_checkpoint(dest)
-            if loaded.n_params > self.limits.max_params:
-                raise CheckpointError(
-                    f"this model has {loaded.n_params:,} parameters; this server accepts at most "
-                    f"{self.limits.max_params:,}"
-                )
-        except BaseException:
-            shutil.rmtree(dest, ignore_errors=True)
-            raise
-        name = self.add(key, loaded.meta.get("name") or wanted or "uploaded", dest, "uploaded")
-        entry = self.entry(name, key)
-        entry.loaded, entry.stamp = loaded, (dest / MODEL_FILE).stat().st_mtime_ns
-        return name
+        run = self.store.add_upload(sess.user, [Path(f) for f in files or []], self.limits.max_upload_bytes,
+                                    self.limits.max_params)  # fmt: skip
+        self.store.prune(sess.user, self.limits.max_session_models, protect={run.name} | {sess.training or ""})
+        return run.name
 
     def zip_model(self, name: str, key: str) -> Path:
-        """A zip of the checkpoint folder (weights + config), ready to upload again or load with the CLI."""
-        entry = self.entry(name, key)
-        sess = self.session(key)
-        out = Path(tempfile.mkdtemp(prefix="zip-", dir=sess.dir)) / f"{safe_name(name)}.zip"
-        return pack_checkpoint(entry.path, out, safe_name(name))
+        """A zip of the checkpoint (weights + config), ready to upload again or load with the CLI."""
+        folder = self.shipped_path(name) if name in self.shipped else self._find(name, key).checkpoint
+        out = self.scratch_dir(key, "zip") / f"{safe_name(name)}.zip"
+        return pack_checkpoint(folder, out, safe_name(name))
 
-    # --- model card -----------------------------------------------------------------------------------
+    def shipped_path(self, name: str) -> Path:
+        return self.shipped[name].loaded.path
+
+    def delete(self, name: str, key: str) -> None:
+        """Delete one of the user's own models with all its files."""
+        if name in self.shipped:
+            raise CheckpointError(f"{name!r} is a shipped model; only your own models can be deleted")
+        sess = self.session(key)
+        if name == sess.training:
+            raise CheckpointError(f"{name!r} is training now; stop it first")
+        self._find(name, key)
+        self.store.delete(sess.user, name)
+        with self._lock:
+            self._cache.pop((sess.user, name), None)
+
+    def scratch_dir(self, key: str, kind: str) -> Path:
+        """A fresh folder for a session's downloadable file of this kind; the previous one is deleted."""
+        prefix = f"{self.session(key).user}-{kind}-"
+        for old in self.scratch.glob(prefix + "*"):
+            shutil.rmtree(old, ignore_errors=True)
+        folder = self.scratch / f"{prefix}{time.time_ns()}"
+        folder.mkdir(parents=True)
+        return folder
+
+    # --- model card -----------------------------------------------------------------------------------------------
     def card(self, name: str | None, key: str) -> str:
         """A few lines that say what the model is: architecture, size, training text, steps, quality."""
         if not name:
             return "No model selected."
-        entry = self.entry(name, key)
+        kind = self.kind(name, key)
         m = self.resolve(name, key)
         c = m.config
         if c.arch == "gpt":
@@ -237,7 +282,7 @@ class ModelRegistry:
             arch = f"{c.arch.upper()}, {c.n_layer} layer(s), hidden {c.hidden_size}, embedding {c.n_embd}"
         tr = m.meta.get("training") or {}
         corpus = tr.get("corpus") or {}
-        lines = [f"**{name}** ({entry.kind}) · {arch} · **{m.n_params:,}** parameters · vocabulary {m.vocab.size - 1}"]
+        lines = [f"**{name}** ({kind}) · {arch} · **{m.n_params:,}** parameters · vocabulary {m.vocab.size - 1}"]
         facts = []
         if corpus.get("name"):
             facts.append(f"trained on *{corpus['name']}* ({corpus.get('chars', 0):,} chars)")
@@ -250,3 +295,13 @@ class ModelRegistry:
         if facts:
             lines.append(" · ".join(facts))
         return "\n\n".join(lines)
+
+
+def _remove_older(folder: Path, age: float, now: float) -> None:
+    """Delete ``folder``'s entries older than ``age`` seconds (all of it, and the folder, when ``age`` is 0)."""
+    if age == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for entry in folder.iterdir():
+        if now - entry.stat().st_mtime > age:
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)

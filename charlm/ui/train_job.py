@@ -18,12 +18,14 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from charlm.budget import check, training_step_cost
 from charlm.cleaning import CleanOptions, clean_text
 from charlm.corpora import load_source
 from charlm.data import Corpus, build_corpus
 from charlm.errors import CharlmError, TrainingError
+from charlm.memory import release as release_memory
 from charlm.models import ModelConfig, config_parameters, preset_config
-from charlm.runs import Run, create_run, safe_name
+from charlm.runs import Run
 from charlm.train import DEFAULT_LR, TrainConfig, TrainEvent, train
 from charlm.ui.common import fmt_time
 from charlm.ui.registry import ModelRegistry, Session
@@ -42,6 +44,7 @@ class Job:
     cfg: TrainConfig
     resume: bool
     rows: list[dict] = field(default_factory=list)  # loss plot rows so far (a resumed run keeps its history)
+    note: str = ""  # what the server changed in the request (a lowered batch size)
 
 
 def overrides(block_size, n_layer, n_embd, n_head, hidden_size, dropout) -> dict:
@@ -70,31 +73,46 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict) -> Job:
     n_params = config_parameters(mcfg)
     if n_params > limits.max_params:
         raise TrainingError(f"this model would have {n_params:,} parameters; this server allows "
-                            f"{limits.max_params:,}. Choose a smaller size")  # fmt: skip
+                            f"{limits.max_params:,} (CHARLM_MAX_PARAMS). Choose a smaller size")  # fmt: skip
+    batch, note = fit_batch(mcfg, int(form["batch_size"] or 32), limits)
     cfg = TrainConfig(
-        batch_size=int(form["batch_size"] or 32), max_steps=int(form["max_steps"] or 0) or None,
+        batch_size=batch, max_steps=int(form["max_steps"] or 0) or None,
         time_budget=float(form["time_budget"]), lr=float(form["lr"]) if form["lr"] else DEFAULT_LR[arch],
         eval_interval=int(form["eval_interval"] or 100), eval_chars=20_000, seed=int(form["seed"] or 0),
-        sample_chars=120,
+        sample_chars=120, save_every=limits.save_every,
     )  # fmt: skip
     name = registry.unique_name(sess.key, form["model_name"] or f"{Path(corpus_name).stem}-{arch}-{size}")
-    run = create_run(sess.dir, name, corpus_name, text, f"run-{safe_name(name)}-{int(time.time() * 1000)}")
-    sess.last_run = run.dir
-    return Job(run, corpus, mcfg, cfg, resume=False)
+    run = registry.new_run(sess.key, name, corpus_name, text)
+    return Job(run, corpus, mcfg, cfg, resume=False, note=note)
 
 
-def plan_resume(sess: Session, form: dict) -> Job:
-    """Continue the session's last run on the same text, for the form's time budget (and steps) more."""
-    from charlm.runs import open_run
+def fit_batch(mcfg: ModelConfig, batch: int, limits) -> tuple[int, str]:
+    """The batch size whose training step fits the server's budget: lowered if needed, refused if even one window
+    is too costly. Returns (batch, a note for the user when it was lowered)."""
+    one = training_step_cost(mcfg, 1)
+    step = "one training step"
+    check(one, limits.max_step_gflop, limits.max_step_mb, f"{step} with context {mcfg.block_size} (batch 1)",
+          "CHARLM_MAX_STEP_GFLOP", "CHARLM_MAX_STEP_MB")  # fmt: skip
+    fits = int(min(limits.max_step_gflop / one.gflop, limits.max_step_mb / max(one.mb, 1e-9)))
+    if batch <= fits:
+        return batch, ""
+    return max(1, fits), (
+        f"batch size lowered from {batch:,} to {max(1, fits):,} so that each step stays within "
+        f"this server's budget ({limits.max_step_gflop:g} GFLOP, {limits.max_step_mb:g} MB)"
+    )
 
-    run = open_run(sess.last_run) if sess.last_run is not None else None
-    if run is None or not run.can_resume():
-        raise TrainingError("there is no earlier run in this session to resume; train a model first")
+
+def plan_resume(registry: ModelRegistry, sess: Session, form: dict) -> Job:
+    """Continue the user's last run on the same text, for the form's time budget (and steps) more."""
+    run = registry.last_run(sess.key)
+    if run is None:
+        raise TrainingError("there is no earlier run of yours to resume; train a model first")
     done = run.progress()
     steps = int(form["max_steps"] or 0)
     cfg = TrainConfig(max_steps=done["step"] + steps if steps else None,
                       time_budget=done["elapsed"] + float(form["time_budget"]),
-                      eval_interval=int(form["eval_interval"] or 100), sample_chars=120)  # fmt: skip
+                      eval_interval=int(form["eval_interval"] or 100), sample_chars=120,
+                      save_every=registry.limits.save_every)  # fmt: skip
     return Job(run, run.corpus(), None, cfg, resume=True, rows=run.loss_rows())
 
 
@@ -116,16 +134,16 @@ def plot_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 class Progress:
-    """The status line and the model this run has registered so far."""
+    """The status line, and the model this run makes available in the picker."""
 
     def __init__(self, registry: ModelRegistry, sess: Session, job: Job) -> None:
         self.registry, self.sess, self.job = registry, sess, job
         self.name = job.run.name
         c = job.corpus
         self.head = f"**{self.name}** · {c.name} · {c.n_chars:,} chars · vocabulary {c.vocab.size - 1}"
-        self.registered = job.resume
-        if job.resume:
-            self.name = registry.add(sess.key, self.name, job.run.best, "trained", replace=True)
+        if job.note:
+            self.head += f" · ⚠ {job.note}"
+        self.listed = job.run.checkpoint is not None  # a resumed run is in the picker already
 
     def line(self, ev: TrainEvent) -> str:
         cfg = self.job.cfg
@@ -138,19 +156,17 @@ class Progress:
             parts.append(f"validation {min(vals) / math.log(2):.3f} bits/char (best)")
         return " · ".join(parts)
 
-    def register_first_best(self, ev: TrainEvent) -> bool:
-        """The first ``best/`` save puts the model in the picker: chat with it while it trains."""
-        if self.registered or ev.kind != "saved" or not ev.path or Path(ev.path).name != "best":
+    def first_checkpoint(self, ev: TrainEvent) -> bool:
+        """The first save puts the model in the picker: chat with it while it trains."""
+        if self.listed or ev.kind != "saved" or not ev.path:
             return False
-        self.registered = True
-        self.name = self.registry.add(self.sess.key, self.name, self.job.run.best, "trained", replace=True)
+        self.listed = True
         return True
 
     def finish(self, reason: str) -> str | None:
-        """Register the best checkpoint as this session's model and zip it; returns the zip's path."""
-        if not (self.job.run.best / "model.safetensors").is_file():
+        """Zip the model the run made; returns the zip's path (None when nothing was saved)."""
+        if self.job.run.checkpoint is None:
             return None
-        self.name = self.registry.add(self.sess.key, self.name, self.job.run.best, "trained", replace=True)
         zip_path = str(self.registry.zip_model(self.name, self.sess.key))
         self.sess.last_result = (self.name, zip_path, reason)
         return zip_path
@@ -171,6 +187,7 @@ def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progre
     """Train and yield (plot, status, sample, model name, zip, picker) about once a second."""
     sess.stop = stop = threading.Event()
     sess.run_done.clear()
+    sess.training = job.run.name
     events = train(job.corpus, job.model_config, job.cfg, job.run.dir, resume=job.resume, should_stop=stop.is_set,
                    name=job.run.name)  # fmt: skip
     p, rows, key = Progress(registry, sess, job), job.rows, sess.key
@@ -186,7 +203,7 @@ def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progre
             elif ev.kind in ("done", "stopped"):
                 final = ev
                 break
-            new_model = p.register_first_best(ev)
+            new_model = p.first_checkpoint(ev)
             if new_model or ev.kind == "eval" or time.monotonic() - last >= YIELD_EVERY:
                 now = tick or ev
                 progress(now.progress, desc=f"step {now.step}")
@@ -206,7 +223,9 @@ def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progre
         p.finish("error")
         raise
     finally:
+        sess.training = None
         sess.run_done.set()
+        release_memory()
     zip_path = p.finish(final.summary.get("reason", "done") if final is not None else "done")
     yield (plot_frame(rows), p.final_message(final), sample_text, p.name, zip_path,
            gr.update(choices=registry.choices(key), value=p.name))  # fmt: skip

@@ -15,7 +15,7 @@ from charlm.cleaning import CleanOptions, clean_text
 from charlm.corpora import BUILTIN, PYDOC, load_source
 from charlm.errors import CharlmError
 from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
-from charlm.ui.common import user_errors
+from charlm.ui.common import Number, Slider, user_errors
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_job import check_form, overrides, plan_new, plan_resume, stream
 
@@ -76,7 +76,7 @@ def _cleaning_inputs(f: SimpleNamespace) -> None:
     with gr.Row():
         f.lowercase = gr.Checkbox(label="Lowercase", info="fewer characters to learn")
         f.collapse_whitespace = gr.Checkbox(label="Collapse whitespace", info="runs of spaces → one")
-    f.min_count = gr.Number(0, precision=0, minimum=0, label="Drop characters rarer than",
+    f.min_count = Number(0, precision=0, minimum=0, label="Drop characters rarer than",
                             info="0 = keep all; e.g. 5 removes stray symbols")  # fmt: skip
     f.stats = gr.Markdown("Choose a text to see its size and vocabulary.", elem_id="train-stats")
 
@@ -85,7 +85,7 @@ def _model_inputs(f: SimpleNamespace, limits) -> None:
     f.arch = gr.Radio(list(ARCHS), value="gpt", label="Architecture", elem_id="train-arch",
                       info="gpt: transformer; lstm/gru/rnn: recurrent networks")  # fmt: skip
     f.size = gr.Radio(size_choices("gpt"), value="tiny", label="Size", elem_id="train-size")
-    f.time_budget = gr.Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
+    f.time_budget = Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
                               label="Time budget (seconds)", elem_id="train-budget")  # fmt: skip
     with gr.Row():
         f.model_name = gr.Textbox("", label="Model name (optional)", max_lines=1, elem_id="train-name")
@@ -95,20 +95,20 @@ def _model_inputs(f: SimpleNamespace, limits) -> None:
 def _advanced_inputs(f: SimpleNamespace) -> None:
     with gr.Accordion("Advanced settings (0 = the preset's value)", open=False, elem_id="train-advanced"):
         with gr.Row():
-            f.max_steps = gr.Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget",
+            f.max_steps = Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget",
                                     elem_id="train-max-steps")  # fmt: skip
-            f.lr = gr.Number(0, minimum=0, label="Learning rate", info="0 = a good default per architecture")
-            f.batch_size = gr.Number(32, precision=0, minimum=1, label="Batch size")
-            f.eval_interval = gr.Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
+            f.lr = Number(0, minimum=0, label="Learning rate", info="0 = a good default per architecture")
+            f.batch_size = Number(32, precision=0, minimum=1, label="Batch size")
+            f.eval_interval = Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
                                         elem_id="train-eval-every")  # fmt: skip
-            f.seed = gr.Number(1337, precision=0, label="Seed")
+            f.seed = Number(1337, precision=0, label="Seed")
         with gr.Row():
-            f.block_size = gr.Number(0, precision=0, minimum=0, label="Context length (chars)")
-            f.n_layer = gr.Number(0, precision=0, minimum=0, label="Layers")
-            f.n_embd = gr.Number(0, precision=0, minimum=0, label="Embedding width")
-            f.n_head = gr.Number(0, precision=0, minimum=0, label="Heads (gpt)")
-            f.hidden_size = gr.Number(0, precision=0, minimum=0, label="Hidden size (recurrent)")
-            f.dropout = gr.Number(0, minimum=0, maximum=0.9, label="Dropout")
+            f.block_size = Number(0, precision=0, minimum=0, label="Context length (chars)")
+            f.n_layer = Number(0, precision=0, minimum=0, label="Layers")
+            f.n_embd = Number(0, precision=0, minimum=0, label="Embedding width")
+            f.n_head = Number(0, precision=0, minimum=0, label="Heads (gpt)")
+            f.hidden_size = Number(0, precision=0, minimum=0, label="Hidden size (recurrent)")
+            f.dropout = Number(0, minimum=0, maximum=0.9, label="Dropout")
 
 
 def _outputs(f: SimpleNamespace) -> None:
@@ -172,7 +172,7 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
         form = {k: v for k, v in locals().items() if k not in ("request", "progress")}
         sess = registry.session(request.session_hash or "")
         check_form(form, limits.max_train_seconds)
-        job = plan_resume(sess, form) if resume else plan_new(registry, sess, form)
+        job = plan_resume(registry, sess, form) if resume else plan_new(registry, sess, form)
         yield from stream(registry, sess, job, progress)
 
     def after_training(request: gr.Request):
