@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # startup needs no network (no version check)
 
 from charlm.ui.app import build_app, launch_kwargs  # noqa: E402
 
 demo = build_app()
+
+
+def stop_gracefully(signum, frame) -> None:
+    """SIGTERM (a restart, a Space rebuild): every training run saves its checkpoint first, then the server exits."""
+    print("charlm: stopping; training runs save their checkpoints first", file=sys.stderr)
+    demo.charlm_registry.stop_all(wait=20)
+    sys.exit(0)
+
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Run the charlm web app.")
@@ -22,4 +32,5 @@ if __name__ == "__main__":
     parser.add_argument("--host", default=None, help="address (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     args = parser.parse_args()
     share = args.share or os.environ.get("GRADIO_SHARE", "").lower() in ("1", "true", "yes")
+    signal.signal(signal.SIGTERM, stop_gracefully)
     demo.launch(server_name=args.host, server_port=args.port, share=share or None, **launch_kwargs())

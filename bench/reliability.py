@@ -183,7 +183,7 @@ def probe_score(server: Server, text: str) -> list[dict]:
 
 def probe_evaluate(server: Server, text: str) -> list[dict]:
     lines = [text[i * 2000 : (i + 1) * 2000].replace("\n", " ") for i in range(500)]
-    refs = [text[500_000 + i * 2000 : 500_000 + (i + 1) * 2000].replace("\n", " ") for i in range(500)]
+    refs = [text[100_000 + i * 2000 : 100_000 + (i + 1) * 2000].replace("\n", " ") for i in range(500)]
     c = client(server)
     return [run_probe(server, "evaluate: 500 lines x 2,000 chars", lambda: str(c.predict(
         "\n".join(lines), "\n".join(refs), None, "auto", api_name="/evaluate")[5])[:120])]  # fmt: skip
@@ -234,7 +234,7 @@ def probe_chat_concurrency(server: Server) -> list[dict]:
     return [run_probe(server, "chat: 8 /chat + 8 /chat_stream at once", measure, limit=240)]
 
 
-BAD_VALUES = ("Infinity", "NaN", 2**70, "abc", -1)
+BAD_VALUES = (float("inf"), float("nan"), "Infinity", 2**70, "abc", -1)
 
 
 def probe_bad_numbers(server: Server) -> list[dict]:
@@ -247,11 +247,11 @@ def probe_bad_numbers(server: Server) -> list[dict]:
     for api, names in fields.items():
         for field in names:
             for bad in BAD_VALUES:
-                base = dict(TRAIN_BASE, pasted_text="hello world " * 50, time_budget=2) if api == "/train" else {}
-                args = {"message": "hi"} if api == "/chat" else {}
+                base = dict(TRAIN_BASE, pasted_text="hello world " * 50, time_budget=5) if api == "/train" else {}
+                args = {"message": "hi", "max_new_chars": 20} if api == "/chat" else {}
                 t0 = time.perf_counter()
                 try:
-                    c.predict(**base, **args, **{field: bad}, api_name=api)
+                    c.predict(**(base | args | {field: bad}), api_name=api)
                     outcome = "accepted"
                 except Exception as exc:  # noqa: BLE001
                     outcome = f"{str(exc)[:160]}"

@@ -74,3 +74,23 @@ def test_config_validation_messages():
         preset_config("gpt", "huge", 10)
     with pytest.raises(ValueError, match="unknown model settings"):
         ModelConfig.from_json({"arch": "gpt", "n_layers": 3})
+
+
+def test_parameter_count_from_the_config_matches_the_built_model():
+    """config_parameters (no weights built: the size check for untrusted configs) agrees with the real modules."""
+    import random
+
+    from charlm.models import PRESETS, config_parameters, count_parameters, preset_config
+
+    rng = random.Random(0)
+    for arch in ARCHS:
+        for size in PRESETS[arch]:
+            cfg = preset_config(arch, size, rng.randint(2, 7000))
+            assert config_parameters(cfg) == count_parameters(build_model(cfg)), (arch, size)
+        for _ in range(5):
+            cfg = ModelConfig(arch=arch, vocab_size=rng.randint(2, 300), n_layer=rng.randint(1, 3),
+                              n_embd=4 * rng.randint(1, 16), n_head=4, hidden_size=rng.randint(1, 40),
+                              block_size=rng.randint(1, 64), bias=rng.random() < 0.5)  # fmt: skip
+            assert config_parameters(cfg) == count_parameters(build_model(cfg)), cfg
+    with pytest.raises(ValueError, match="n_layer must be an integer from 1 to 64"):
+        ModelConfig(n_layer=1000)

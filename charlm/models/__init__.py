@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-import torch
 from torch import nn
 
 from charlm.models.base import LanguageModel, State
 
 ARCHS = ("gpt", "lstm", "gru", "rnn")
+# Far beyond anything that trains on a CPU; a config outside them is a mistake or an attack, refused before building.
+MAX_SIZES = {"vocab_size": 0x110000 + 1, "n_layer": 64, "n_embd": 8192, "n_head": 256, "hidden_size": 16384,
+             "block_size": 65536}  # fmt: skip
 
 
 @dataclass
@@ -33,10 +35,10 @@ class ModelConfig:
         problems = []
         if self.arch not in ARCHS:
             problems.append(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
-        for name in ("vocab_size", "n_layer", "n_embd", "n_head", "hidden_size", "block_size"):
+        for name, most in MAX_SIZES.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{name} must be a positive integer, not {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+                problems.append(f"{name} must be an integer from 1 to {most:,}, not {value!r}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), not {self.dropout!r}")
         if self.arch == "gpt" and not problems and self.n_embd % self.n_head:
@@ -97,10 +99,16 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def config_parameters(config: ModelConfig) -> int:
-    """Parameters a config would have, without allocating a single weight (built on the meta device): the
-    size check that must come before building anything a user asked for."""
-    with torch.device("meta"):
-        return count_parameters(build_model(config))
+    """Parameters a config would have, without building anything: the size check that must come before building
+    what an untrusted user asked for (tests check it against ``count_parameters(build_model(config))``)."""
+    v, c = config.vocab_size, config.n_embd
+    if config.arch == "gpt":
+        bias = int(config.bias)
+        per_block = 12 * c * c + 2 * c + bias * 11 * c  # attention 4 C², MLP 8 C², two LayerNorms (+ biases)
+        return (v + config.block_size) * c + config.n_layer * per_block + c * (1 + bias)  # lm_head is wte (tied)
+    h, gates = config.hidden_size, {"lstm": 4, "gru": 3, "rnn": 1}[config.arch]
+    layers = sum(gates * h * ((c if i == 0 else h) + h + 2) for i in range(config.n_layer))
+    return v * c + layers + h * v + v
 
 
 __all__ = ["ARCHS", "PRESETS", "LanguageModel", "ModelConfig", "State", "build_model", "config_parameters",
