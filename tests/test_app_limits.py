@@ -56,16 +56,36 @@ def test_heavy_requests_are_refused_up_front(client):
 def test_upload_is_sized_from_its_config_before_anything_is_built(client, tmp_path):
     head = json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
     (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + b"\0\0\0\0")
-    cfg = {"format": "charlm-checkpoint", "format_version": 1, "vocab": {"chars": "abc"},
-           "model": {"arch": "gpt", "vocab_size": 4, "n_layer": 1000, "n_embd": 64, "n_head": 4, "block_size": 64}}
-    (tmp_path / "config.json").write_text(json.dumps(cfg))  # fmt: skip
-    files = [handle_file(str(tmp_path / "config.json")), handle_file(str(tmp_path / "model.safetensors"))]
-    refused(lambda: client.predict(files, api_name="/upload_model"), "49,[0-9,]+ parameters; this server accepts")
+    for model, message in (({"n_layer": 60, "n_embd": 1024}, "755,[0-9,]+ parameters; this server accepts"),
+                           ({"n_layer": 1000}, "n_layer must be an integer from 1 to 64")):  # fmt: skip
+        cfg = {"format": "charlm-checkpoint", "format_version": 1, "vocab": {"chars": "abc"},
+               "model": {"arch": "gpt", "vocab_size": 4, "n_embd": 64, "n_head": 4, "block_size": 64, **model}}
+        (tmp_path / "config.json").write_text(json.dumps(cfg))  # fmt: skip
+        files = [handle_file(str(tmp_path / "config.json")), handle_file(str(tmp_path / "model.safetensors"))]
+        refused(lambda files=files: client.predict(files, api_name="/upload_model"), message)
 
 
-@pytest.mark.parametrize("bad", [float("inf"), float("nan"), "abc", 2**70])
-def test_nonsense_numbers_name_the_field(client, bad):
-    text = shakespeare_slice(5_000)
-    refused(lambda: client.predict(**(TRAIN | {"batch_size": bad}), pasted_text=text, api_name="/train"),
-            "Batch size")  # fmt: skip
-    refused(lambda: client.predict("hi", temperature=bad, api_name="/chat"), "temperature")
+def raw_call(app_url: str, api: str, data_json: str) -> str:
+    """Call an endpoint over plain HTTP with a hand-written JSON body (gradio_client refuses to send NaN or
+    Infinity, but any other client can); returns the event stream's text."""
+    import httpx
+
+    base = app_url.rstrip("/") + "/gradio_api/call/" + api
+    r = httpx.post(base, content=data_json, headers={"Content-Type": "application/json"}, timeout=30)
+    r.raise_for_status()
+    return httpx.get(f"{base}/{r.json()['event_id']}", timeout=60).text
+
+
+@pytest.mark.parametrize("bad", ["Infinity", "NaN", '"abc"', str(2**70)])
+def test_nonsense_numbers_name_the_field(app_url, bad):
+    from charlm.ui.train_tab import FORM_FIELDS
+
+    form = dict(TRAIN, pasted_text="hello world " * 50, builtin=None, lowercase=False, collapse_whitespace=False,
+                min_count=0, model_name="", resume=False, lr=0, block_size=0, n_layer=0, n_embd=0, n_head=0,
+                hidden_size=0, dropout=0, batch_size="BAD")  # fmt: skip
+    body = json.dumps({"data": [form[k] for k in FORM_FIELDS]}).replace('"BAD"', bad)
+    out = raw_call(app_url, "train", body)
+    assert "event: error" in out and "Batch size" in out and "upstream" not in out.lower(), out[-300:]
+    body = json.dumps({"data": ["hi", "shakespeare-gpt", "completion", "A", "B", "BAD", 0, 1.0, 20, 1]})
+    out = raw_call(app_url, "chat", body.replace('"BAD"', bad))
+    assert "event: error" in out and "temperature" in out and "upstream" not in out.lower(), out[-300:]

@@ -125,7 +125,7 @@ def _model_bar(registry: ModelRegistry, default: str) -> tuple[gr.Dropdown, gr.M
         except CharlmError as exc:
             return f"⚠ {exc}"
 
-    @user_errors
+    @user_errors(heavy=True)
     def upload_model(files: list[str] | None, request: gr.Request):
         """Check an uploaded checkpoint and add it to your models."""
         key = request.session_hash or ""

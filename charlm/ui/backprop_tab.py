@@ -44,7 +44,7 @@ class Endpoints:
     def _parse(self, spec_json: str):
         return parse_spec(spec_json or "", max_weights=self.max_weights)
 
-    @user_errors
+    @user_errors(heavy=True)
     def backprop(self, spec_json: str, step_index: float | None = None) -> tuple[dict, str, str, int]:
         """API ``/backprop``: all quantities as JSON, the SVG at that step, that step's equations, the step used.
 
@@ -69,7 +69,7 @@ class Endpoints:
     def randomize(self, spec_json: str, seed: float | None) -> str:
         return spec_text(randomize(self._parse(spec_json), int(seed or 0)).to_dict())
 
-    @user_errors
+    @user_errors(heavy=True)
     def train_steps(self, spec_json: str, n: float) -> tuple[pd.DataFrame, str, str]:
         """API ``/backprop_train``: SGD for n steps; returns the loss curve, the trained spec and a summary."""
         if not (isinstance(n, (int, float)) and 1 <= n <= MAX_UI_TRAIN_STEPS):

@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 from collections.abc import Callable
 
 import gradio as gr
 
 from charlm.errors import CharlmError
+from charlm.memory import release as release_memory
+
+log = logging.getLogger("charlm")
 
 
-def user_errors(fn: Callable) -> Callable:
+def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
     """Show a ``CharlmError`` as a ``gr.Error`` (a message on the page and over the API), for plain functions and
-    generators alike; any other exception is a bug and keeps its traceback in the server log."""
+    generators alike. Any other exception is a bug: its traceback goes to the server log and the user gets a short
+    message, never the traceback. ``heavy=True`` gives memory back to the OS afterwards (``charlm.memory``)."""
+    if fn is None:
+        return functools.partial(user_errors, heavy=heavy)
+
+    def translate(exc: Exception) -> gr.Error:
+        if isinstance(exc, CharlmError):
+            return gr.Error(str(exc))
+        log.exception("unexpected error in %s", fn.__qualname__)
+        return gr.Error(f"something went wrong on the server ({type(exc).__name__}); it has been logged")
+
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def gen(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except CharlmError as exc:
-                raise gr.Error(str(exc)) from None
+            except gr.Error:
+                raise
+            except Exception as exc:  # noqa: BLE001 - see translate
+                raise translate(exc) from None
+            finally:
+                if heavy:
+                    release_memory()
 
         return gen
 
@@ -30,8 +49,13 @@ def user_errors(fn: Callable) -> Callable:
     def call(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except CharlmError as exc:
-            raise gr.Error(str(exc)) from None
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see translate
+            raise translate(exc) from None
+        finally:
+            if heavy:
+                release_memory()
 
     return call
 

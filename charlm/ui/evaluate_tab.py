@@ -92,7 +92,7 @@ class Endpoints:
             return Path(tempfile.mkdtemp(prefix="charlm-eval-"))
         return self.registry.scratch_dir(request.session_hash or "", "report")
 
-    @user_errors
+    @user_errors(heavy=True)
     def evaluate(self, hyp_text: str, ref_text: str, files: list | None, tokenize: str, request: gr.Request) -> tuple:
         """The ``/evaluate`` endpoint."""
         hyps, refs = _inputs(hyp_text, ref_text, files)
@@ -100,7 +100,7 @@ class Endpoints:
                                 time_limit=self.limits.max_ter_seconds)  # fmt: skip
         return _outputs(report, self._folder(request))
 
-    @user_errors
+    @user_errors(heavy=True)
     def score_model(self, name, text, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         """Bits per char of the picked model on a text (the text's cost is checked before any work)."""
         loaded = self.registry.resolve(name, request.session_hash or "")
@@ -109,7 +109,7 @@ class Endpoints:
         keys = ("bpc", "perplexity", "loss", "top1", "top5", "n_chars")
         return pd.DataFrame([{k: s.get(k) for k in keys}])
 
-    @user_errors
+    @user_errors(heavy=True)
     def generate_and_score(self, name, prompt_text, ref_text_, n, temp, seed_, tok, request: gr.Request,
                            progress=gr.Progress()):  # noqa: B008  # fmt: skip
         prompts_ = split_lines(prompt_text or "")

@@ -48,7 +48,7 @@ class Session:
     stop: threading.Event = field(default_factory=threading.Event)
     run_done: threading.Event = field(default_factory=threading.Event)
     last_seen: float = field(default_factory=time.time)
-    last_result: tuple | None = None  # (model name, zip path, reason) of the last training run
+    last_result: tuple | None = None  # (model name, zip path, status message) of the last training run
     training: str | None = None  # name of the model this session is training now
 
     def __post_init__(self) -> None:

@@ -23,7 +23,6 @@ from charlm.cleaning import CleanOptions, clean_text
 from charlm.corpora import load_source
 from charlm.data import Corpus, build_corpus
 from charlm.errors import CharlmError, TrainingError
-from charlm.memory import release as release_memory
 from charlm.models import ModelConfig, config_parameters, preset_config
 from charlm.runs import Run
 from charlm.train import DEFAULT_LR, TrainConfig, TrainEvent, train
@@ -163,12 +162,13 @@ class Progress:
         self.listed = True
         return True
 
-    def finish(self, reason: str) -> str | None:
-        """Zip the model the run made; returns the zip's path (None when nothing was saved)."""
+    def finish(self, final: TrainEvent | None) -> str | None:
+        """Zip the model the run made and remember the outcome (a cancelled event cannot show it itself);
+        returns the zip's path (None when nothing was saved)."""
         if self.job.run.checkpoint is None:
             return None
         zip_path = str(self.registry.zip_model(self.name, self.sess.key))
-        self.sess.last_result = (self.name, zip_path, reason)
+        self.sess.last_result = (self.name, zip_path, self.final_message(final))
         return zip_path
 
     def final_message(self, final: TrainEvent | None) -> str:
@@ -187,6 +187,7 @@ def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progre
     """Train and yield (plot, status, sample, model name, zip, picker) about once a second."""
     sess.stop = stop = threading.Event()
     sess.run_done.clear()
+    sess.last_result = None
     sess.training = job.run.name
     events = train(job.corpus, job.model_config, job.cfg, job.run.dir, resume=job.resume, should_stop=stop.is_set,
                    name=job.run.name)  # fmt: skip
@@ -213,19 +214,19 @@ def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progre
     except GeneratorExit:  # Stop (cancel) or a closed tab: let the trainer save, then keep the model
         stop.set()
         try:
-            for _ in events:
-                pass
-            p.finish("stopped")
+            final = None
+            for ev in events:
+                final = ev if ev.kind in ("done", "stopped") else final
+            p.finish(final)
         except Exception:  # noqa: BLE001 - the session folder may already be gone (tab closed)
             pass
         raise
     except CharlmError:
-        p.finish("error")
+        p.finish(None)
         raise
     finally:
         sess.training = None
         sess.run_done.set()
-        release_memory()
-    zip_path = p.finish(final.summary.get("reason", "done") if final is not None else "done")
+    zip_path = p.finish(final)
     yield (plot_frame(rows), p.final_message(final), sample_text, p.name, zip_path,
            gr.update(choices=registry.choices(key), value=p.name))  # fmt: skip

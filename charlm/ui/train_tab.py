@@ -162,7 +162,7 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     """Train / Stop: ``/train`` streams the run, ``/stop_training`` stops it keeping the model."""
     limits = registry.limits
 
-    @user_errors
+    @user_errors(heavy=True)
     def train_model(
         source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count, arch, size,
         time_budget, max_steps, model_name, resume, lr, batch_size, eval_interval, seed, block_size, n_layer,
@@ -180,10 +180,10 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
         sess = registry.session(request.session_hash or "")
         sess.run_done.wait(timeout=60)
         if sess.last_result is None:
-            return gr.skip(), gr.skip(), gr.update(interactive=True)
-        name, zip_path, _ = sess.last_result
+            return gr.skip(), gr.skip(), gr.skip(), gr.update(interactive=True)
+        name, zip_path, message = sess.last_result
         picker = gr.update(choices=registry.choices(request.session_hash or ""), value=name)
-        return picker, zip_path, gr.update(interactive=True)
+        return picker, zip_path, message, gr.update(interactive=True)
 
     def stop_training(request: gr.Request) -> str:
         """Ask this session's training to stop; the model trained so far is kept."""
@@ -199,6 +199,6 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
         [f.plot, f.status, f.sample, f.trained, f.ckpt, model_picker], api_name="train",
         concurrency_limit=limits.max_concurrent_training, concurrency_id="train", show_progress_on=[f.bar],
     )  # fmt: skip
-    ev.then(after_training, None, [model_picker, f.ckpt, f.start_btn], api_visibility="private")
+    ev.then(after_training, None, [model_picker, f.ckpt, f.status, f.start_btn], api_visibility="private")
     ev.failure(lambda: gr.update(interactive=True), None, f.start_btn, api_visibility="private")
     f.stop_btn.click(stop_training, None, f.status, api_name="stop_training", queue=False, cancels=[ev])
