@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -63,7 +64,8 @@ class ModelRegistry:
     def __init__(self, checkpoints_dir: str | Path, limits: Limits, root: str | Path | None = None) -> None:
         self.limits = limits
         self.store = ModelStore(root or limits.storage_dir)
-        self.scratch = self.store.root / "scratch" / str(os.getpid())
+        # Files for download (zips, reports) live in the system's temp folder, where Gradio may serve them from.
+        self.scratch = Path(tempfile.gettempdir()) / "charlm-scratch" / str(os.getpid())
         self._lock = threading.RLock()
         self.sessions: dict[str, Session] = {}
         self._cache: OrderedDict[tuple[str, str], Entry] = OrderedDict()  # (user, name) -> Entry, LRU order
@@ -136,9 +138,13 @@ class ModelRegistry:
         self.store.expire(self.limits.session_ttl, prefix=SESSION, now=now)
         self.store.expire(self.limits.session_ttl, prefix=".upload-", now=now)  # staging left by a crash
         for folder in self.scratch.parent.glob("*") if self.scratch.parent.is_dir() else []:
-            dead = startup and folder.name.isdigit() and not Path(f"/proc/{folder.name}").exists()
+            dead = startup and folder.name.isdigit() and not _alive(int(folder.name))
             if dead or folder.name == str(os.getpid()):
                 _remove_older(folder, 0 if dead else SCRATCH_AGE, now)
+        if startup:  # folders of charlm versions before 0.2, which deleted nothing
+            for old in Path(tempfile.gettempdir()).glob("charlm-app-*"):
+                if now - old.stat().st_mtime > SCRATCH_AGE:
+                    shutil.rmtree(old, ignore_errors=True)
 
     # --- names ----------------------------------------------------------------------------------------------------
     def user_models(self, key: str) -> list[Run]:
@@ -295,6 +301,19 @@ class ModelRegistry:
         if facts:
             lines.append(" · ".join(facts))
         return "\n\n".join(lines)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists (POSIX); elsewhere assume it does, so nothing of a live server is deleted."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove_older(folder: Path, age: float, now: float) -> None:
