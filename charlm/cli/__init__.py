@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "charlm.cli.score",
     "charlm.cli.eval",
     "charlm.cli.backprop",
+    "charlm.cli.inspect",
 )
 
 
