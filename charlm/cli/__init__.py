@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "charlm.cli.eval",
     "charlm.cli.backprop",
     "charlm.cli.inspect",
+    "charlm.cli.compare",
+    "charlm.cli.search",
 )
 
 
