@@ -26,8 +26,8 @@ from charlm.data import Corpus, check_trainable, get_batch
 from charlm.device import autocast, pick_device, pick_precision
 from charlm.errors import CheckpointError, TrainingError
 from charlm.models import ModelConfig, build_model, count_parameters
-from charlm.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, make_optimizer
 from charlm.optim import DEFAULT_LR as OPTIMIZER_LR
+from charlm.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, make_optimizer
 from charlm.score import score_ids
 
 # AdamW's peak learning rates per architecture, chosen by measurement on tinyshakespeare (docs/benchmarks.md): at

@@ -160,7 +160,8 @@ def search(corpus: Corpus, total_budget: float, trial_budget: float, out_dir: st
         rows.append(row)
         budget = min(trial_budget, left)
         cfg = TrainConfig(max_steps=None, time_budget=budget, optimizer=optimizer, lr=lr, batch_size=batch_size,
-                          eval_interval=10**9, eval_seconds=budget / REPORTS_PER_TRIAL, eval_chars=20_000, seed=seed)  # fmt: skip
+                          eval_interval=10**9, eval_seconds=budget / REPORTS_PER_TRIAL, eval_chars=20_000,
+                          seed=seed)  # fmt: skip
         for _ in _run_trial(trial, row, corpus, config, cfg, Path(out_dir) / f"trial-{trial.number:03d}", should_stop):
             yield _event("trial", rows, t0, total_budget)
         if row.state == "pruned":

@@ -50,7 +50,9 @@ class Report:
         return [{"position": i + 1, "char": s.chars[i], "prob": s.probs[i], "bits": bits[i], "top5": self.top5(i)}
                 for i in s.most_surprising(n)]  # fmt: skip
 
-    def to_json(self) -> dict:
+    def to_json(self, arrays: bool = True) -> dict:
+        """The CLI's JSON; ``arrays=False`` leaves out the attention and hidden-state values (the app keeps those
+        as numpy arrays instead of nested lists)."""
         s = self.surprise
         out = {
             "arch": self.arch,
@@ -64,12 +66,14 @@ class Report:
             "notes": self.notes,
         }  # fmt: skip
         if self.attention is not None:
-            out["attention"] = np.round(self.attention.weights.numpy().astype(np.float64), JSON_DIGITS).tolist()
             out["attention_chars"] = list(self.attention_text)
             out["attention_max_error"] = self.attention.max_error
+            if arrays:
+                out["attention"] = np.round(self.attention.weights.numpy().astype(np.float64), JSON_DIGITS).tolist()
         if self.hidden is not None:
-            out["hidden"] = np.round(self.hidden.astype(np.float64), JSON_DIGITS).tolist()
             out["units"] = self.units
+            if arrays:
+                out["hidden"] = np.round(self.hidden.astype(np.float64), JSON_DIGITS).tolist()
         return out
 
 

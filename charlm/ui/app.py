@@ -17,6 +17,7 @@ from charlm.ui.backprop_tab import build_backprop_tab
 from charlm.ui.chat_tab import build_chat_tab
 from charlm.ui.common import user_errors
 from charlm.ui.evaluate_tab import build_evaluate_tab
+from charlm.ui.inspect_tab import build_inspect_tab
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_tab import build_train_tab
@@ -77,6 +78,7 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
             build_train_tab(picker, registry)
             build_evaluate_tab(picker, lambda name, request: registry.resolve(name, request.session_hash or ""))
             build_backprop_tab()
+            build_inspect_tab(picker, registry)
         gr.Markdown(limits.describe(), elem_id="limits")
 
         def model_card(model: str, request: gr.Request) -> str:
