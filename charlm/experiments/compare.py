@@ -111,8 +111,10 @@ def compare(corpus: Corpus, specs: list[RunSpec], time_budget: float, out_dir: s
     """Train every spec for ``time_budget`` seconds on ``corpus``; yield events; the last one holds all results."""
     check_specs(specs, size)
     configs = [preset_config(s.arch, size, corpus.vocab.size) for s in specs]
-    results = [RunResult(s.label, s.arch, s.optimizer, s.peak_lr, config_parameters(c))
-               for s, c in zip(specs, configs, strict=True)]
+    results = [
+        RunResult(s.label, s.arch, s.optimizer, s.peak_lr, config_parameters(c))
+        for s, c in zip(specs, configs, strict=True)
+    ]
     if max_params is not None and (big := [r for r in results if r.n_params > max_params]):
         raise TrainingError(f"{big[0].label} would have {big[0].n_params:,} parameters; the limit is {max_params:,}")
     for i, (spec, mcfg, res) in enumerate(zip(specs, configs, results, strict=True)):
