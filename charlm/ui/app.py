@@ -76,7 +76,9 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
         with gr.Tabs():
             build_chat_tab(picker, resolve, limits, default)
             build_train_tab(picker, registry)
-            build_evaluate_tab(picker, lambda name, request: registry.resolve(name, request.session_hash or ""))
+            build_evaluate_tab(
+                picker, lambda name, request: registry.resolve(name, request.session_hash or ""), registry.choices
+            )
             build_backprop_tab()
             build_inspect_tab(picker, registry)
         gr.Markdown(limits.describe(), elem_id="limits")

@@ -135,11 +135,67 @@ def _model_section(model_dropdown, resolve_model: Callable, report_outputs: list
     )
 
 
-def build_evaluate_tab(model_dropdown=None, resolve_model: Callable | None = None) -> None:
+def _ensemble_section(resolve_model: Callable, list_models: Callable[[str], list[str]]) -> None:
+    """Score (and sample from) the average of several models' next-character distributions, beside each member."""
+    with gr.Accordion("Ensemble: several models predicting together", open=False, elem_id="ensemble"):
+        gr.Markdown(
+            "An **ensemble** averages the next-character probabilities of two or more models that share a "
+            "vocabulary (trained on the same characters). It is often better than each of its members: the table "
+            "shows the ensemble's bits per char beside each member's (lower is better)."
+        )
+        members = gr.Dropdown(list_models(""), value=list_models("")[:2], multiselect=True, label="Models",
+                              elem_id="ensemble-models")  # fmt: skip
+        text = gr.Textbox(label="Text to score", lines=5, elem_id="ensemble-text")
+        score_btn = gr.Button("Score the ensemble and each model", elem_id="ensemble-score")
+        table = gr.DataFrame(label="Bits per char: ensemble and members", interactive=False, elem_id="ensemble-table")
+        with gr.Row():
+            prompt = gr.Textbox("ROMEO:", label="Prompt", lines=2, elem_id="ensemble-prompt")
+            seed = gr.Number(0, precision=0, label="seed")
+        sample_btn = gr.Button("Sample from the ensemble", elem_id="ensemble-sample-btn")
+        sample = gr.Textbox(label="Ensemble sample", lines=5, interactive=False, elem_id="ensemble-sample")
+
+    def _loaded(names, request):
+        from charlm.ensemble import ensemble
+
+        names = list(dict.fromkeys(names or []))
+        if len(names) < 2:
+            raise DataError("choose at least two models for an ensemble")
+        members = [resolve_model(n, request) for n in names]
+        return ensemble(members), members
+
+    @user_errors
+    def score_ensemble(names: list[str], text_: str, request: gr.Request) -> pd.DataFrame:
+        """Bits per char of the ensemble and of each member on the text."""
+        ens, members = _loaded(names, request)
+        keys = ("bpc", "perplexity", "top1", "top5", "n_chars")
+        rows = [{"model": m.name, **{k: s.get(k) for k in keys}}
+                for m, s in [(ens, score_model_on_text(ens, text_ or ""))]
+                + [(m, score_model_on_text(m, text_ or "")) for m in members]]  # fmt: skip
+        return pd.DataFrame(rows).round(4)
+
+    @user_errors
+    def sample_ensemble(names: list[str], prompt_: str, seed_, request: gr.Request) -> str:
+        """300 characters from the ensemble (temperature 0.8)."""
+        from charlm.sample import generate
+
+        ens, _ = _loaded(names, request)
+        return "".join(generate(ens, prompt_ or "", max_new_chars=300, temperature=0.8, seed=int(seed_ or 0)))
+
+    def refresh(request: gr.Request):
+        return gr.update(choices=list_models(request.session_hash or ""))
+
+    members.focus(refresh, None, members, api_visibility="private", queue=False)
+    score_btn.click(score_ensemble, [members, text], table, api_name="score_ensemble", concurrency_limit=2)
+    sample_btn.click(sample_ensemble, [members, prompt, seed], sample, api_name="sample_ensemble", concurrency_limit=2)
+
+
+def build_evaluate_tab(model_dropdown=None, resolve_model: Callable | None = None,
+                       list_models: Callable[[str], list[str]] | None = None) -> None:  # fmt: skip
     """Create the Evaluate tab inside the caller's ``gr.Blocks``.
 
     ``model_dropdown`` (the app's model picker) and ``resolve_model(name, request) -> LoadedModel`` enable the
-    model-based section; without them the tab offers text metrics only.
+    model-based section; ``list_models(session_key)`` (the names a session can use) adds the ensemble section.
+    Without them the tab offers text metrics only.
     """
     with gr.Tab("Evaluate", elem_id="tab-evaluate"):
         gr.Markdown(INTRO)
@@ -185,3 +241,5 @@ def build_evaluate_tab(model_dropdown=None, resolve_model: Callable | None = Non
         )
         if model_dropdown is not None and resolve_model is not None:
             _model_section(model_dropdown, resolve_model, outputs)
+            if list_models is not None:
+                _ensemble_section(resolve_model, list_models)
