@@ -13,7 +13,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from charlm.data import Corpus
@@ -73,7 +73,7 @@ class SearchEvent:
     elapsed: float
     progress: float  # 0..1 of the total budget
     best: TrialRow | None = None
-    notes: list[str] = field(default_factory=list)
+    study: object = None  # the Optuna study (on the "done" event): every trial's reported values, for plots
 
 
 def _optuna():
@@ -170,6 +170,7 @@ def search(corpus: Corpus, total_budget: float, trial_budget: float, out_dir: st
             study.tell(trial, row.val_bpc if row.val_bpc is not None else math.inf)
         yield _event("trial", rows, t0, total_budget)
     done = _event("done", rows, t0, total_budget)
+    done.study = study
     if not keep_all:  # only the best trial's checkpoint is kept (it becomes a model); the rest is disk space
         for row in rows:
             if row is not done.best and row.checkpoint:
