@@ -52,7 +52,11 @@ def test_inspect_refuses_long_text_in_one_line(tmp_path):
     long = tmp_path / "long.txt"
     long.write_text("a" * 2001)
     p = run("inspect", "--checkpoint", GPT, "--text", str(long))
-    assert p.returncode == 2 and p.stderr.startswith("error: the text has 2,001 characters") and "at most 2,000" in p.stderr
+    assert (
+        p.returncode == 2
+        and p.stderr.startswith("error: the text has 2,001 characters")
+        and "at most 2,000" in p.stderr
+    )
 
 
 @pytest.mark.slow
