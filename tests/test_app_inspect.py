@@ -86,7 +86,8 @@ def test_compare_and_search_put_the_best_model_in_the_picker(client):
 
 def test_train_with_sgd_from_the_form(client):
     text = shakespeare_slice(5000)
-    job = client.submit(api_name="/train", source="paste", corpus_file=None, pasted_text=text, arch="gpt", size="tiny",
-                        time_budget=30, max_steps=5, eval_interval=5, optimizer="sgd", model_name="sgd-run")  # fmt: skip
+    job = client.submit(api_name="/train", source="paste", corpus_file=None, pasted_text=text, arch="gpt",
+                        size="tiny", time_budget=30, max_steps=5, eval_interval=5, optimizer="sgd",
+                        model_name="sgd-run")  # fmt: skip
     job.result(timeout=120)
     assert "finished" in job.outputs()[-1][1]
