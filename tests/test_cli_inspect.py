@@ -88,7 +88,7 @@ def test_train_with_an_optimizer(tmp_path):
             str(tmp_path / "m"), "--max-steps", "5", "--json", "--quiet")  # fmt: skip
     assert p.returncode == 0, p.stderr
     cfg = json.loads((tmp_path / "m" / "best" / "config.json").read_text())["training"]["train_config"]
-    assert cfg["optimizer"] == "momentum" and cfg["lr"] == 0.3 and cfg["weight_decay"] == 0.0
+    assert cfg["optimizer"] == "momentum" and cfg["lr"] == 3.0 and cfg["weight_decay"] == 0.0
     assert "invalid choice" in run("train", "--data", str(data), "--out", "x", "--optimizer", "lbfgs").stderr
 
 
