@@ -91,6 +91,13 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
         return run
 
+    def adopt(self, user: str, name: str, checkpoint: Path, corpus_name: str) -> Run:
+        """Keep a checkpoint folder made elsewhere (an experiment's best run) as a model of ``user``; it is moved."""
+        name = self.unique_name(user, name)
+        run = create_run(self.user_dir(user), name, corpus_name, None, f"{safe_name(name)}-{time.time_ns()}")
+        shutil.move(str(checkpoint), str(run.best))
+        return run
+
     # --- removing -----------------------------------------------------------------------------------------------
     def delete(self, user: str, name: str) -> bool:
         run = self.find(user, name)

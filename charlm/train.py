@@ -26,12 +26,14 @@ from charlm.data import Corpus, check_trainable, get_batch
 from charlm.device import autocast, pick_device, pick_precision
 from charlm.errors import CheckpointError, TrainingError
 from charlm.models import ModelConfig, build_model, count_parameters
-from charlm.optim import make_optimizer
+from charlm.optim import DEFAULT_LR as OPTIMIZER_LR
+from charlm.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, make_optimizer
 from charlm.score import score_ids
 
-# Peak learning rates per architecture, chosen by measurement on tinyshakespeare (docs/benchmarks.md): at these
-# sizes, with warm-up, clipping and cosine decay, the recurrent nets learn fastest at rates far above the usual 2e-3.
-DEFAULT_LR = {"gpt": 3e-3, "lstm": 1.5e-2, "gru": 1.5e-2, "rnn": 2e-3}
+# AdamW's peak learning rates per architecture, chosen by measurement on tinyshakespeare (docs/benchmarks.md): at
+# these sizes, with warm-up, clipping and cosine decay, the recurrent nets learn fastest at rates far above the usual
+# 2e-3. Every optimizer's rates: ``charlm.optim.default_lr``.
+DEFAULT_LR = OPTIMIZER_LR["adamw"]
 
 
 @dataclass
@@ -42,9 +44,10 @@ class TrainConfig:
     lr: float = 2e-3
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 50
-    weight_decay: float = 0.1
+    weight_decay: float | None = None  # None: the optimizer's default (charlm.optim.DEFAULT_WEIGHT_DECAY)
     grad_clip: float = 1.0
     eval_interval: int = 250
+    eval_seconds: float | None = None  # also evaluate every this many seconds (comparisons over time use it)
     eval_chars: int | None = 200_000  # cap on validation characters per periodic evaluation (None: all)
     val_fraction: float = 0.1
     seed: int = 1337
@@ -54,8 +57,15 @@ class TrainConfig:
     sample_prompt: str = "\n"
     compile: bool = False  # torch.compile the training forward: pays only on long runs (first compile 20-45 s)
     save_every: float | None = 30.0  # seconds of training between saves of last/: a crash loses at most this much
+    optimizer: str = "adamw"  # sgd, momentum, adam or adamw (charlm.optim)
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.weight_decay is None:
+            self.weight_decay = DEFAULT_WEIGHT_DECAY[self.optimizer]
+        if self.eval_seconds is not None and not self.eval_seconds > 0:
+            raise TrainingError(f"evaluation every N seconds needs N > 0, not {self.eval_seconds}")
         if self.max_steps is None and self.time_budget is None:
             raise TrainingError("give a step count or a time budget (or both)")
         if self.max_steps is not None and self.max_steps < 1:
@@ -142,7 +152,7 @@ class Trainer:
         check_trainable(train_ids, self.val_ids, mc.block_size)
         self.train_ids = distributed.shard(train_ids, self.dist, mc.block_size + 1)  # each rank its own part
         self.model.train()
-        self.optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay)
+        self.optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay, cfg.optimizer)
         # DDP averages gradients across processes in backward; checkpoints keep the plain module.
         self.forward = torch.nn.parallel.DistributedDataParallel(self.model) if self.dist.enabled else self.model
         if cfg.compile:
@@ -162,6 +172,7 @@ class Trainer:
         self.rate: float | None = None  # tokens/s, smoothed
         self.last_val: dict | None = None
         self.last_eval_step = -1
+        self.last_eval_time = self.elapsed()
         self.has_val = len(self.val_ids) >= 2 and self.dist.is_main
         self.saved_at = self.elapsed()  # when last/ was last written (seconds of training)
 
@@ -198,7 +209,7 @@ class Trainer:
         """Step until a stop rule fires, evaluating and saving every ``eval_interval`` steps, then finish."""
         while not (reason := self.stop_reason()):
             yield self.train_step()
-            if self.step % self.cfg.eval_interval == 0:
+            if self.step % self.cfg.eval_interval == 0 or self.eval_time_due():
                 yield from self.evaluate_and_save()
                 yield self.save("last", "periodic")
             elif self.cfg.save_every and self.elapsed() - self.saved_at >= self.cfg.save_every:
@@ -273,9 +284,14 @@ class Trainer:
         if ev.is_best:
             yield self.save("best", "best validation")
 
+    def eval_time_due(self) -> bool:
+        """True when ``eval_seconds`` have passed since the last evaluation (or the start)."""
+        return self.cfg.eval_seconds is not None and self.elapsed() - self.last_eval_time >= self.cfg.eval_seconds
+
     def evaluate(self) -> TrainEvent:
         cfg = self.cfg
         self.last_eval_step = self.step
+        self.last_eval_time = self.elapsed()
         res = score_ids(self.model, self.val_ids, max_chars=cfg.eval_chars, precision=self.precision)
         self.last_val = {k: res[k] for k in ("loss", "bpc", "perplexity", "n_chars")}
         is_best = res["loss"] < self.best_val

@@ -138,3 +138,17 @@ def test_other_tabs_render(page):
     page.get_by_role("tab", name="Backprop").click()
     expect(page.locator("#bp-next")).to_be_visible(timeout=15_000)
     shot(page, "6-backprop")
+
+
+def test_inspect_tab_opens_with_its_example_drawn(page):
+    page.get_by_role("tab", name="Inspect").click()
+    expect(page.locator("#inspect-status")).to_contain_text("bits/char", timeout=15_000)
+    page.locator("#inspect-att-plot").scroll_into_view_if_needed()
+    expect(page.locator("#surprise-text span").first).to_be_visible()
+    assert page.locator("#surprise-text span").count() > 100  # one span per character, coloured by surprise
+    title = page.locator("#surprise-text span").nth(5).get_attribute("title")
+    assert "top-5" in title and "bits" in title  # the hover shows the model's five best guesses
+    expect(page.locator("#inspect-att-plot .js-plotly-plot").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#inspect-emb-plot .js-plotly-plot").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#query-text")).to_contain_text("Romeo")
+    shot(page, "7-inspect")

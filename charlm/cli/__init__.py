@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "charlm.cli.score",
     "charlm.cli.eval",
     "charlm.cli.backprop",
+    "charlm.cli.inspect",
+    "charlm.cli.compare",
+    "charlm.cli.search",
 )
 
 

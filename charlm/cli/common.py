@@ -42,3 +42,14 @@ def load_for_inference(args: argparse.Namespace, checkpoint: str | None = None):
         except (RuntimeError, ValueError) as exc:
             raise CharlmError(f"--int8: {exc}") from None
     return loaded
+
+
+def load_models(args: argparse.Namespace):
+    """One checkpoint, or the ensemble of several (``--checkpoint`` repeated): what sample and score run."""
+    paths = args.checkpoint if isinstance(args.checkpoint, list) else [args.checkpoint]
+    members = [load_for_inference(args, path) for path in paths]
+    if len(members) == 1:
+        return members[0], []
+    from charlm.ensemble import ensemble
+
+    return ensemble(members), members

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from charlm.cli.common import add_inference_flags, load_for_inference
+from charlm.cli.common import add_inference_flags, load_models
 from charlm.errors import CharlmError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sample", help="stream text from a checkpoint")
-    s.add_argument("--checkpoint", required=True, help="checkpoint folder (or a training --out folder)")
+    s.add_argument("--checkpoint", required=True, action="append",
+                   help="checkpoint folder (or a training --out folder); repeat it to sample from the ensemble "
+                   "(the mean of the models' next-character distributions)")  # fmt: skip
     s.add_argument("--prompt", default="", help="text to continue ('' starts fresh)")
     s.add_argument("--prompt-file", help="read the prompt from a file instead")
     s.add_argument("--max-new-chars", type=int, default=500)
@@ -35,7 +37,7 @@ def run_sample(args) -> int:
         check_sampling(args.temperature, args.top_k, args.top_p, args.max_new_chars)
     except ValueError as exc:
         raise CharlmError(str(exc)) from None
-    loaded = load_for_inference(args)
+    loaded, _ = load_models(args)
     prompt = read_text(args.prompt_file) if args.prompt_file else args.prompt
     unknown = loaded.vocab.encode(prompt).unknown
     if unknown:

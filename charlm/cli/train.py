@@ -11,6 +11,7 @@ from pathlib import Path
 from charlm.cli.common import set_threads
 from charlm.errors import CharlmError
 from charlm.models import ARCHS, PRESETS
+from charlm.optim import OPTIMIZERS
 
 TRAIN_SETTINGS = ("batch_size", "warmup_steps", "weight_decay", "min_lr_ratio", "eval_interval", "eval_chars",
                   "val_fraction", "seed")  # fmt: skip
@@ -26,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--time-budget", type=float, help="seconds of training (wall clock)")
     t.add_argument("--max-steps", type=int, help="optimizer steps (default 2000 without a time budget)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last exactly where it stopped")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
+                   help="sgd, momentum (SGD + 0.9 momentum), adam or adamw (default); each has a measured default "
+                   "--lr (docs/benchmarks.md)")  # fmt: skip
     for flag, typ, hlp in [
         ("--n-layer", int, "layers"),
         ("--n-embd", int, "embedding width"),
@@ -34,9 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("--block-size", int, "context / training window"),
         ("--dropout", float, "dropout probability"),
         ("--batch-size", int, "sequences per step (default 32)"),
-        ("--lr", float, "peak learning rate"),
+        ("--lr", float, "peak learning rate (default: measured per optimizer and architecture)"),
         ("--warmup-steps", int, "linear warm-up steps (default 50)"),
-        ("--weight-decay", float, "AdamW weight decay (default 0.1)"),
+        ("--weight-decay", float, "weight decay (default 0.1 for adamw, decoupled; 0 for the others, L2)"),
         ("--min-lr-ratio", float, "where the cosine ends, as a share of the peak rate (default 0.1)"),
         ("--eval-interval", int, "steps between validations (default 250)"),
         ("--eval-chars", int, "validation characters per periodic evaluation (default 200000)"),
@@ -99,12 +103,14 @@ def load_training_text(args):
 
 def train_config(args):
     """The TrainConfig the flags ask for; unset flags keep the trainer's defaults."""
-    from charlm.train import DEFAULT_LR, TrainConfig
+    from charlm.optim import default_lr
+    from charlm.train import TrainConfig
 
     max_steps = args.max_steps if args.max_steps is not None or args.time_budget else 2000
     overrides = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
-    return TrainConfig(max_steps=max_steps, time_budget=args.time_budget, lr=args.lr or DEFAULT_LR[args.arch],
-                       device=args.device, precision=args.precision, compile=args.compile, **overrides)  # fmt: skip
+    return TrainConfig(max_steps=max_steps, time_budget=args.time_budget, optimizer=args.optimizer,
+                       lr=args.lr or default_lr(args.optimizer, args.arch), device=args.device,
+                       precision=args.precision, compile=args.compile, **overrides)  # fmt: skip
 
 
 class StopOnSignal:

@@ -22,6 +22,7 @@ from charlm.ui.backprop_tab import build_backprop_tab
 from charlm.ui.chat_tab import build_chat_tab
 from charlm.ui.common import user_errors
 from charlm.ui.evaluate_tab import build_evaluate_tab
+from charlm.ui.inspect_tab import build_inspect_tab
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_tab import build_train_tab
@@ -67,6 +68,7 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
             build_train_tab(picker, registry)
             build_evaluate_tab(picker, registry)
             build_backprop_tab(limits)
+            build_inspect_tab(picker, registry)
         gr.Markdown(limits.describe(), elem_id="limits")
         browser_key = gr.BrowserState(None, storage_key="charlm-user", secret=browser_secret(registry))
 

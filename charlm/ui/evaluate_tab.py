@@ -83,6 +83,26 @@ def _outputs(report: EvalReport, folder: Path) -> tuple:
 class Endpoints:
     """The tab's computations, bound to the server's limits and to where each session's report files go."""
 
+    @user_errors(heavy=True)
+    def score_ensemble(self, names: list[str], text: str, request: gr.Request) -> pd.DataFrame:
+        """Bits per char of the ensemble and of each member on the text (the total cost is checked first)."""
+        ens, members = _ensemble_members(self, names, request)
+        budget = self.limits.max_request_gflop / (len(members) + 1)  # the ensemble, then each member alone
+        keys = ("bpc", "perplexity", "top1", "top5", "n_chars")
+        rows = [
+            {"model": m.name, **{k: s.get(k) for k in keys}}
+            for m, s in [(m, score_model_on_text(m, text or "", max_gflop=budget)) for m in (ens, *members)]
+        ]
+        return pd.DataFrame(rows).round(4)  # fmt: skip
+
+    @user_errors
+    def sample_ensemble(self, names: list[str], prompt: str, seed, request: gr.Request) -> str:
+        """300 characters from the ensemble (temperature 0.8)."""
+        from charlm.sample import generate
+
+        ens, _ = _ensemble_members(self, names, request)
+        return "".join(generate(ens, (prompt or "")[-2000:], max_new_chars=300, temperature=0.8, seed=int(seed or 0)))
+
     def __init__(self, registry: ModelRegistry | None, limits: Limits) -> None:
         self.registry, self.limits = registry, limits
 
@@ -124,6 +144,16 @@ class Endpoints:
         return _outputs(report, self._folder(request))
 
 
+def _ensemble_members(api: Endpoints, names: list[str] | None, request: gr.Request):
+    from charlm.ensemble import ensemble
+
+    names = list(dict.fromkeys(names or []))
+    if len(names) < 2:
+        raise DataError("choose at least two models for an ensemble")
+    members = [api.registry.resolve(n, request.session_hash or "") for n in names]
+    return ensemble(members), members
+
+
 def _model_section(model_dropdown, api: Endpoints, report_outputs: list) -> None:
     """Bits per char / perplexity / top-k of a checkpoint, and generate-then-score."""
     with gr.Accordion("Model-based evaluation", open=False):
@@ -152,13 +182,43 @@ def _model_section(model_dropdown, api: Endpoints, report_outputs: list) -> None
                   report_outputs, api_name="generate_and_score", **heavy)  # fmt: skip
 
 
+def _ensemble_section(api: Endpoints) -> None:
+    """Score (and sample from) the average of several models' next-character distributions, beside each member."""
+    registry = api.registry
+    with gr.Accordion("Ensemble: several models predicting together", open=False, elem_id="ensemble"):
+        gr.Markdown(
+            "An **ensemble** averages the next-character probabilities of two or more models that share a "
+            "vocabulary (trained on the same characters). It is often better than each of its members: the table "
+            "shows the ensemble's bits per char beside each member's (lower is better)."
+        )
+        names = list(registry.shipped)
+        members = gr.Dropdown(names, value=names[:2], multiselect=True, label="Models",
+                              elem_id="ensemble-models")  # fmt: skip
+        text = gr.Textbox(label="Text to score", lines=5, elem_id="ensemble-text")
+        score_btn = gr.Button("Score the ensemble and each model", elem_id="ensemble-score")
+        table = gr.DataFrame(label="Bits per char: ensemble and members", interactive=False, elem_id="ensemble-table")
+        with gr.Row():
+            prompt = gr.Textbox("ROMEO:", label="Prompt", lines=2, elem_id="ensemble-prompt")
+            seed = Number(0, precision=0, label="seed")
+        sample_btn = gr.Button("Sample from the ensemble", elem_id="ensemble-sample-btn")
+        sample = gr.Textbox(label="Ensemble sample", lines=5, interactive=False, elem_id="ensemble-sample")
+
+    def refresh(request: gr.Request):
+        return gr.update(choices=registry.choices(request.session_hash or ""))
+
+    heavy = dict(concurrency_limit=api.limits.heavy_concurrency, concurrency_id="model-evaluation")
+    members.focus(refresh, None, members, api_visibility="private", queue=False)
+    score_btn.click(api.score_ensemble, [members, text], table, api_name="score_ensemble", **heavy)
+    sample_btn.click(api.sample_ensemble, [members, prompt, seed], sample, api_name="sample_ensemble", **heavy)
+
+
 def build_evaluate_tab(
     model_dropdown=None, registry: ModelRegistry | None = None, limits: Limits | None = None
 ) -> None:
     """Create the Evaluate tab inside the caller's ``gr.Blocks``.
 
-    ``model_dropdown`` (the app's model picker) and the app's ``registry`` enable the model-based section; without
-    them the tab offers text metrics only.
+    ``model_dropdown`` (the app's model picker) and the app's ``registry`` enable the model-based and ensemble
+    sections; without them the tab offers text metrics only.
     """
     api = Endpoints(registry, limits or (registry.limits if registry else Limits()))
     with gr.Tab("Evaluate", elem_id="tab-evaluate"):
@@ -200,3 +260,4 @@ def build_evaluate_tab(
                       concurrency_limit=api.limits.heavy_concurrency, concurrency_id="evaluate")  # fmt: skip
         if model_dropdown is not None and registry is not None:
             _model_section(model_dropdown, api, outputs)
+            _ensemble_section(api)

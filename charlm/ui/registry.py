@@ -164,6 +164,13 @@ class ModelRegistry:
         self.store.prune(sess.user, self.limits.max_session_models, protect={run.name})
         return run
 
+    def adopt(self, key: str, name: str, checkpoint: Path, corpus_name: str) -> str:
+        """Make a checkpoint made by an experiment one of the user's models (it is moved); returns its name."""
+        sess = self.session(key)
+        run = self.store.adopt(sess.user, name, checkpoint, corpus_name)
+        self.store.prune(sess.user, self.limits.max_session_models, protect={run.name} | {sess.training or ""})
+        return run.name
+
     def last_run(self, key: str) -> Run | None:
         return self.store.last_run(self.session(key).user)
 

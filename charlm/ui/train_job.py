@@ -24,8 +24,9 @@ from charlm.corpora import load_source
 from charlm.data import Corpus, build_corpus
 from charlm.errors import CharlmError, TrainingError
 from charlm.models import ModelConfig, config_parameters, preset_config
+from charlm.optim import default_lr
 from charlm.runs import Run
-from charlm.train import DEFAULT_LR, TrainConfig, TrainEvent, train
+from charlm.train import TrainConfig, TrainEvent, train
 from charlm.ui.common import fmt_time
 from charlm.ui.registry import ModelRegistry, Session
 
@@ -76,7 +77,8 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict) -> Job:
     batch, note = fit_batch(mcfg, int(form["batch_size"] or 32), limits)
     cfg = TrainConfig(
         batch_size=batch, max_steps=int(form["max_steps"] or 0) or None,
-        time_budget=float(form["time_budget"]), lr=float(form["lr"]) if form["lr"] else DEFAULT_LR[arch],
+        time_budget=float(form["time_budget"]), optimizer=form.get("optimizer") or "adamw",
+        lr=float(form["lr"]) if form["lr"] else default_lr(form.get("optimizer") or "adamw", arch),
         eval_interval=int(form["eval_interval"] or 100), eval_chars=20_000, seed=int(form["seed"] or 0),
         sample_chars=120, save_every=limits.save_every,
     )  # fmt: skip

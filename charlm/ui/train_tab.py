@@ -15,7 +15,9 @@ from charlm.cleaning import CleanOptions, clean_text
 from charlm.corpora import BUILTIN, PYDOC, load_source
 from charlm.errors import CharlmError
 from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
+from charlm.optim import OPTIMIZERS
 from charlm.ui.common import Number, Slider, user_errors
+from charlm.ui.experiments import build_experiments
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_job import check_form, overrides, plan_new, plan_resume, stream
 
@@ -38,7 +40,7 @@ def size_choices(arch: str, vocab_size: int = 100) -> list[tuple[str, str]]:
 FORM_FIELDS = (
     "source", "corpus_file", "pasted_text", "builtin", "lowercase", "collapse_whitespace", "min_count", "arch", "size",
     "time_budget", "max_steps", "model_name", "resume", "lr", "batch_size", "eval_interval", "seed", "block_size",
-    "n_layer", "n_embd", "n_head", "hidden_size", "dropout",
+    "n_layer", "n_embd", "n_head", "hidden_size", "dropout", "optimizer",
 )  # fmt: skip
 CORPUS_FIELDS = FORM_FIELDS[:7]
 ARCH_FIELDS = ("arch", "size", "block_size", "n_layer", "n_embd", "n_head", "hidden_size", "dropout")
@@ -60,6 +62,7 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
             f.start_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
             f.stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
         _outputs(f)
+        build_experiments(f, model_picker, registry)
     _wire_form(f, registry.limits)
     _wire_training(f, registry, model_picker)
 
@@ -97,7 +100,10 @@ def _advanced_inputs(f: SimpleNamespace) -> None:
         with gr.Row():
             f.max_steps = Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget",
                                     elem_id="train-max-steps")  # fmt: skip
-            f.lr = Number(0, minimum=0, label="Learning rate", info="0 = a good default per architecture")
+            f.optimizer = gr.Radio(list(OPTIMIZERS), value="adamw", label="Optimizer", elem_id="train-optimizer",
+                                   info="momentum: SGD + 0.9 momentum; adamw: Adam + decoupled decay")  # fmt: skip
+            f.lr = Number(0, minimum=0, label="Learning rate",
+                          info="0 = the measured default for the optimizer and architecture")  # fmt: skip
             f.batch_size = Number(32, precision=0, minimum=1, label="Batch size")
             f.eval_interval = Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
                                         elem_id="train-eval-every")  # fmt: skip
@@ -166,7 +172,8 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     def train_model(
         source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count, arch, size,
         time_budget, max_steps, model_name, resume, lr, batch_size, eval_interval, seed, block_size, n_layer,
-        n_embd, n_head, hidden_size, dropout, request: gr.Request, progress=gr.Progress(),  # noqa: B008
+        n_embd, n_head, hidden_size, dropout, optimizer="adamw", request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008
     ):  # fmt: skip
         """Train (or resume) a model on the chosen text; streams (plot, status, sample, model, checkpoint zip)."""
         form = {k: v for k, v in locals().items() if k not in ("request", "progress")}

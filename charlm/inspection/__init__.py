@@ -1,0 +1,128 @@
+"""See inside a model: per-character surprise, GPT attention, recurrent hidden state, character vectors.
+
+    report = inspect_text(loaded, "ROMEO:\\nBut soft, what light")
+    report.to_json()   # what ``python -m charlm inspect --json`` prints
+
+One call computes everything the Inspect tab and the CLI show, from the model's own forward pass. Texts are capped
+at ``MAX_CHARS`` characters (the cost of hidden-state maps and of a page full of coloured characters grows with the
+length); attention covers the first ``model.max_context`` characters, the GPT's whole field of view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from charlm.errors import DataError
+from charlm.inspection.attention import Attention, attention_maps
+from charlm.inspection.recurrent import correlations, hidden_states, top_units
+from charlm.inspection.surprise import Surprise, surprise
+from charlm.inspection.vectors import CLASSES, char_class, embedding_table, nearest_neighbours, pca_2d
+from charlm.vocab import describe_chars
+
+MAX_CHARS = 2000  # longest text inspected at once (documented in the README and the CLI's --help)
+JSON_DIGITS = 6  # attention and hidden-state values are rounded to this many decimals in JSON
+
+
+@dataclass
+class Report:
+    arch: str
+    text: str
+    surprise: Surprise
+    vocab_chars: list[str]
+    embedding: dict  # chars, xy, explained_variance(_ratio), classes, neighbours, tied
+    attention: Attention | None = None  # GPT: over attention_text
+    attention_text: str = ""
+    hidden: np.ndarray | None = None  # recurrent: (len(text), hidden_size)
+    units: list[dict] = field(default_factory=list)  # recurrent: units that track simple features
+    unknown_chars: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)  # what was capped or skipped, in words
+
+    def top5(self, i: int) -> list[list]:
+        """The model's five best guesses for predicted character ``i`` (``text[i + 1]``), with probabilities."""
+        s = self.surprise
+        return [[self.vocab_chars[j - 1] if j else "\ufffd", p] for j, p in zip(s.top_ids[i], s.top_probs[i],
+                                                                               strict=True)]  # fmt: skip
+
+    def most_surprising(self, n: int = 10) -> list[dict]:
+        s, bits = self.surprise, self.surprise.bits
+        return [{"position": i + 1, "char": s.chars[i], "prob": s.probs[i], "bits": bits[i], "top5": self.top5(i)}
+                for i in s.most_surprising(n)]  # fmt: skip
+
+    def to_json(self, arrays: bool = True) -> dict:
+        """The CLI's JSON; ``arrays=False`` leaves out the attention and hidden-state values (the app keeps those
+        as numpy arrays instead of nested lists)."""
+        s = self.surprise
+        out = {
+            "arch": self.arch,
+            "text": self.text,
+            "bpc": s.bpc,
+            "chars": [{"char": c, "prob": p, "top5": self.top5(i)} for i, (c, p) in enumerate(zip(s.chars, s.probs,
+                                                                                                 strict=True))],
+            "most_surprising": self.most_surprising(),
+            "unknown_chars": list(self.unknown_chars),
+            "embedding": self.embedding,
+            "notes": self.notes,
+        }  # fmt: skip
+        if self.attention is not None:
+            out["attention_chars"] = list(self.attention_text)
+            out["attention_max_error"] = self.attention.max_error
+            if arrays:
+                out["attention"] = np.round(self.attention.weights.numpy().astype(np.float64), JSON_DIGITS).tolist()
+        if self.hidden is not None:
+            out["units"] = self.units
+            if arrays:
+                out["hidden"] = np.round(self.hidden.astype(np.float64), JSON_DIGITS).tolist()
+        return out
+
+
+def embedding_view(model, vocab_chars: list[str], neighbours: int = 5) -> dict:
+    """The embedding table in 2-D with each character's class and nearest neighbours (JSON-ready)."""
+    vectors = embedding_table(model)
+    proj = pca_2d(vectors)
+    return {
+        "chars": list(vocab_chars),
+        "xy": proj.xy.round(JSON_DIGITS).tolist(),
+        "explained_variance": proj.explained_variance.tolist(),
+        "explained_variance_ratio": proj.explained_variance_ratio.tolist(),
+        "classes": [char_class(c) for c in vocab_chars],
+        "neighbours": {c: [[n, round(sim, 4)] for n, sim in nn] for c, nn in
+                       nearest_neighbours(vectors, vocab_chars, neighbours).items()},
+        "tied": model.config.arch == "gpt",  # the GPT's output layer is this same table
+    }  # fmt: skip
+
+
+def check_text(text: str, max_chars: int = MAX_CHARS) -> str:
+    if len(text) < 2:
+        raise DataError("give at least 2 characters to inspect (the first one has nothing before it to predict it)")
+    if len(text) > max_chars:
+        raise DataError(f"the text has {len(text):,} characters; inspection reads at most {max_chars:,} at once "
+                        "(the inspect limit); shorten it")  # fmt: skip
+    return text
+
+
+def inspect_text(loaded, text: str, max_chars: int = MAX_CHARS) -> Report:
+    """Everything the Inspect tab shows for ``text`` under ``loaded`` (a LoadedModel)."""
+    text = check_text(text, max_chars)
+    model, vocab = loaded.model, loaded.vocab
+    enc = vocab.encode(text)
+    report = Report(arch=model.config.arch, text=text, surprise=surprise(model, vocab, text),
+                    vocab_chars=list(vocab.chars), embedding=embedding_view(model, vocab.chars),
+                    unknown_chars=enc.unknown)  # fmt: skip
+    if enc.unknown:
+        report.notes.append(f"the model never saw {describe_chars(enc.unknown)}: those characters are not scored")
+    if model.config.arch == "gpt":
+        window = model.max_context
+        report.attention_text = text[:window]
+        report.attention = attention_maps(model, enc.ids[:window])
+        if len(text) > window:
+            report.notes.append(f"attention is shown for the first {window} characters: the model's context")
+    else:
+        report.hidden = hidden_states(model, enc.ids)
+        report.units = top_units(correlations(report.hidden, text))
+    return report
+
+
+__all__ = ["CLASSES", "MAX_CHARS", "Report", "attention_maps", "char_class", "embedding_view", "hidden_states",
+           "inspect_text", "pca_2d", "surprise"]  # fmt: skip

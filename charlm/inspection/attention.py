@@ -1,0 +1,65 @@
+"""The GPT's attention weights, recorded from the real forward pass.
+
+The model computes attention with ``F.scaled_dot_product_attention``, which never hands out its weights. A forward
+hook on each attention layer takes the layer's actual input during a normal forward and recomputes the same
+softmax(q kᵀ / √d + causal mask) the fused kernel computes, from the layer's own q, k, v projection. To show that
+these are the weights the model used, the hook also rebuilds the layer's output from them (weights @ v, then the
+output projection) and we report the largest difference from the real output: ~1e-7, float rounding (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from charlm.errors import DataError
+
+
+@dataclass
+class Attention:
+    """``weights[layer][head]`` is a (T, T) tensor: row = query position, column = key position."""
+
+    weights: torch.Tensor  # (n_layer, n_head, T, T)
+    max_error: float  # max |output rebuilt from the recorded weights - the real layer output|, over all layers
+    logits: torch.Tensor  # (T, vocab): the model's output of the same forward pass
+
+
+def _recompute(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights, output) of one CausalSelfAttention on input x, written out as the fused kernel defines them."""
+    B, T, C = x.shape
+    q, k, v = attn.c_attn(x).view(B, T, 3, attn.n_head, C // attn.n_head).permute(2, 0, 3, 1, 4)
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+    weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+    y = (weights @ v).transpose(1, 2).reshape(B, T, C)
+    return weights, attn.resid_dropout(attn.c_proj(y))
+
+
+@torch.no_grad()
+def attention_maps(model, ids: list[int]) -> Attention:
+    """Run the GPT once on ``ids`` (at most its context) and record every layer's and head's attention."""
+    if model.config.arch != "gpt":
+        raise DataError("attention maps exist only for the GPT (recurrent models have no attention)")
+    if not 1 <= len(ids) <= model.max_context:
+        raise DataError(f"attention reads 1 to {model.max_context} characters (the model's context), not {len(ids)}")
+    recorded: list[torch.Tensor] = []
+    errors: list[float] = []
+
+    def hook(module, args, output):
+        weights, rebuilt = _recompute(module, args[0])
+        recorded.append(weights[0].float().cpu())
+        errors.append(float((rebuilt - output).abs().max()))
+
+    was_training = model.training
+    model.eval()
+    handles = [block.attn.register_forward_hook(hook) for block in model.blocks]
+    try:
+        device = next(model.parameters()).device
+        logits, _ = model(torch.tensor([ids], dtype=torch.long, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return Attention(torch.stack(recorded), max(errors), logits[0].float().cpu())

@@ -1,0 +1,97 @@
+"""How surprised the model is by each character of a text: its probability, the top-5 alternatives, bits/char.
+
+Every character after the first is predicted from as much preceding text as the model can use, exactly as
+``charlm.score`` reads a text (so the bits/char here equal ``score_text``'s): recurrent models read the whole text
+with their state, the GPT reads windows of its context with stride half a context and keeps each window's new
+predictions, so every character sees at least half a context of history.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from charlm.vocab import UNK_ID
+
+TOP_K = 5
+_CHUNK = 256  # recurrent models read the text this many characters per call (the state carries across)
+
+
+@dataclass
+class Surprise:
+    """Per predicted character (``text[1:]``): its probability and the model's top-5 guesses."""
+
+    chars: list[str]  # the characters predicted, text[1:]
+    probs: list[float | None]  # None where the character is unknown to the model (not scored)
+    top_ids: list[list[int]]  # TOP_K ids per position, most likely first
+    top_probs: list[list[float]]
+
+    @property
+    def bits(self) -> list[float | None]:
+        """-log2(prob) per character: its surprise in bits."""
+        return [None if p is None else -math.log2(max(p, 1e-45)) for p in self.probs]
+
+    @property
+    def bpc(self) -> float:
+        known = [b for b in self.bits if b is not None]
+        return sum(known) / len(known) if known else float("nan")
+
+    def most_surprising(self, n: int = 10) -> list[int]:
+        """Positions (into ``chars``) of the ``n`` least expected characters, most surprising first."""
+        order = sorted((i for i, b in enumerate(self.bits) if b is not None), key=lambda i: -self.bits[i])
+        return order[:n]
+
+
+def _windows(n_targets: int, context: int) -> list[tuple[int, int, int]]:
+    """(start, length, first new target) of each window: the rule of ``charlm.score._score_windows``."""
+    stride = max(1, context // 2)
+    starts = list(range(0, max(1, n_targets - context + 1), stride))
+    if starts[-1] + context < n_targets:
+        starts.append(n_targets - context)
+    rows, done = [], 0
+    for s in starts:
+        length = min(context, n_targets - s)
+        rows.append((s, length, max(0, done - s)))
+        done = s + length
+    return rows
+
+
+@torch.no_grad()
+def next_char_probs(model, ids: list[int]) -> torch.Tensor:
+    """(len(ids) - 1, vocab) probabilities: row j is the model's distribution for ``ids[j + 1]``."""
+    device = next(model.parameters()).device
+    x = torch.tensor(ids, dtype=torch.long, device=device)
+    n = len(ids) - 1
+    out = torch.empty(n, model.config.vocab_size)
+    if model.max_context:
+        for s, length, first in _windows(n, model.max_context):
+            logits, _ = model(x[None, s : s + length])
+            out[s + first : s + length] = torch.softmax(logits[0, first:].float(), dim=-1).cpu()
+    else:
+        state = model.init_state(1)
+        for t in range(0, n, _CHUNK):
+            logits, state = model(x[None, t : min(n, t + _CHUNK)], state)
+            out[t : t + logits.shape[1]] = torch.softmax(logits[0].float(), dim=-1).cpu()
+    return out
+
+
+def surprise(model, vocab, text: str) -> Surprise:
+    """The model's probability of each character of ``text`` after the first, with its top-5 alternatives."""
+    was_training = model.training
+    model.eval()
+    try:
+        ids = vocab.encode(text).ids
+        probs = next_char_probs(model, ids)
+    finally:
+        model.train(was_training)
+    targets = torch.tensor(ids[1:], dtype=torch.long)
+    p_true = probs.gather(1, targets[:, None])[:, 0]
+    top = probs.topk(min(TOP_K, probs.shape[1]), dim=-1)
+    return Surprise(
+        chars=list(text[1:]),
+        probs=[None if t == UNK_ID else float(p) for t, p in zip(targets.tolist(), p_true.tolist(), strict=True)],
+        top_ids=top.indices.tolist(),
+        top_probs=top.values.tolist(),
+    )
