@@ -58,8 +58,12 @@ def test_upload_is_sized_from_its_config_before_anything_is_built(client, tmp_pa
     (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + b"\0\0\0\0")
     for model, message in (({"n_layer": 60, "n_embd": 1024}, "755,[0-9,]+ parameters; this server accepts"),
                            ({"n_layer": 1000}, "n_layer must be an integer from 1 to 64")):  # fmt: skip
-        cfg = {"format": "charlm-checkpoint", "format_version": 1, "vocab": {"chars": "abc"},
-               "model": {"arch": "gpt", "vocab_size": 4, "n_embd": 64, "n_head": 4, "block_size": 64, **model}}
+        cfg = {
+            "format": "charlm-checkpoint",
+            "format_version": 1,
+            "vocab": {"chars": "abc"},
+            "model": {"arch": "gpt", "vocab_size": 4, "n_embd": 64, "n_head": 4, "block_size": 64, **model},
+        }
         (tmp_path / "config.json").write_text(json.dumps(cfg))  # fmt: skip
         files = [handle_file(str(tmp_path / "config.json")), handle_file(str(tmp_path / "model.safetensors"))]
         refused(lambda files=files: client.predict(files, api_name="/upload_model"), message)

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from charlm.budget import check, training_step_cost
 from charlm.data import Corpus
 from charlm.errors import TrainingError
-from charlm.budget import check, training_step_cost
 from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
 from charlm.optim import OPTIMIZERS, default_lr
 from charlm.train import TrainConfig, train

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from charlm.budget import training_step_cost
 from charlm.data import Corpus
 from charlm.errors import TrainingError
-from charlm.budget import training_step_cost
 from charlm.models import ARCHS, ModelConfig, config_parameters
 from charlm.optim import OPTIMIZERS, default_lr
 from charlm.train import TrainConfig, train
