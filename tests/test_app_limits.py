@@ -86,7 +86,7 @@ def test_nonsense_numbers_name_the_field(app_url, bad):
 
     form = dict(TRAIN, pasted_text="hello world " * 50, builtin=None, lowercase=False, collapse_whitespace=False,
                 min_count=0, model_name="", resume=False, lr=0, block_size=0, n_layer=0, n_embd=0, n_head=0,
-                hidden_size=0, dropout=0, batch_size="BAD")  # fmt: skip
+                hidden_size=0, dropout=0, optimizer="adamw", batch_size="BAD")  # fmt: skip
     body = json.dumps({"data": [form[k] for k in FORM_FIELDS]}).replace('"BAD"', bad)
     out = raw_call(app_url, "train", body)
     assert "event: error" in out and "Batch size" in out and "upstream" not in out.lower(), out[-300:]

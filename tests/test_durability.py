@@ -59,6 +59,19 @@ class App:
         self.proc.wait(60)
 
 
+def open_page(page, url: str) -> None:
+    """Load the app (the same origin, so the browser's stored key comes along); a page that was still talking to
+    the killed server can abort the first navigation."""
+    for attempt in range(3):
+        try:
+            page.goto(url)
+            return
+        except sync_api.Error:
+            if attempt == 2:
+                raise
+            time.sleep(1)
+
+
 def steps_shown(page) -> int:
     m = re.search(r"step ([\d,]+)", page.locator("#train-status").inner_text())
     return int(m.group(1).replace(",", "")) if m else 0
@@ -108,7 +121,7 @@ def test_a_model_survives_kill_9_and_the_browser_resumes_it(app):
         time.sleep(3)
         app.kill()  # no warning, no clean-up: as a crash or an OOM kill would
         app.start()
-        page.reload()
+        open_page(page, app.url)
         expect(page.locator("#model-card")).to_contain_text("shakespeare-gpt", timeout=60_000)
         assert has_model(page, "durable"), "the browser's model is gone after the restart"
         start_training(page, "", resume=True)  # the Train tab resumes the run that was killed
