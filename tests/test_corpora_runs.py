@@ -36,9 +36,8 @@ def test_well_formed_poems_corpus_builds():
     assert corpus.n_chars == len(text) and 6_000 < corpus.vocab.size < 6_258  # fewer rare characters
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["gru", "gpt"])
-def test_builtin_poems_train_and_sample(tmp_path, arch):
+def test_builtin_poems_train_and_sample(tmp_path, arch, one_thread):
     corpus = build_corpus(builtin_text(POEMS), name=POEMS)
     assert corpus.vocab.size == 6_258  # 6,257 characters + the unknown id
     config = ModelConfig(arch=arch, vocab_size=corpus.vocab.size, **TINY[arch])
