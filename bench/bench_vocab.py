@@ -7,8 +7,10 @@ For GRU, LSTM and GPT "small" (the presets), side by side in one process, interl
     poems / plain head            charlm today: a hidden x 6,258 linear layer + cross-entropy
     poems / adaptive head         charlm.models.output.AdaptiveHead and its fast loss (unigram bias init)
   reported as tokens/s of the fastest step (the one least disturbed by other work) and its ratio to Shakespeare;
-- scoring: a no-grad forward of 16 x 256 tokens and the cross-entropy over the full distribution (what
-  charlm.score does): plain logits against the adaptive head's exact log-probabilities;
+- scoring: a no-grad forward of 16 x 256 tokens (GPT: 16 x 64), then the loss and top-5 of every position (what
+  charlm.score does): plain logits; the adaptive head's full log-probabilities; ``AdaptiveHead.score`` (exact
+  NLL + top-5 without the full distribution), and the same without the top-5 (the loss alone, what a periodic
+  evaluation during training needs);
 - sampling: the cost of filtering and drawing one character at V = 6,258 and V = 66:
   charlm.sample._filter_logits + softmax + multinomial against charlm.filtering.sample_top.
 
@@ -42,6 +44,7 @@ class Variant:
 
     def __init__(self, name: str, arch: str, corpus, adaptive: bool, batch: int, seed: int = 0) -> None:
         self.name, self.arch, self.times, self.score_times = name, arch, [], []
+        self.fast_score_times, self.loss_only_times = [], []
         train_ids, _ = corpus.split()
         self.ids, V = train_ids, corpus.vocab.size
         config = preset_config(arch, "small", V)
@@ -82,14 +85,26 @@ class Variant:
 
     @torch.no_grad()
     def score(self, rows: int = 16, width: int = 256) -> None:
-        """Full distribution for every position, then cross-entropy: what charlm.score computes per chunk."""
+        """What charlm.score computes per chunk: the loss and the top-5 of every position. Plain head: logits,
+        cross-entropy, topk. Adaptive head: the same over its full log-probabilities, and ``AdaptiveHead.score``
+        (fast NLL + pruned exact top-5), timed on the same batch."""
         width = min(width, self.block) if self.arch == "gpt" else width
         x, y = get_batch(self.ids, rows, width, self.gen)
         t = time.perf_counter()
         out, _ = self.body(x)
+        t_body = time.perf_counter() - t
+        t = time.perf_counter()
         logits = self.head(out) if self.head is not None else out
         F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
-        self.score_times.append((time.perf_counter() - t, rows * width))
+        logits.topk(5, dim=-1)
+        self.score_times.append((t_body + time.perf_counter() - t, rows * width))
+        if self.head is not None:
+            t = time.perf_counter()
+            self.head.score(out, y)
+            self.fast_score_times.append(t_body + time.perf_counter() - t)
+            t = time.perf_counter()
+            self.head.score(out, y, k=0)
+            self.loss_only_times.append(t_body + time.perf_counter() - t)
 
 
 def table(variants: list[Variant], rows: list[tuple[str, list[float], int]], unit: str) -> None:
@@ -125,12 +140,23 @@ def bench_models(archs: list[str], rounds: int, sections: list[str]) -> None:
         for v in variants:
             v.score()
             v.score_times.clear()
+            v.fast_score_times.clear()
+            v.loss_only_times.clear()
         print(f"\n## scoring forward (no grad), {rounds} interleaved rounds (load {os.getloadavg()[0]:.2f})")
         for _ in range(rounds):
             for v in variants:
                 v.score()
         print(f"# load after: {os.getloadavg()[0]:.2f}")
-        table(variants, [(v.name, [t for t, _ in v.score_times], v.score_times[0][1]) for v in variants], "tokens")
+        rows, shown = [], []
+        for v in variants:
+            rows.append((v.name + (", full log-probs" if v.head is not None else ""), [t for t, _ in v.score_times],
+                         v.score_times[0][1]))  # fmt: skip
+            shown.append(v)
+            if v.head is not None:
+                rows.append((v.name + ", AdaptiveHead.score", v.fast_score_times, v.score_times[0][1]))
+                rows.append((v.name + ", AdaptiveHead.score, loss only", v.loss_only_times, v.score_times[0][1]))
+                shown += [v, v]
+        table(shown, rows, "tokens")
 
 
 def bench_sampling(rounds: int, n: int = 200) -> None:

@@ -73,6 +73,21 @@ def test_loss_equals_minus_log_prob_of_the_targets(seed):
     torch.testing.assert_close(g_fast, g_exact, atol=1e-5, rtol=1e-4)  # the same gradient, computed cheaper
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_score_gives_the_exact_nll_and_top_k_without_the_full_distribution(seed):
+    head, counts = small_head(seed)
+    if seed % 2:  # a unigram start makes the clusters likely: the top-k must expand them
+        init_unigram_bias_(head, counts)
+    h = torch.randn(64, 32) * (1 + seed)
+    targets = torch.randint(0, 300, (64,), generator=torch.Generator().manual_seed(seed))
+    nll, top = head.score(h, targets, k=5)
+    logp = head(h)
+    torch.testing.assert_close(nll, -logp.gather(-1, targets[:, None]).squeeze(1), atol=1e-5, rtol=1e-5)
+    want = logp.topk(5, dim=-1)
+    torch.testing.assert_close(logp.gather(-1, top), want.values)  # the same 5 (ties aside), most likely first
+    assert head.score(h, targets, k=0)[1].shape == (64, 0)
+
+
 def test_plain_head_loss_is_the_trainers_cross_entropy():
     torch.manual_seed(0)
     head, h, t = nn.Linear(16, 50), torch.randn(2, 6, 16), torch.randint(0, 50, (2, 6))
