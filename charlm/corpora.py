@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 from charlm.errors import DataError
@@ -18,7 +19,28 @@ def _pydoc_text() -> str:
     return "\n\n".join(topics[k].strip("\n") for k in sorted(topics)) + "\n"
 
 
-BUILTIN: dict[str, Callable[[], str]] = {PYDOC: _pydoc_text}
+POEMS = "五言绝句 Chinese quatrains (17,000 poems)"
+POEMS_WELL_FORMED = "五言绝句 Chinese quatrains, well-formed only (16,260 poems)"
+POEMS_FILE = "wujue_poems_zh.txt"  # in charlm/builtin_corpora/, with its source and licence (README.md there)
+
+
+def _poems_text() -> str:
+    """The whole poem file (1.7 MB, traditional characters): see charlm/builtin_corpora/README.md."""
+    return resources.files("charlm").joinpath("builtin_corpora", POEMS_FILE).read_text(encoding="utf-8")
+
+
+def _well_formed_poems_text() -> str:
+    """Only the poems that pass the form check, each once: cleaner for a small model (charlm.poetry)."""
+    from charlm.poetry import well_formed_corpus
+
+    return well_formed_corpus(_poems_text())
+
+
+BUILTIN: dict[str, Callable[[], str]] = {
+    PYDOC: _pydoc_text,
+    POEMS: _poems_text,
+    POEMS_WELL_FORMED: _well_formed_poems_text,
+}
 
 
 def builtin_text(name: str) -> str:

@@ -27,3 +27,7 @@ class SpecError(CharlmError):
 
 class BudgetError(CharlmError):
     """A request whose estimated cost is over one of the server's limits (the message names the limit)."""
+
+
+class PoetryError(CharlmError):
+    """A poem request the model cannot serve: a bad title or first line, or a vocabulary that lacks the form."""

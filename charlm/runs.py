@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +29,23 @@ CORPUS_FILE = "corpus.txt"
 BEST, LAST = "best", "last"
 
 
+MAX_NAME = 40  # characters; 40 Han characters are 120 bytes of UTF-8, far below any file system's 255
+
+
+def _name_char(ch: str) -> bool:
+    """Letters, digits and combining marks of any script (so `唐诗-gru` stays `唐诗-gru`), and . _ -"""
+    return ch in "._-" or unicodedata.category(ch)[0] in "LNM"
+
+
 def safe_name(text: str, default: str = "model") -> str:
-    """A short name that is safe in a file name and a dropdown."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text or "").strip("-.")[:40]
+    """A short name that is safe in a file name and a dropdown, in any script.
+
+    Everything but letters, digits, marks and ``. _ -`` becomes '-': no path separators, no spaces, no control,
+    format (bidi overrides, zero-width) or private-use characters. NFC first, so a name typed with combining accents
+    and one typed precomposed give the same folder. No leading/trailing '.' or '-' (no dot-files, no '..')."""
+    text = unicodedata.normalize("NFC", text or "")
+    marked = "".join(ch if _name_char(ch) else "\0" for ch in text)  # \0 is never a name character itself
+    name = re.sub("\0+", "-", marked).strip("-.")[:MAX_NAME].strip("-.")
     return name or default
 
 
