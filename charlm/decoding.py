@@ -30,7 +30,7 @@ from __future__ import annotations
 import queue
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -61,6 +61,7 @@ class Request:
     tail: str = ""  # the last characters, to spot a stop string
     context: list[int] = field(default_factory=list)  # GPT: the ids its window holds (for a slide)
     next_id: int = 0  # the id the next step feeds to this row
+    pump: Callable[[], bool] | None = None  # an engine without a thread: reading steps the batch
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -69,6 +70,8 @@ class Request:
         """The generated ids, as they come. Closing this iterator (or leaving a for loop early) cancels."""
         try:
             while True:
+                while self.pump is not None and self.out.empty() and self.pump():
+                    pass
                 item = self.out.get()
                 if item is None:
                     return
@@ -176,13 +179,17 @@ class DecodingEngine:
     model re-read after training saved it again) is freed together with its engine.
     """
 
-    def __init__(self, model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, background: bool = True) -> None:
         self.capacity = capacity
+        self.background = background  # False: the callers' own threads step the batch while they read (the CLI)
         self._model = weakref.ref(model)
         self._device = next(model.parameters()).device
         self._gpt = model.max_context is not None
         self._cond = threading.Condition()
         self._pending: list[Request] = []
+        self._rows: list[Request] = []  # the live rows, in batch order
+        self._batch = None  # _GPTRows / _RecurrentRows while any request is live
+        self._step_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.steps = 0  # batched steps taken (for tests and benchmarks)
         self.rows_stepped = 0  # sum of the batch sizes of those steps
@@ -207,9 +214,11 @@ class DecodingEngine:
             req.out.put(None)
             req.left.set()
             return req
+        if not self.background:
+            req.pump = self._pump
         with self._cond:
             self._pending.append(req)
-            if self._thread is None or not self._thread.is_alive():
+            if self.background and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(target=self._run, name="charlm-decoding", daemon=True)
                 self._thread.start()
             self._cond.notify()
@@ -219,8 +228,9 @@ class DecodingEngine:
         """Submit, then yield the ids as they come (closing the iterator cancels the request)."""
         return self.submit(vocab, prompt, **settings).ids()
 
-    # --- the loop (background thread) ---------------------------------------------------------------------
+    # --- the loop -------------------------------------------------------------------------------------------
     def _run(self) -> None:
+        """The background thread: wait for requests, step until none is left, wait again."""
         while True:
             with self._cond:
                 while not self._pending:
@@ -231,37 +241,54 @@ class DecodingEngine:
             if model is None:  # the model is gone: nothing can be served
                 self._fail_pending(RuntimeError("the model was unloaded"))
                 return
-            self._serve(model)
+            with self._step_lock:
+                while self._step(model):
+                    pass
             del model  # idle: hold the model only weakly
 
+    def _pump(self) -> bool:
+        """One step in the caller's thread (``background=False``); False when nothing is left to do."""
+        model = self._model()
+        if model is None:
+            self._fail_pending(RuntimeError("the model was unloaded"))
+            return False
+        with self._step_lock:
+            return self._step(model)
+
     @torch.inference_mode()
-    def _serve(self, model) -> None:
-        """Step until no request is left (new ones join between steps)."""
-        rows: list[Request] = []
-        batch = (_GPTRows if self._gpt else _RecurrentRows)(model, self.capacity)
+    def _step(self, model) -> bool:
+        """Let requests leave and join, then advance every row by one character. False once no row is left."""
+        rows = self._rows
         try:
-            while True:
-                self._drop_cancelled(rows, batch)
-                self._admit(rows, batch)
-                if not rows:
-                    return
-                ids = torch.tensor([r.next_id for r in rows], device=self._device)
-                logits = batch.step(len(rows), ids)
-                self.steps, self.rows_stepped = self.steps + 1, self.rows_stepped + len(rows)
-                for i in reversed(range(len(rows))):  # reversed: a leaving row is replaced by a later one
-                    req = rows[i]
-                    if req.cancelled.is_set():
-                        continue  # its row is freed before the next step
-                    nxt = pick_next(logits[i], req.temperature, req.top_k, req.top_p, req.gen)
-                    if req.emit(nxt):
-                        self._leave(rows, batch, i, None)
-                    else:
-                        batch.advance(i, req, nxt)
+            if self._batch is None:
+                self._batch = (_GPTRows if self._gpt else _RecurrentRows)(model, self.capacity)
+            batch = self._batch
+            self._drop_cancelled(rows, batch)
+            self._admit(rows, batch)
+            if not rows:
+                self._batch = None  # free the cache while idle
+                return False
+            ids = torch.tensor([r.next_id for r in rows], device=self._device)
+            logits = batch.step(len(rows), ids)
+            self.steps, self.rows_stepped = self.steps + 1, self.rows_stepped + len(rows)
+            for i in reversed(range(len(rows))):  # reversed: a leaving row is replaced by a later one
+                req = rows[i]
+                if req.cancelled.is_set():
+                    continue  # its row is freed before the next step
+                nxt = pick_next(logits[i], req.temperature, req.top_k, req.top_p, req.gen)
+                if req.emit(nxt):
+                    self._leave(rows, batch, i, None)
+                else:
+                    batch.advance(i, req, nxt)
+            return True
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error instead of hanging
             for req in rows:
                 req.out.put(exc)
                 req.left.set()
+            rows.clear()
+            self._batch = None
             self._fail_pending(exc)
+            return False
 
     def _admit(self, rows: list[Request], batch) -> None:
         with self._cond:
@@ -269,6 +296,7 @@ class DecodingEngine:
             joining, self._pending = self._pending[:free], self._pending[free:]
         for req in joining:
             if req.cancelled.is_set():
+                req.out.put(None)
                 req.left.set()
                 continue
             rows.append(req)
@@ -322,10 +350,12 @@ def generate_batched(
     top_p: float = 1.0,
     seed: int | None = None,
     stop: Sequence[str] = (),
+    capacity: int = DEFAULT_CAPACITY,
 ) -> Iterator[str]:
     """``charlm.sample.generate`` through the model's shared engine: the same text for the same seed, decoded in
-    one batch with every other request to this model. Closing the iterator cancels the request."""
-    req = engine_for(loaded.model).submit(loaded.vocab, prompt, max_new_chars=max_new_chars,
+    one batch (of up to ``capacity`` rows) with every other request to this model. Closing the iterator cancels
+    the request."""
+    req = engine_for(loaded.model, capacity).submit(loaded.vocab, prompt, max_new_chars=max_new_chars,
                                           temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                           stop=stop)  # fmt: skip
     return text_until_stop(req.ids(), loaded.vocab.chars, stop)
