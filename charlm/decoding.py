@@ -96,7 +96,7 @@ class _GPTRows:
     """The batch's key/value cache (``capacity`` rows of the full window) and each row's position."""
 
     def __init__(self, model, capacity: int) -> None:
-        self.model, self.T = model, model.max_context
+        self.model, self.T, self.capacity = model, model.max_context, capacity
         self.keep = max(1, self.T // 2)
         self.cache = model.init_state(capacity)
         self.pos = torch.zeros(capacity, dtype=torch.long, device=self.cache.k.device)
@@ -137,7 +137,7 @@ class _RecurrentRows:
 
     def __init__(self, model, capacity: int) -> None:
         c, p = model.config, next(model.parameters())
-        self.model, self.lstm = model, c.arch == "lstm"
+        self.model, self.lstm, self.capacity = model, c.arch == "lstm", capacity
         self.h = torch.zeros(c.n_layer, capacity, c.hidden_size, device=p.device, dtype=p.dtype)
         self.c = torch.zeros_like(self.h) if self.lstm else None
 
@@ -292,7 +292,7 @@ class DecodingEngine:
 
     def _admit(self, rows: list[Request], batch) -> None:
         with self._cond:
-            free = self.capacity - len(rows)
+            free = batch.capacity - len(rows)  # the rows allocated now (engine_for may raise self.capacity)
             joining, self._pending = self._pending[:free], self._pending[free:]
         for req in joining:
             if req.cancelled.is_set():

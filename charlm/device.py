@@ -66,3 +66,10 @@ def pick_threads(work: str = "train", jobs: int = 1) -> int:
     busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     idle = max(1, round(cores - busy))
     return max(1, min(idle, cores // max(1, jobs)))
+
+
+def cpu_share() -> float:
+    """The part of a core a new single-threaded job can expect now: 1 on an idle or lightly used machine, less
+    when more processes are runnable than there are cores (1-minute load average)."""
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return min(1.0, usable_cores() / (busy + 1.0))

@@ -37,26 +37,39 @@ class Recipe:
                 f"{self.warmup_steps}, {self.threads} thread(s)")  # fmt: skip
 
 
-# Written by bench/bench_recipes.py (the best candidate per budget; the command and every candidate's score are in
-# docs/benchmarks.md, "Default recipes").
-RECIPES: tuple[Recipe, ...] = ()
+# The best candidate per budget (docs/benchmarks.md, "Default recipes", has every candidate's score and the
+# commands). 30 s: bench/bench_recipes.py on this project's 2-core machine at load 7-10 (GRU tiny beat GRU small
+# and the GPT); 90 s and 300 s: the same GRU-small candidate measured with bench/bench_quality.py one thread, the
+# other core busy (no quieter run of bench_recipes.py was possible while these were chosen).
+RECIPES: tuple[Recipe, ...] = (
+    Recipe(30, "gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.9081, "2026-11-29, bench_recipes, load 7.9-6.8"),
+    Recipe(90, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.5354, "2026-11-28, bench_quality, load ~2-3"),
+    Recipe(300, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.4318, "2026-11-28, bench_quality, load ~2-3"),
+)
 
 
-def choose_recipe(budget: float) -> Recipe:
+def choose_recipe(budget: float, cpu_share: float = 1.0) -> Recipe:
     """The recipe for a time budget: the row with the largest measured budget not above it (the smallest row
-    for shorter budgets), i.e. the recipe that measured best for that much time or a little less."""
+    for shorter budgets), i.e. the recipe that measured best for that much time or a little less.
+
+    ``cpu_share`` (0-1]: the part of a core this run will get (``charlm.device.cpu_share``). On a busy machine a
+    budget buys fewer steps, and fewer steps favour a smaller model (measured: 30 s at load 8 on 2 cores, GRU tiny
+    1.91 nats/char vs GRU small 2.92), so the budget counts for its share only.
+    """
     if budget <= 0:
         raise ValueError(f"the time budget must be positive, not {budget}")
+    effective = budget * min(1.0, max(cpu_share, 1e-3))
     rows = sorted(RECIPES, key=lambda r: r.budget)
-    fitting = [r for r in rows if r.budget <= budget]
+    fitting = [r for r in rows if r.budget <= effective]
     return fitting[-1] if fitting else rows[0]
 
 
-def explain(recipe: Recipe, budget: float) -> str:
-    """Which recipe was chosen and why, in one line (the CLI prints it; the Train tab shows it)."""
-    return (f"recipe for {budget:g} s: {recipe.describe()} — the best measured for a {recipe.budget:g}-s budget "
-            f"({recipe.val_loss:.3f} nats/char on tinyshakespeare, {recipe.measured}); every setting can be "
-            "overridden")  # fmt: skip
+def explain(recipe: Recipe, budget: float, cpu_share: float = 1.0) -> str:
+    """Which recipe was chosen and why, in one line (the CLI prints it; the Train tab can show it)."""
+    busy = f"; the CPU is busy (this run gets ~{cpu_share:.0%} of a core)" if cpu_share < 1 else ""
+    return (f"recipe for {budget:g} s{busy}: {recipe.describe()} — the best measured for a {recipe.budget:g}-s "
+            f"budget ({recipe.val_loss:.3f} nats/char on tinyshakespeare, {recipe.measured}); every setting can "
+            "be overridden")  # fmt: skip
 
 
 __all__ = ["Recipe", "RECIPES", "choose_recipe", "explain"]

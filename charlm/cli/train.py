@@ -160,23 +160,19 @@ def result_json(final) -> dict:
 def apply_recipe(args) -> str | None:
     """A new run with a time budget: every setting the user left unset comes from the recipe that measured best
     for that budget (``charlm.recipes``). Returns the line that says what was chosen and why (None: no recipe)."""
-    if args.resume or not args.time_budget or args.arch not in (None, _recipe(args.time_budget).arch):
+    from charlm.device import cpu_share
+    from charlm.recipes import choose_recipe, explain
+
+    share = cpu_share()
+    if args.resume or not args.time_budget or args.arch not in (None, choose_recipe(args.time_budget, share).arch):
         args.arch, args.size = args.arch or "gpt", args.size or "small"
         return None
-    from charlm.recipes import explain
-
-    recipe = _recipe(args.time_budget)
+    recipe = choose_recipe(args.time_budget, share)
     kept = [key for key in recipe.settings() if key != "threads" and getattr(args, key, None) is not None]
     for key, value in recipe.settings().items():
         if key != "threads" and getattr(args, key, None) is None:  # threads: chosen from the machine's load
             setattr(args, key, value)
-    return explain(recipe, args.time_budget) + (f" (your {', '.join(kept)} kept)" if kept else "")
-
-
-def _recipe(budget: float):
-    from charlm.recipes import choose_recipe
-
-    return choose_recipe(budget)
+    return explain(recipe, args.time_budget, share) + (f" (your {', '.join(kept)} kept)" if kept else "")
 
 
 def run_train(args) -> int:

@@ -19,6 +19,7 @@ from charlm.decoding import generate_batched
 from charlm.errors import CharlmError
 from charlm.sample import check_sampling
 from charlm.ui.common import user_errors
+from charlm.ui.gpu import gpu_task
 from charlm.ui.limits import Limits
 from charlm.vocab import describe_chars
 
@@ -162,6 +163,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             gr.Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
         ]  # fmt: skip
 
+        @gpu_task(duration=120)  # ZeroGPU: decode on the GPU; elsewhere unchanged
         @user_errors
         def chat_page(
             message, history, model, mode_, you_, them_, temperature, top_k, top_p, max_new, seed,
@@ -197,6 +199,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             fill_height=False,
         )
 
+        @gpu_task(duration=120)
         @user_errors
         def chat(
             message: str,
