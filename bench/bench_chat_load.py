@@ -35,9 +35,10 @@ from bench_app import free_port, pct
 
 FLOOR_APP = """
 import os, sys
+from collections.abc import Iterator
 import gradio as gr
 
-def chat(message: str, mode: str = "completion", max_new_chars: int = 150, seed: int = -1):
+def chat(message: str, mode: str = "completion", max_new_chars: int = 150, seed: int = -1) -> Iterator[str]:
     text = ""
     for i in range(int(max_new_chars)):
         text += "abcdefghij"[i % 10]
@@ -216,7 +217,7 @@ def main() -> None:
         vs_floor = f"{r['first_p95'] / floor['first_p95']:.2f}x" if floor else "n/a"
         print(
             f"| {r['server']} | {'yes' if r['training'] else 'no'} | {r['reply_p50'] / one['reply_p50']:.2f}x | "
-            f"{r['chars_s'] / one['chars_s']:.2f}x | {vs_floor} |"
+            f"{r['chars_s'] / max(one['chars_s'], 1e-9):.2f}x | {vs_floor} |"
         )
     header("done")
 
