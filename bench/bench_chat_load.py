@@ -148,7 +148,7 @@ def stop_training(handle) -> None:
     trainer.close()
 
 
-def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path) -> list[dict]:
+def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path, run: int) -> list[dict]:
     port = free_port()
     if kind == "floor":
         script = tmp / "floor_app.py"
@@ -161,11 +161,12 @@ def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path) -> list[dict]
     rows = []
     try:
         load_scenario(url, 1, 1, text, args)  # warm-up: the first request of a server pays one-time costs
-        for training in (False, True):
+        for training in (False,) if args.no_train else (False, True):
             handle = start_training(kind, url, text, args.train_budget, tmp) if training else None
             try:
                 for users, reqs in ((1, args.single_requests), (args.users, args.requests)):
-                    res = load_scenario(url, users, reqs, text, args) | {"server": kind, "training": training}
+                    res = load_scenario(url, users, reqs, text, args) | {"server": kind, "training": training,
+                                                                          "run": run}  # fmt: skip
                     rows.append(res)
                     errors = f" errors: {res['errors'][:2]}" if res["errors"] else ""
                     print(f"| {kind} | {'yes' if training else 'no'} | {users} | {res['n']} | "
@@ -192,7 +193,8 @@ def main() -> None:
     ap.add_argument("--message-chars", type=int, default=200)
     ap.add_argument("--new-chars", type=int, default=150)
     ap.add_argument("--train-budget", type=int, default=600, help="seconds; the run is stopped when done")
-    ap.add_argument("--servers", default="floor,before,after")
+    ap.add_argument("--servers", default="floor,before,after", help="in this order; a name may repeat (A/B/A/B)")
+    ap.add_argument("--no-train", action="store_true", help="only the scenarios without a training run")
     args = ap.parse_args()
     text = CORPUS.read_text(encoding="utf-8")
     header(f"chat under load: 1 vs {args.users} users, {args.new_chars}-char completions of the shipped GPT")
@@ -201,16 +203,16 @@ def main() -> None:
     dirs = {"after": REPO, "floor": REPO, "before": Path(args.before) if args.before else None}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in args.servers.split(","):
+        for run, kind in enumerate(args.servers.split(",")):
             if dirs.get(kind) is None:
                 continue
-            results += bench_server(kind, dirs[kind], text, args, Path(tmp))
+            results += bench_server(kind, dirs[kind], text, args, Path(tmp), run)
     print("\n| server | training | reply p50, N users / 1 user | total chars/s, N / 1 | first update p95 / floor's |")
     print("|---|---|---|---|---|")
     for r in results:
         if r["users"] == 1:
             continue
-        one = next(x for x in results if x["server"] == r["server"] and x["training"] == r["training"]
+        one = next(x for x in results if x["run"] == r["run"] and x["training"] == r["training"]
                    and x["users"] == 1)  # fmt: skip
         floor = next((x for x in results if x["server"] == "floor" and x["training"] == r["training"]
                       and x["users"] == r["users"]), None)  # fmt: skip

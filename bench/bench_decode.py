@@ -8,8 +8,13 @@ Variants (each on the fp32 model and on its int8 copy, ``charlm.quantize.quantiz
 A 1,000-character prompt from the middle of tinyshakespeare, --new-chars new characters, temperature 0.8 (the CLI
 defaults), interleaved rounds, medians; load average printed.
 
+A second table (--steps) times one decoding step by this thread's CPU time (``time.thread_time``: less sensitive
+to the other processes of a busy machine than wall time): the model's cached ``forward`` on one new character vs
+``decode_step`` at batch 1 and at --batch rows.
+
     python bench/bench_decode.py --threads 1
     python bench/bench_decode.py --threads 1 --batch 8 --rounds 5
+    python bench/bench_decode.py --threads 1 --steps --rounds 7
 """
 
 from __future__ import annotations
@@ -28,6 +33,56 @@ def one_stream(fn, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+@torch.inference_mode()
+def step_variants(model, B: int) -> dict:
+    """One decoding step per call: the cached forward (batch 1, position 60) and decode_step (batch 1 and B)."""
+    V, gpt = model.config.vocab_size, model.max_context is not None
+    tok = torch.randint(1, V, (B,))
+    if gpt:
+        state = model.init_state(1)
+        model(torch.randint(1, V, (1, 60)), state)
+
+        def forward():
+            state.pos = 60
+            model(tok[:1].view(1, 1), state)
+
+        caches = {b: model.init_state(b) for b in (1, B)}
+        pos = {b: torch.arange(b) * 7 + 10 for b in (1, B)}
+        steps = {b: (lambda b=b: model.decode_step(tok[:b], pos[b], caches[b])) for b in (1, B)}
+    else:
+        st1 = model(torch.randint(1, V, (1, 60)))[1]
+
+        def forward():
+            model(tok[:1].view(1, 1), st1)
+
+        states = {b: model(torch.randint(1, V, (b, 5)))[1] for b in (1, B)}
+        steps = {b: (lambda b=b: model.decode_step(tok[:b], states[b])) for b in (1, B)}
+    return {"cached forward, batch 1": forward, "decode_step, batch 1": steps[1], f"decode_step, batch {B}": steps[B]}
+
+
+@torch.inference_mode()
+def cpu_ms(fn, n: int = 30) -> float:
+    fn()
+    c0 = time.thread_time()
+    for _ in range(n):
+        fn()
+    return (time.thread_time() - c0) / n * 1e3
+
+
+def bench_steps(models: dict, args) -> None:
+    variants = {f"{kind} {k}": fn for kind, m in models.items() for k, fn in step_variants(m, args.batch).items()}
+    res = {k: [] for k in variants}
+    for _ in range(args.rounds):
+        for k, fn in variants.items():
+            res[k].append(cpu_ms(fn))
+    base = median(res["fp32 cached forward, batch 1"])
+    print("| variant | CPU ms per step | vs fp32 cached forward | rows per CPU second |")
+    print("|---|---|---|---|")
+    for k, v in res.items():
+        rows = args.batch if k.endswith(f"batch {args.batch}") else 1
+        print(f"| {k} | {median(v):.2f} | {base / median(v):.2f}x | {rows / median(v) * 1e3:,.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
@@ -35,6 +90,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--models", default="shakespeare-gpt,shakespeare-lstm")
+    ap.add_argument("--steps", action="store_true", help="time single decoding steps (CPU time) instead")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from charlm.checkpoint import load_checkpoint
@@ -50,6 +106,10 @@ def main() -> None:
         loaded = load_checkpoint(REPO / "checkpoints" / name)
         models = {"fp32": loaded.model, "int8": quantize_for_cpu(loaded).model}
         vocab = loaded.vocab
+        if args.steps:
+            print(f"\n## {name}: one decoding step, {args.rounds} rounds ({machine_state()})")
+            bench_steps(models, args)
+            continue
         variants = {}
         for kind, model in models.items():
             variants[f"sample_ids {kind}"] = (lambda m=model, v=vocab: sample_ids(m, v, prompt, max_new_chars=n,
