@@ -184,7 +184,7 @@ def run_train(args) -> int:
     is_main = env_info().is_main  # under torchrun, rank 0 alone prints
     chosen = apply_recipe(args)
     threads = set_threads(args.threads)
-    if is_main and not args.quiet:
+    if is_main:  # on stderr, even with --quiet (which only hides the progress bar)
         if chosen:
             print(chosen, file=sys.stderr)
         print(f"torch threads: {threads}" + ("" if args.threads else " (the idle cores; --threads to set)"),
