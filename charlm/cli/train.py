@@ -184,14 +184,14 @@ def run_train(args) -> int:
     is_main = env_info().is_main  # under torchrun, rank 0 alone prints
     chosen = apply_recipe(args)
     threads = set_threads(args.threads)
-    if is_main:  # on stderr, even with --quiet (which only hides the progress bar)
+    corpus = load_training_text(args)
+    cfg = train_config(args)
+    model_config = None if args.resume else _model_config(args, corpus.vocab.size)
+    if is_main:  # once the settings are known to be valid; on stderr, even with --quiet (it hides the bar only)
         if chosen:
             print(chosen, file=sys.stderr)
         print(f"torch threads: {threads}" + ("" if args.threads else " (the idle cores; --threads to set)"),
               file=sys.stderr)  # fmt: skip
-    corpus = load_training_text(args)
-    cfg = train_config(args)
-    model_config = None if args.resume else _model_config(args, corpus.vocab.size)
     by_steps = bool(cfg.max_steps)
     bar = tqdm(total=cfg.max_steps if by_steps else int(cfg.time_budget), unit="step" if by_steps else "s",
                file=sys.stderr, disable=args.quiet or not is_main, dynamic_ncols=True)  # fmt: skip
