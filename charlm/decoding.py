@@ -7,22 +7,24 @@ share one forward per character.
 
 How (continuous batching):
 
-- ``DecodingEngine`` owns a background thread and up to ``capacity`` rows. A request joins between steps: all but
-  the last character of its prompt are pre-filled alone (batch 1, the model's ordinary ``forward``), and the
-  resulting key/value cache (GPT) or recurrent state is copied into a free row; the last character is fed by the
-  next batched step like any other row's newest character.
-- Each step advances every row by one character (``model.decode_step``), then samples one character per row with
+- ``DecodingEngine`` owns a background thread and up to ``capacity`` rows. A request joins between steps: its
+  prompt is pre-filled alone (batch 1, the model's ordinary ``forward``, exactly as ``charlm.sample`` does), its
+  first character is drawn from that pre-fill, and its key/value cache (GPT) or recurrent state is copied into a
+  free row.
+- Each step advances every row by one character (``model.decode_step``), then draws one character per row with
   that request's own temperature/top-k/top-p and its own ``torch.Generator`` (``charlm.sample.pick_next``).
 - A row leaves when it reaches its length, when a stop string completes, or at once when its caller stops
   listening (closes the iterator); the last row moves into its place, so the live rows are always 0..n-1.
 - The GPT slides its window as ``charlm.sample`` does: when a row's cache is full it keeps its last
   ``block_size // 2`` characters and pre-fills them again, alone; the other rows are untouched.
 
-Equivalence: a request decoded alone draws the same characters as ``charlm.sample.sample_ids`` for the same seed
-(the logits agree to float rounding, ~1e-6, and the generator is consumed identically; a draw could in principle
-flip on a near tie). Rows decoded together get the same next-character distribution in fp32. With an int8 model
-(``charlm.quantize``) activations are quantized with one scale per tensor, i.e. over all rows of a step, so a
-row's probabilities move slightly (~1e-2) with the other rows in its batch: same quality, not bit-reproducible.
+Equivalence: a request decoded alone runs the same algorithm as ``charlm.sample.sample_ids`` (the same pre-fills,
+one-character steps and slides, the generator consumed identically), so it draws the same characters for the same
+seed, fp32 or int8: the GPT's logits are bit for bit the sampler's; a recurrent model's fp32 cells agree with its
+fused layer to float rounding (~1e-6, so a draw could in principle flip on a near tie). Rows
+decoded together get the same next-character distribution in fp32. With an int8 model (``charlm.quantize``)
+activations are quantized with one scale per tensor, i.e. over all rows of a step, so a row's probabilities move
+slightly (~1e-2) with the other rows in its batch: same quality, not bit-reproducible.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class Request:
     generated: int = 0
     tail: str = ""  # the last characters, to spot a stop string
     context: list[int] = field(default_factory=list)  # GPT: the ids its window holds (for a slide)
-    next_id: int = 0  # the id the next step feeds to this row
+    next_id: int = 0  # the id the next step feeds to this row (its newest character)
     pump: Callable[[], bool] | None = None  # an engine without a thread: reading steps the batch
 
     def cancel(self) -> None:
@@ -101,30 +103,31 @@ class _GPTRows:
         self.cache = model.init_state(capacity)
         self.pos = torch.zeros(capacity, dtype=torch.long, device=self.cache.k.device)
 
-    def start(self, row: int, req: Request, ids: list[int]) -> None:
-        """Pre-fill all but the newest of ``ids`` (at most a window) alone and copy its cache into ``row``."""
+    def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
+        """Pre-fill ``ids`` (at most a window) alone, copy its cache into ``row``; the next-character logits."""
         req.context = ids[-self.T :]
-        head, req.next_id = req.context[:-1], req.context[-1]
-        if head:
-            state = self.model.init_state(1)
-            self.model(torch.tensor([head], device=self.pos.device), state)
-            self.cache.k[:, row, :, : len(head)] = state.k[:, 0, :, : len(head)]
-            self.cache.v[:, row, :, : len(head)] = state.v[:, 0, :, : len(head)]
-        self.pos[row] = len(head)
+        n = len(req.context)
+        state = self.model.init_state(1)
+        logits, _ = self.model(torch.tensor([req.context], device=self.pos.device), state)
+        self.cache.k[:, row, :, :n] = state.k[:, 0, :, :n]
+        self.cache.v[:, row, :, :n] = state.v[:, 0, :, :n]
+        self.pos[row] = n
+        return logits[0, -1]
 
     def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
         logits = self.model.decode_step(ids, self.pos[:n], self.cache)
         self.pos[:n] += 1
         return logits
 
-    def advance(self, row: int, req: Request, nxt: int) -> None:
-        """Feed ``nxt`` next; when the window is full, slide: restart the row from its recent text."""
+    def advance(self, row: int, req: Request, nxt: int) -> torch.Tensor | None:
+        """Feed ``nxt`` at the next step (None); when the window is full, slide instead: restart the row from its
+        most recent text and return the logits of that pre-fill."""
         req.context.append(nxt)
         if int(self.pos[row]) >= self.T:
-            self.start(row, req, req.context[-self.keep :])
-        else:
-            req.context = req.context[-self.T :]
-            req.next_id = nxt
+            return self.start(row, req, req.context[-self.keep :])
+        req.context = req.context[-self.T :]
+        req.next_id = nxt
+        return None
 
     def move(self, src: int, dst: int) -> None:
         self.cache.k[:, dst] = self.cache.k[:, src]
@@ -141,17 +144,14 @@ class _RecurrentRows:
         self.h = torch.zeros(c.n_layer, capacity, c.hidden_size, device=p.device, dtype=p.dtype)
         self.c = torch.zeros_like(self.h) if self.lstm else None
 
-    def start(self, row: int, req: Request, ids: list[int]) -> None:
-        head, req.next_id = ids[:-1], ids[-1]
-        self.h[:, row] = 0
+    def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
+        """Read the whole prompt alone (one call: the fused layer is fast for many positions) into ``row``."""
+        logits, state = self.model(torch.tensor([ids], device=self.h.device), None)
         if self.lstm:
-            self.c[:, row] = 0
-        if head:  # the whole prompt in one call: the fused layer is fast for many positions
-            _, state = self.model(torch.tensor([head], device=self.h.device), None)
-            if self.lstm:
-                self.h[:, row], self.c[:, row] = state[0][:, 0], state[1][:, 0]
-            else:
-                self.h[:, row] = state[:, 0]
+            self.h[:, row], self.c[:, row] = state[0][:, 0], state[1][:, 0]
+        else:
+            self.h[:, row] = state[:, 0]
+        return logits[0, -1]
 
     def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
         h = self.h[:, :n].contiguous()
@@ -164,7 +164,7 @@ class _RecurrentRows:
         return logits
 
     def advance(self, row: int, req: Request, nxt: int) -> None:
-        req.next_id = nxt
+        req.next_id = nxt  # no window: the state carries everything
 
     def move(self, src: int, dst: int) -> None:
         self.h[:, dst] = self.h[:, src]
@@ -257,7 +257,7 @@ class DecodingEngine:
 
     @torch.inference_mode()
     def _step(self, model) -> bool:
-        """Let requests leave and join, then advance every row by one character. False once no row is left."""
+        """Let requests leave and join, then advance every row by one character. False once nothing is left."""
         rows = self._rows
         try:
             if self._batch is None:
@@ -265,21 +265,18 @@ class DecodingEngine:
             batch = self._batch
             self._drop_cancelled(rows, batch)
             self._admit(rows, batch)
-            if not rows:
+            if not rows:  # (joiners may all have finished on their first character)
+                with self._cond:
+                    if self._pending:
+                        return True
                 self._batch = None  # free the cache while idle
                 return False
             ids = torch.tensor([r.next_id for r in rows], device=self._device)
             logits = batch.step(len(rows), ids)
             self.steps, self.rows_stepped = self.steps + 1, self.rows_stepped + len(rows)
             for i in reversed(range(len(rows))):  # reversed: a leaving row is replaced by a later one
-                req = rows[i]
-                if req.cancelled.is_set():
-                    continue  # its row is freed before the next step
-                nxt = pick_next(logits[i], req.temperature, req.top_k, req.top_p, req.gen)
-                if req.emit(nxt):
-                    self._leave(rows, batch, i, None)
-                else:
-                    batch.advance(i, req, nxt)
+                if not rows[i].cancelled.is_set():  # a cancelled row is freed before the next step
+                    self._draw(rows, batch, i, logits[i])
             return True
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error instead of hanging
             for req in rows:
@@ -290,7 +287,19 @@ class DecodingEngine:
             self._fail_pending(exc)
             return False
 
+    def _draw(self, rows: list[Request], batch, i: int, logits: torch.Tensor) -> None:
+        """Draw row ``i``'s next character; it leaves when finished, or a GPT row whose window is full slides and
+        draws again from its re-read text (as ``charlm.sample`` does)."""
+        req = rows[i]
+        while logits is not None:
+            nxt = pick_next(logits, req.temperature, req.top_k, req.top_p, req.gen)
+            if req.emit(nxt):
+                self._leave(rows, batch, i, None)
+                return
+            logits = batch.advance(i, req, nxt)
+
     def _admit(self, rows: list[Request], batch) -> None:
+        """Pending requests join while rows are free: each is pre-filled alone and draws its first character."""
         with self._cond:
             free = batch.capacity - len(rows)  # the rows allocated now (engine_for may raise self.capacity)
             joining, self._pending = self._pending[:free], self._pending[free:]
@@ -300,7 +309,7 @@ class DecodingEngine:
                 req.left.set()
                 continue
             rows.append(req)
-            batch.start(len(rows) - 1, req, req.prompt)
+            self._draw(rows, batch, len(rows) - 1, batch.start(len(rows) - 1, req, req.prompt))
 
     def _drop_cancelled(self, rows: list[Request], batch) -> None:
         for i in reversed(range(len(rows))):

@@ -136,3 +136,21 @@ def test_shipped_gpt_alone_and_batched_matches_the_sampler():
     for i, r in enumerate(reqs):
         want = "".join(generate(lm, prompt[: 100 * (i + 1)], max_new_chars=150, seed=i))
         assert lm.vocab.decode(list(r.ids())) == want
+
+
+@pytest.mark.parametrize("arch", ["gpt", "lstm"])
+def test_int8_request_alone_matches_the_int8_sampler(arch):
+    """The app chats with int8 copies: decoded alone, a seeded reply is the text charlm.sample gives today."""
+    from charlm.quantize import quantize_for_cpu
+
+    lm = quantize_for_cpu(tiny(arch))
+    for seed in (1, 2):
+        want = "".join(generate(lm, "to be or not to be", max_new_chars=80, seed=seed))
+        assert "".join(generate_batched(lm, "to be or not to be", max_new_chars=80, seed=seed)) == want
+
+
+def test_one_character_requests_beyond_capacity_all_finish():
+    lm = tiny("gpt")
+    engine = DecodingEngine(lm.model, capacity=2, background=False)  # joiners finish at once; others still wait
+    reqs = [engine.submit(VOCAB, "ab", max_new_chars=1, seed=i) for i in range(5)]
+    assert [len(list(r.ids())) for r in reqs] == [1] * 5
