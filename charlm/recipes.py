@@ -37,15 +37,16 @@ class Recipe:
                 f"{self.warmup_steps}, {self.threads} thread(s)")  # fmt: skip
 
 
-# The best candidate per budget (docs/benchmarks.md, "Default recipes", has every candidate's score and the
-# commands). 30 s: bench/bench_recipes.py on this project's 2-core machine at load 7-10 (GRU tiny beat GRU small
-# and the GPT); 90 s and 300 s: the same GRU-small candidate measured with bench/bench_quality.py one thread, the
-# other core busy (no quieter run of bench_recipes.py was possible while these were chosen).
+# The best candidate per budget, from bench/bench_recipes.py on this project's 2-core AVX2 machine, 1 thread
+# (docs/benchmarks.md, "Default recipes", has every candidate's score and the commands).
 RECIPES: tuple[Recipe, ...] = (
     Recipe(30, "gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.9081, "2026-11-29, bench_recipes, load 7.9-6.8"),
-    Recipe(90, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.5354, "2026-11-28, bench_quality, load ~2-3"),
-    Recipe(300, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.4318, "2026-11-28, bench_quality, load ~2-3"),
+    Recipe(90, "gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.6005, "2026-11-29, bench_recipes, load 1.7-2.7"),
+    Recipe(300, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.4946, "2026-11-29, bench_recipes, load 2.6-3.8"),
 )
+
+
+BUSY_BELOW = 0.8  # a smaller share of a core than this scales the budget down (see choose_recipe)
 
 
 def choose_recipe(budget: float, cpu_share: float = 1.0) -> Recipe:
@@ -54,11 +55,12 @@ def choose_recipe(budget: float, cpu_share: float = 1.0) -> Recipe:
 
     ``cpu_share`` (0-1]: the part of a core this run will get (``charlm.device.cpu_share``). On a busy machine a
     budget buys fewer steps, and fewer steps favour a smaller model (measured: 30 s at load 8 on 2 cores, GRU tiny
-    1.91 nats/char vs GRU small 2.92), so the budget counts for its share only.
+    1.91 nats/char vs GRU small 2.92), so the budget counts for its share only. A share of 0.8 or more counts as
+    a whole core: the load average moves that much from one second to the next.
     """
     if budget <= 0:
         raise ValueError(f"the time budget must be positive, not {budget}")
-    effective = budget * min(1.0, max(cpu_share, 1e-3))
+    effective = budget * (1.0 if cpu_share >= BUSY_BELOW else max(cpu_share, 1e-3))
     rows = sorted(RECIPES, key=lambda r: r.budget)
     fitting = [r for r in rows if r.budget <= effective]
     return fitting[-1] if fitting else rows[0]
@@ -66,7 +68,7 @@ def choose_recipe(budget: float, cpu_share: float = 1.0) -> Recipe:
 
 def explain(recipe: Recipe, budget: float, cpu_share: float = 1.0) -> str:
     """Which recipe was chosen and why, in one line (the CLI prints it; the Train tab can show it)."""
-    busy = f"; the CPU is busy (this run gets ~{cpu_share:.0%} of a core)" if cpu_share < 1 else ""
+    busy = f"; the CPU is busy (this run gets ~{cpu_share:.0%} of a core)" if cpu_share < BUSY_BELOW else ""
     return (f"recipe for {budget:g} s{busy}: {recipe.describe()} — the best measured for a {recipe.budget:g}-s "
             f"budget ({recipe.val_loss:.3f} nats/char on tinyshakespeare, {recipe.measured}); every setting can "
             "be overridden")  # fmt: skip
