@@ -13,6 +13,7 @@ import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # startup needs no network (no version check)
 
+import charlm.ui.gpu  # noqa: E402, F401 - on a ZeroGPU Space, ``spaces`` must be imported before torch uses CUDA
 from charlm.ui.app import build_app, launch_kwargs  # noqa: E402
 
 demo = build_app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -41,3 +42,34 @@ def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def pick_threads(work: str = "train", jobs: int = 1) -> int:
+    """torch threads for one job, instead of torch's default (every core).
+
+    Measured on a 2-core server (docs/benchmarks.md): decoding one character has nothing to split across threads
+    and ran 8-15x *slower* on 2 threads whenever the other core was busy, so ``work="decode"`` always gets 1. For
+    training and scoring, an OpenMP region waits for its slowest thread: the cores that other processes keep busy
+    (the 1-minute load average) are left out, and ``jobs`` concurrent jobs share the rest, at least 1 thread each.
+    Alone on the machine a job gets every core.
+    """
+    if work == "decode":
+        return 1
+    cores = usable_cores()
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    idle = max(1, round(cores - busy))
+    return max(1, min(idle, cores // max(1, jobs)))
+
+
+def cpu_share() -> float:
+    """The part of a core a new single-threaded job can expect now: 1 on an idle or lightly used machine, less
+    when more processes are runnable than there are cores (1-minute load average)."""
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return min(1.0, usable_cores() / (busy + 1.0))

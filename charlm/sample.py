@@ -41,6 +41,33 @@ def check_sampling(temperature: float, top_k: int, top_p: float, max_new_chars: 
         raise ValueError(f"max new characters must be 0 or more, not {max_new_chars}")
 
 
+def pick_next(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, gen: torch.Generator) -> int:
+    """Draw the next id from one row of logits (modified in place). The unknown id is never drawn.
+
+    The one sampling rule of charlm: ``sample_ids`` and the batched ``charlm.decoding`` both call it, each request
+    with its own generator, so a seed gives the same draws whichever path decodes it.
+    """
+    last = logits.float()
+    last[UNK_ID] = float("-inf")
+    if temperature == 0:
+        return int(torch.argmax(last))
+    probs = torch.softmax(_filter_logits(last, temperature, top_k, top_p), dim=-1)
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def start_ids(vocab: CharVocab, prompt: str | Sequence[int]) -> list[int]:
+    """The prompt as ids; an empty prompt starts as after a line break (or the first known character)."""
+    ids = vocab.encode(prompt).ids if isinstance(prompt, str) else list(prompt)
+    return ids or ([vocab.id_of("\n")] if "\n" in vocab else [1])
+
+
+def new_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
+    """A request's own random stream: ``seed``, or a fresh random seed when None."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed if seed is not None else torch.seed() % (2**63))
+    return gen
+
+
 @torch.inference_mode()  # cheaper than no_grad: no version counters or views tracking
 def sample_ids(
     model: torch.nn.Module,
@@ -55,14 +82,11 @@ def sample_ids(
 ) -> Iterator[int]:
     """Yield new ids one at a time. The unknown id is never sampled."""
     check_sampling(temperature, top_k, top_p, max_new_chars)
-    ids = vocab.encode(prompt).ids if isinstance(prompt, str) else list(prompt)
-    if not ids:  # nothing to condition on: start as after a line break (or the first known character)
-        ids = [vocab.id_of("\n")] if "\n" in vocab else [1]
+    ids = start_ids(vocab, prompt)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed if seed is not None else torch.seed() % (2**63))
+    gen = new_generator(seed, device)
     window = model.max_context
     keep = max(1, window // 2) if window else None
     context = ids[-window:] if window else ids  # the GPT sees at most its window; an RNN reads everything
@@ -70,13 +94,7 @@ def sample_ids(
         state = model.init_state(1)
         logits, state = model(torch.tensor([context], device=device), state)
         for _ in range(max_new_chars):
-            last = logits[0, -1].float()
-            last[UNK_ID] = float("-inf")
-            if temperature == 0:
-                nxt = int(torch.argmax(last))
-            else:
-                probs = torch.softmax(_filter_logits(last, temperature, top_k, top_p), dim=-1)
-                nxt = int(torch.multinomial(probs, 1, generator=gen))
+            nxt = pick_next(logits[0, -1], temperature, top_k, top_p, gen)
             yield nxt
             if window:
                 context.append(nxt)
@@ -103,32 +121,35 @@ def generate(
 ) -> Iterator[str]:
     """Yield the continuation as it is produced. Text that might begin a stop string is held back until it is
     clear, and generation ends before the stop string (which is not yielded)."""
+    ids = sample_ids(loaded.model, loaded.vocab, prompt, max_new_chars=max_new_chars, temperature=temperature,
+                     top_k=top_k, top_p=top_p, seed=seed)  # fmt: skip
+    return text_until_stop(ids, loaded.vocab.chars, stop)
+
+
+def text_until_stop(ids: Iterator[int], chars: Sequence[str], stop: Sequence[str] = ()) -> Iterator[str]:
+    """Turn ids into text pieces, ending before the first stop string (held back while it might be starting).
+    Closing this iterator closes ``ids`` (a batched request then leaves its batch)."""
     stop = [s for s in stop if s]
     hold = max((len(s) for s in stop), default=1) - 1
     pending = ""
-    chars = loaded.vocab.chars
-    for i in sample_ids(
-        loaded.model,
-        loaded.vocab,
-        prompt,
-        max_new_chars=max_new_chars,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-    ):
-        pending += chars[i - 1]
-        if stop:
-            cut = min((pending.find(s) for s in stop if s in pending), default=-1)
-            if cut >= 0:
-                if cut:
-                    yield pending[:cut]
-                return
-            if len(pending) > hold:
-                yield pending[: len(pending) - hold]
-                pending = pending[len(pending) - hold :]
-        else:
+    try:
+        for i in ids:
+            pending += chars[i - 1]
+            if stop:
+                cut = min((pending.find(s) for s in stop if s in pending), default=-1)
+                if cut >= 0:
+                    if cut:
+                        yield pending[:cut]
+                    return
+                if len(pending) > hold:
+                    yield pending[: len(pending) - hold]
+                    pending = pending[len(pending) - hold :]
+            else:
+                yield pending
+                pending = ""
+        if pending:
             yield pending
-            pending = ""
-    if pending:
-        yield pending
+    finally:
+        close = getattr(ids, "close", None)
+        if close is not None:
+            close()

@@ -76,6 +76,16 @@ def test_long_history_keeps_the_most_recent_text(client):
     assert reply["content"][0]["text"] == tail  # only the last window counts
 
 
+def test_train_auto_uses_the_recipe_for_the_budget(client):
+    """arch "auto" (the tab's default) trains the recipe charlm.recipes picks for the budget: a GRU here."""
+    from charlm.recipes import choose_recipe
+
+    outs = _train(client, "auto-model", arch="auto", size="auto", max_steps=5, eval_interval=5)
+    name = outs[-1][3]
+    card = client.predict(name, api_name="/model_card")
+    assert choose_recipe(60).arch.upper() in card and "5 steps" in card
+
+
 def test_bad_chat_settings_give_clear_messages(client):
     with pytest.raises(AppError, match="top-p must be in"):
         client.predict("hi", top_p=0.0, api_name="/chat")

@@ -84,6 +84,25 @@ def test_sample_int8_and_threads(trained):
             "--int8", "--threads", "1")  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert len(p.stdout) == 31
+    default = run("sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "30", "--seed", "1")
+    assert default.stdout == p.stdout  # int8 is the CPU default
+    fp32 = run("sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "30", "--seed", "1",
+               "--fp32")  # fmt: skip
+    assert fp32.returncode == 0 and len(fp32.stdout) == 31
+
+
+def test_sample_num_samples_decodes_a_batch_with_seed_plus_i(trained):
+    _, out, _ = trained
+    args = ("sample", "--checkpoint", str(out), "--prompt", "ROMEO:", "--max-new-chars", "40", "--fp32")
+    many = run(*args, "--seed", "1", "--num-samples", "3")
+    assert many.returncode == 0, many.stderr
+    parts = many.stdout.split("--- sample ")
+    assert [p.split(" ---")[0] for p in parts[1:]] == ["1 of 3", "2 of 3", "3 of 3"]
+    texts = [p.split(" ---\n", 1)[1].rstrip("\n") for p in parts[1:]]
+    for i, text in enumerate(texts):  # sample i of the batch is the single sample with seed 1 + i
+        assert text == run(*args, "--seed", str(1 + i)).stdout.rstrip("\n")
+    bad = run(*args, "--num-samples", "0")
+    assert bad.returncode == 2 and "--num-samples" in bad.stderr
 
 
 def test_score(trained):

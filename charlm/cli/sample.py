@@ -1,4 +1,4 @@
-"""``python -m charlm sample``: stream text from a checkpoint."""
+"""``python -m charlm sample``: stream text from a checkpoint (one text, or several decoded as one batch)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import sys
 
 from charlm.cli.common import add_inference_flags, load_models
 from charlm.errors import CharlmError
+
+MAX_SAMPLES = 256  # rows of one batch: each holds a key/value cache (GPT) or a state
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,16 +22,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     s.add_argument("--top-k", type=int, default=0, help="0 = off")
     s.add_argument("--top-p", type=float, default=1.0, help="1 = off")
-    s.add_argument("--seed", type=int, help="same seed, same text")
+    s.add_argument("--seed", type=int, help="same seed, same text (sample i of --num-samples uses seed + i)")
+    s.add_argument("--num-samples", type=int, default=1, metavar="N",
+                   help=f"N continuations, decoded together in one batch (at most {MAX_SAMPLES})")  # fmt: skip
     s.add_argument(
         "--stop", action="append", default=[], help="stop before this string (repeatable; \\n, \\t are escapes)"
     )
-    add_inference_flags(s)
+    add_inference_flags(s, int8_default=True)
     s.set_defaults(func=run_sample)
 
 
 def run_sample(args) -> int:
-    from charlm.sample import check_sampling, generate
+    from charlm.decoding import DecodingEngine
+    from charlm.sample import check_sampling, generate, text_until_stop
     from charlm.text import read_text
     from charlm.vocab import describe_chars
 
@@ -37,7 +42,10 @@ def run_sample(args) -> int:
         check_sampling(args.temperature, args.top_k, args.top_p, args.max_new_chars)
     except ValueError as exc:
         raise CharlmError(str(exc)) from None
-    loaded, _ = load_models(args)
+    n = args.num_samples
+    if not 1 <= n <= MAX_SAMPLES:
+        raise CharlmError(f"--num-samples must be between 1 and {MAX_SAMPLES}, not {n}")
+    loaded, members = load_models(args, work="decode")
     prompt = read_text(args.prompt_file) if args.prompt_file else args.prompt
     unknown = loaded.vocab.encode(prompt).unknown
     if unknown:
@@ -45,17 +53,21 @@ def run_sample(args) -> int:
             f"note: the model does not know {describe_chars(unknown)}; they are read as 'unknown'",
             file=sys.stderr,
         )
-    for piece in generate(
-        loaded,
-        prompt,
-        max_new_chars=args.max_new_chars,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        stop=[s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop],
-    ):
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-    sys.stdout.write("\n")
+    stop = [s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop]
+    seeds = [None if args.seed is None else args.seed + i for i in range(n)]
+    if members:  # an ensemble has no batched step: its samples are drawn one after another
+        streams = [generate(loaded, prompt, max_new_chars=args.max_new_chars, temperature=args.temperature,
+                            top_k=args.top_k, top_p=args.top_p, seed=seed, stop=stop) for seed in seeds]  # fmt: skip
+    else:  # all N decode together, stepped by this thread as it prints (no background thread: nothing to hand over)
+        engine = DecodingEngine(loaded.model, capacity=n, background=False)
+        reqs = [engine.submit(loaded.vocab, prompt, max_new_chars=args.max_new_chars, temperature=args.temperature,
+                              top_k=args.top_k, top_p=args.top_p, seed=seed, stop=stop) for seed in seeds]  # fmt: skip
+        streams = [text_until_stop(req.ids(), loaded.vocab.chars, stop) for req in reqs]
+    for i, pieces in enumerate(streams):
+        if n > 1:
+            sys.stdout.write(f"{'' if i == 0 else chr(10)}--- sample {i + 1} of {n} ---\n")
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
     return 0

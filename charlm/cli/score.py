@@ -29,7 +29,7 @@ def run_score(args) -> int:
     from charlm.score import score_text
     from charlm.text import read_text
 
-    loaded, members = load_models(args)
+    loaded, members = load_models(args, work="score")
     text = read_text(args.text)
     if args.val_split:  # the last 10%, exactly as the trainer's split cuts it
         text = text[val_start(len(text)) :]

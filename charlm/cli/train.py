@@ -20,8 +20,8 @@ TRAIN_SETTINGS = ("batch_size", "warmup_steps", "weight_decay", "min_lr_ratio", 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model on a text file", description="Train a character-level LM.")
     t.add_argument("--data", required=True, help="UTF-8 (or UTF-16 with BOM) text file")
-    t.add_argument("--arch", choices=ARCHS, default="gpt")
-    t.add_argument("--size", choices=list(PRESETS["gpt"]), default="small", help="size preset")
+    t.add_argument("--arch", choices=ARCHS, help="default: the time budget's recipe (charlm/recipes.py), else gpt")
+    t.add_argument("--size", choices=list(PRESETS["gpt"]), help="size preset (default: the recipe's, else small)")
     t.add_argument("--out", required=True, help="output folder (best/ and last/ checkpoints)")
     t.add_argument("--name", help="model name stored in the checkpoint")
     t.add_argument("--time-budget", type=float, help="seconds of training (wall clock)")
@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="bf16 autocast; auto uses it where it was measured to pay (wide models, native bf16)",
     )
     t.add_argument("--compile", action="store_true", help="torch.compile the model (pays on runs of many minutes)")
-    t.add_argument("--threads", type=int, help="torch threads (default: torch's; 1 is often faster on a busy CPU)")
+    t.add_argument("--threads", type=int, help="torch threads (default: the idle cores, see README)")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train)
@@ -163,6 +163,24 @@ def result_json(final) -> dict:
             "world_size": s.get("world_size", 1)}  # fmt: skip
 
 
+def apply_recipe(args) -> str | None:
+    """A new run with a time budget: every setting the user left unset comes from the recipe that measured best
+    for that budget (``charlm.recipes``). Returns the line that says what was chosen and why (None: no recipe)."""
+    from charlm.device import cpu_share
+    from charlm.recipes import choose_recipe, explain
+
+    share = cpu_share()
+    if args.resume or not args.time_budget or args.arch not in (None, choose_recipe(args.time_budget, share).arch):
+        args.arch, args.size = args.arch or "gpt", args.size or "small"
+        return None
+    recipe = choose_recipe(args.time_budget, share)
+    kept = [key for key in recipe.settings() if key != "threads" and getattr(args, key, None) is not None]
+    for key, value in recipe.settings().items():
+        if key != "threads" and getattr(args, key, None) is None:  # threads: chosen from the machine's load
+            setattr(args, key, value)
+    return explain(recipe, args.time_budget, share) + (f" (your {', '.join(kept)} kept)" if kept else "")
+
+
 def run_train(args) -> int:
     from tqdm import tqdm
 
@@ -170,10 +188,16 @@ def run_train(args) -> int:
     from charlm.train import train
 
     is_main = env_info().is_main  # under torchrun, rank 0 alone prints
-    set_threads(args.threads)
+    chosen = apply_recipe(args)
+    threads = set_threads(args.threads)
     corpus = load_training_text(args)
     cfg = train_config(args)
     model_config = None if args.resume else _model_config(args, corpus.vocab.size)
+    if is_main:  # once the settings are known to be valid; on stderr, even with --quiet (it hides the bar only)
+        if chosen:
+            print(chosen, file=sys.stderr)
+        print(f"torch threads: {threads}" + ("" if args.threads else " (the idle cores; --threads to set)"),
+              file=sys.stderr)  # fmt: skip
     by_steps = bool(cfg.max_steps)
     bar = tqdm(total=cfg.max_steps if by_steps else int(cfg.time_budget), unit="step" if by_steps else "s",
                file=sys.stderr, disable=args.quiet or not is_main, dynamic_ncols=True)  # fmt: skip

@@ -7,6 +7,11 @@ Decoding: without a cache, generating character n re-runs attention over all n p
 sample.py does this, ~80 chars/s on a laptop). With the cache each step only computes the new character's query,
 key and value and attends to the stored keys/values. The cache holds at most ``block_size`` positions; the
 sampler slides the window when it is full (see ``charlm.sample``).
+
+Batched decoding (``decode_step``): several independent texts, each at its own position, advance by one
+character in one forward pass. Every row writes its new key/value at its own position of a preallocated cache and
+attends over the whole cache with a mask that hides the slots beyond its position, so the shapes never depend on
+where each row is (``charlm.decoding`` serves many chat replies this way).
 """
 
 from __future__ import annotations
@@ -158,3 +163,39 @@ class GPT(LanguageModel):
         if state is not None:
             state.pos += T
         return logits, state
+
+    def decode_step(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """One new character for each of ``n = len(idx)`` rows, row b at its own position ``pos[b]``.
+
+        ``cache`` holds at least n rows (rows 0..n-1 are used; ``cache.pos`` is ignored). Returns logits (n, vocab).
+        The same maths as ``forward`` with a cache, written for one position per row: 2-D activations, and
+        attention over all ``block_size`` slots with ``-inf`` at the slots a row has not filled yet. A single row
+        attends over its filled slots with ``forward``'s own kernel instead: the very same rounding, so a text
+        decoded alone is exactly ``charlm.sample``'s (an int8 model would turn a 1e-7 difference into a
+        different quantized activation now and then).
+        """
+        n, C, nh = idx.shape[0], self.config.n_embd, self.config.n_head
+        hd, T = C // nh, self.config.block_size
+        rows = torch.arange(n, device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)  # (n, C)
+        if n > 1:  # one additive mask for every layer and head: row b sees slots 0..pos[b]
+            slots = torch.arange(T, device=idx.device)
+            bias = torch.zeros(n, 1, 1, T, device=idx.device, dtype=x.dtype)
+            bias.masked_fill_((slots[None, :] > pos[:, None]).view(n, 1, 1, T), float("-inf"))
+        else:
+            filled = int(pos[0]) + 1
+        for i, block in enumerate(self.blocks):
+            attn = block.attn
+            q, k, v = attn.c_attn(block.ln_1(x)).view(n, 3, nh, hd).unbind(1)  # each (n, nh, hd)
+            k_cache, v_cache = cache.k[i, :n], cache.v[i, :n]  # views: (n, nh, T, hd)
+            k_cache[rows, :, pos] = k  # each row stores its key/value at its own position
+            v_cache[rows, :, pos] = v
+            if n > 1:
+                att = (q.unsqueeze(2) @ k_cache.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + bias  # (n, nh, 1, T)
+                y = (att.softmax(-1) @ v_cache).view(n, C)
+            else:
+                y = F.scaled_dot_product_attention(q.unsqueeze(2), k_cache[:, :, :filled], v_cache[:, :, :filled])
+                y = y.transpose(1, 2).reshape(n, C)
+            x = x + attn.c_proj(y)
+            x = x + block.mlp(block.ln_2(x))
+        return self.lm_head(self.ln_f(x))

@@ -1,20 +1,25 @@
 """The Chat tab: talk to a character-level model as a play script (dialogue) or let it continue your text.
 
 The page uses a ``gr.ChatInterface`` (``/chat_stream``); API users get ``/chat``, which streams plain strings.
-Both run the same generator, so the page and the API always agree.
+Both run the same generator, so the page and the API always agree. Replies are decoded by the model's shared
+batching engine (``charlm.decoding``): every reply in progress advances in one forward pass per character, and a
+stopped reply (Stop, a closed tab) leaves the batch at once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import gradio as gr
 
 from charlm.checkpoint import LoadedModel
+from charlm.decoding import generate_batched
 from charlm.errors import CharlmError
-from charlm.sample import check_sampling, generate
+from charlm.sample import check_sampling
 from charlm.ui.common import Number, Slider, as_number, user_errors
+from charlm.ui.gpu import gpu_task
 from charlm.ui.limits import Limits
 from charlm.vocab import describe_chars
 
@@ -117,15 +122,17 @@ def reply_stream(
     # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
     # (the first characters go out at once, so the first-character latency is unchanged).
     sent_at, sent_len = 0.0, 0
-    for piece in generate(
+    pieces = generate_batched(
         loaded, prompt, max_new_chars=n, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
-        seed=seed_, stop=stop_strings(mode, you),
-    ):  # fmt: skip
-        text += piece
-        now = time.perf_counter()
-        if now - sent_at >= STREAM_EVERY:
-            sent_at, sent_len = now, len(text)
-            yield text, notice
+        seed=seed_, stop=stop_strings(mode, you), capacity=limits.chat_concurrency,
+    )  # fmt: skip
+    with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
+        for piece in pieces:
+            text += piece
+            now = time.perf_counter()
+            if now - sent_at >= STREAM_EVERY:
+                sent_at, sent_len = now, len(text)
+                yield text, notice
     if len(text) != sent_len:
         yield text, notice
     if not text:
@@ -158,6 +165,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
         ]  # fmt: skip
 
+        @gpu_task(duration=120)  # ZeroGPU: decode on the GPU; elsewhere unchanged
         @user_errors
         def chat_page(
             message, history, model, mode_, you_, them_, temperature, top_k, top_p, max_new, seed,
@@ -193,6 +201,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             fill_height=False,
         )
 
+        @gpu_task(duration=120)
         @user_errors
         def chat(
             message: str,

@@ -59,6 +59,7 @@ def overrides(block_size, n_layer, n_embd, n_head, hidden_size, dropout) -> dict
 def plan_new(registry: ModelRegistry, sess: Session, form: dict) -> Job:
     """A new run from the form's fields (the ``/train`` parameters), checked against the server's limits."""
     limits = registry.limits
+    form, recipe_train, _ = recipe_for_form(form)  # arch "auto": the best measured recipe for the budget
     text, corpus_name = load_source(form["source"], form["corpus_file"], form["pasted_text"], form["builtin"],
                                     limits.max_upload_bytes)  # fmt: skip
     opts = CleanOptions(bool(form["lowercase"]), bool(form["collapse_whitespace"]), int(form["min_count"] or 0))
@@ -80,7 +81,7 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict) -> Job:
         time_budget=float(form["time_budget"]), optimizer=form.get("optimizer") or "adamw",
         lr=float(form["lr"]) if form["lr"] else default_lr(form.get("optimizer") or "adamw", arch),
         eval_interval=int(form["eval_interval"] or 100), eval_chars=20_000, seed=int(form["seed"] or 0),
-        sample_chars=120, save_every=limits.save_every,
+        sample_chars=120, save_every=limits.save_every, **recipe_train,
     )  # fmt: skip
     name = registry.unique_name(sess.key, form["model_name"] or f"{Path(corpus_name).stem}-{arch}-{size}")
     run = registry.new_run(sess.key, name, corpus_name, text)
@@ -232,3 +233,26 @@ def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progre
     zip_path = p.finish(final)
     yield (plot_frame(rows), p.final_message(final), sample_text, p.name, zip_path,
            gr.update(choices=registry.choices(key), value=p.name))  # fmt: skip
+
+
+# --- Default recipe (issue 11): architecture "auto" trains the best measured recipe for the time budget -------------
+AUTO = "auto"
+
+
+def recipe_for_form(form: dict) -> tuple[dict, dict, str]:
+    """For ``arch="auto"``: the form with the recipe's architecture, size, context length, batch size and learning
+    rate (fields the user set, i.e. not 0 or "auto", keep their value), the recipe's other training settings
+    (weight decay, schedule), and the line that says which recipe was chosen and why. Another architecture passes
+    through (size "auto" is then "tiny", the tab's default before recipes)."""
+    from charlm.device import cpu_share
+    from charlm.recipes import choose_recipe, explain
+
+    if form.get("arch") != AUTO:
+        return (dict(form, size="tiny") if form.get("size") == AUTO else form), {}, ""
+    budget, share = float(form["time_budget"] or 1), cpu_share()
+    r = choose_recipe(budget, share)
+    size = r.size if form.get("size") in (AUTO, None, "") else form["size"]
+    form = dict(form, arch=r.arch, size=size, block_size=form["block_size"] or r.block_size,
+                batch_size=form["batch_size"] or r.batch_size, lr=form["lr"] or r.lr)  # fmt: skip
+    train = {"weight_decay": r.weight_decay, "min_lr_ratio": r.min_lr_ratio, "warmup_steps": r.warmup_steps}
+    return form, train, explain(r, budget, share)

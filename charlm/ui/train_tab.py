@@ -19,7 +19,7 @@ from charlm.optim import OPTIMIZERS
 from charlm.ui.common import Number, Slider, user_errors
 from charlm.ui.experiments import build_experiments
 from charlm.ui.registry import ModelRegistry
-from charlm.ui.train_job import check_form, overrides, plan_new, plan_resume, stream
+from charlm.ui.train_job import AUTO, check_form, overrides, plan_new, plan_resume, recipe_for_form, stream
 
 INTRO = (
     "Train your own character-level model. Choose a text (upload a `.txt`, paste one, or use the built-in "
@@ -32,8 +32,12 @@ SOURCES = [("Uploaded file", "file"), ("Pasted text", "paste"), ("Built-in corpu
 
 
 def size_choices(arch: str, vocab_size: int = 100) -> list[tuple[str, str]]:
+    """ "auto" (the recipe's size; "tiny" for a chosen architecture), then the presets with their parameters."""
+    auto = ("auto: the recipe's", AUTO)
+    if arch == AUTO:
+        return [auto, *[(s, s) for s in PRESETS["gpt"]]]
     presets = PRESETS.get(arch, PRESETS["gpt"])
-    return [(f"{s} · {config_parameters(preset_config(arch, s, vocab_size)):,} params", s) for s in presets]
+    return [auto, *((f"{s} · {config_parameters(preset_config(arch, s, vocab_size)):,} params", s) for s in presets)]
 
 
 # The /train endpoint's parameters, in order; the form's components are created under these names.
@@ -85,11 +89,13 @@ def _cleaning_inputs(f: SimpleNamespace) -> None:
 
 
 def _model_inputs(f: SimpleNamespace, limits) -> None:
-    f.arch = gr.Radio(list(ARCHS), value="gpt", label="Architecture", elem_id="train-arch",
-                      info="gpt: transformer; lstm/gru/rnn: recurrent networks")  # fmt: skip
-    f.size = gr.Radio(size_choices("gpt"), value="tiny", label="Size", elem_id="train-size")
+    f.arch = gr.Radio([AUTO, *ARCHS], value=AUTO, label="Architecture", elem_id="train-arch",
+                      info="auto: the best measured recipe for the time budget; gpt: transformer; "
+                      "lstm/gru/rnn: recurrent networks")  # fmt: skip
+    f.size = gr.Radio(size_choices(AUTO), value=AUTO, label="Size", elem_id="train-size")
     f.time_budget = Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
                               label="Time budget (seconds)", elem_id="train-budget")  # fmt: skip
+    f.recipe = gr.Markdown(_recipe_line(AUTO, min(120, limits.max_train_seconds)), elem_id="train-recipe")
     with gr.Row():
         f.model_name = gr.Textbox("", label="Model name (optional)", max_lines=1, elem_id="train-name")
         f.resume = gr.Checkbox(label="Resume my last run", info="same text; trains for the budget again")
@@ -103,8 +109,8 @@ def _advanced_inputs(f: SimpleNamespace) -> None:
             f.optimizer = gr.Radio(list(OPTIMIZERS), value="adamw", label="Optimizer", elem_id="train-optimizer",
                                    info="momentum: SGD + 0.9 momentum; adamw: Adam + decoupled decay")  # fmt: skip
             f.lr = Number(0, minimum=0, label="Learning rate",
-                          info="0 = the measured default for the optimizer and architecture")  # fmt: skip
-            f.batch_size = Number(32, precision=0, minimum=1, label="Batch size")
+                          info="0 = the recipe's (auto), else the measured default for the optimizer")  # fmt: skip
+            f.batch_size = Number(0, precision=0, minimum=0, label="Batch size", info="0 = the recipe's (auto) or 32")
             f.eval_interval = Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
                                         elem_id="train-eval-every")  # fmt: skip
             f.seed = Number(1337, precision=0, label="Seed")
@@ -143,6 +149,8 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
         return f"**{name}** · " + st.markdown()
 
     def params_info(arch, size, block_size, n_layer, n_embd, n_head, hidden_size, dropout):
+        if AUTO in (arch, size):
+            return gr.update(info="auto: the recipe sets it (the line below the time budget says which)")
         try:
             extra = overrides(block_size, n_layer, n_embd, n_head, hidden_size, 0)
             n = config_parameters(preset_config(arch, size, 100, **extra))
@@ -159,7 +167,9 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
     f.corpus_file.upload(lambda: "file", None, f.source, api_visibility="private", queue=False)
     f.pasted_text.input(lambda: "paste", None, f.source, api_visibility="private", queue=False)
     f.builtin.input(lambda: "builtin", None, f.source, api_visibility="private", queue=False)
-    f.arch.change(lambda a: gr.update(choices=size_choices(a)), f.arch, f.size, api_visibility="private", queue=False)
+    f.arch.change(_size_update, [f.arch, f.size], f.size, api_visibility="private", queue=False)
+    for comp in (f.arch, f.time_budget):
+        comp.change(_recipe_line, [f.arch, f.time_budget], f.recipe, api_visibility="private", show_progress="hidden")
     for comp in arch_inputs:
         comp.change(params_info, arch_inputs, f.size, api_visibility="private", show_progress="hidden")
 
@@ -209,3 +219,16 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     ev.then(after_training, None, [model_picker, f.ckpt, f.status, f.start_btn], api_visibility="private")
     ev.failure(lambda: gr.update(interactive=True), None, f.start_btn, api_visibility="private")
     f.stop_btn.click(stop_training, None, f.status, api_name="stop_training", queue=False, cancels=[ev])
+
+
+def _recipe_line(arch: str, budget: float) -> str:
+    """Which recipe "auto" trains for this budget, and why (charlm.recipes)."""
+    if arch != AUTO:
+        return ""
+    form = {"arch": AUTO, "time_budget": budget, "block_size": 0, "batch_size": 0, "lr": 0}
+    return "ℹ " + recipe_for_form(form)[2]
+
+
+def _size_update(arch: str, size: str):
+    """The size presets of the chosen architecture, with their parameter counts."""
+    return gr.update(choices=size_choices(arch), value=size)

@@ -1,0 +1,228 @@
+"""Chat under load: 1 vs N gradio_client users asking for completions, against a trivial streaming app (the floor).
+
+For each server, side by side in one run: 1 user, then --users users at once, each sending --requests ``/chat``
+requests (completion mode, a --message-chars message from tinyshakespeare, --new-chars new characters, fixed
+seeds) one after another; then the same with a training run going. Measured per request: the first streamed update
+(of any kind) and the whole reply; per scenario: reply p50, first-update p95, and the characters of all replies
+divided by the scenario's wall time (total chars/s).
+
+Servers:
+- ``after``: this repository's ``app.py``;
+- ``before`` (with --before DIR): another checkout's ``app.py`` (e.g. ``git archive main | tar -x -C DIR``);
+- ``floor``: a trivial Gradio app whose ``/chat`` streams --new-chars one-character updates with no model at all
+  (the same queue and concurrency limit as the chat), i.e. what Gradio itself costs under the same load.
+
+Training: in the charlm apps a ``/train`` job (GPT small on pasted tinyshakespeare) inside the server, as a user
+would start it; the floor app cannot train, so a ``python -m charlm train --threads 1`` process runs beside it.
+
+    git archive main | tar -x -C /tmp/charlm-before
+    python bench/bench_chat_load.py --before /tmp/charlm-before
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _common import CORPUS, REPO, header, median
+from bench_app import free_port, pct
+
+FLOOR_APP = """
+import os, sys
+from collections.abc import Iterator
+import gradio as gr
+
+def chat(message: str, mode: str = "completion", max_new_chars: int = 150, seed: int = -1) -> Iterator[str]:
+    text = ""
+    for i in range(int(max_new_chars)):
+        text += "abcdefghij"[i % 10]
+        yield text
+
+with gr.Blocks() as demo:
+    gr.api(chat, api_name="chat", concurrency_limit=int(os.environ.get("CHARLM_CHAT_CONCURRENCY", "8")))
+demo.queue(default_concurrency_limit=1, max_size=64)
+demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[1]))
+"""
+
+
+def start(cmd: list[str], cwd: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import urllib.request
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 180:
+        if proc.poll() is not None:
+            raise SystemExit(f"{cmd} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{cmd} did not serve within 180 s")
+
+
+def load_scenario(url: str, users: int, requests: int, text: str, args) -> dict:
+    """``users`` clients at once, each sending ``requests`` requests in turn."""
+    from gradio_client import Client
+
+    replies, firsts, chars, errors = [], [], [0], []
+    lock = threading.Lock()
+    clients = [Client(url, verbose=False) for _ in range(users)]
+    barrier = threading.Barrier(users)
+
+    def user(u: int) -> None:
+        barrier.wait()
+        for r in range(requests):
+            start = (len(text) // 3 + 7919 * (u * requests + r)) % (len(text) - args.message_chars)
+            message = text[start : start + args.message_chars]
+            t0 = time.perf_counter()
+            first, reply = None, ""
+            try:
+                job = clients[u].submit(message, mode="completion", max_new_chars=args.new_chars, seed=r,
+                                        api_name="/chat")  # fmt: skip
+                for out in job:
+                    first = first if first is not None else time.perf_counter() - t0
+                    reply = out
+            except Exception as exc:  # noqa: BLE001 - count it, keep the others going
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                replies.append(time.perf_counter() - t0)
+                firsts.append(first if first is not None else replies[-1])
+                chars[0] += len(reply)
+
+    threads = [threading.Thread(target=user, args=(u,)) for u in range(users)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    return {"users": users, "n": len(replies), "reply_p50": median(replies) if replies else float("nan"),
+            "first_p95": pct(firsts, 0.95) if firsts else float("nan"), "chars_s": chars[0] / wall,
+            "errors": errors, "load": os.getloadavg()[0]}  # fmt: skip
+
+
+def start_training(kind: str, url: str, text: str, budget: int, tmp: Path):
+    """A training run beside the chat: /train inside a charlm app, or a CLI process beside the floor app."""
+    if kind == "floor":
+        data = tmp / "train.txt"
+        data.write_text(text[:300_000], encoding="utf-8")
+        cmd = [sys.executable, "-m", "charlm", "train", "--data", str(data), "--arch", "gpt", "--size", "small",
+               "--time-budget", str(budget), "--threads", "1", "--quiet", "--out", str(tmp / "run")]  # fmt: skip
+        return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), None
+    from gradio_client import Client
+
+    trainer = Client(url, verbose=False)
+    job = trainer.submit(source="paste", corpus_file=None, pasted_text=text[:300_000], arch="gpt", size="small",
+                         time_budget=budget, max_steps=0, eval_interval=100, seed=1, model_name="bench",
+                         api_name="/train")  # fmt: skip
+    while not job.outputs() and not job.done():
+        time.sleep(0.1)
+    return job, trainer
+
+
+def stop_training(handle) -> None:
+    job, trainer = handle
+    if trainer is None:
+        job.terminate()
+        job.wait(timeout=60)
+        return
+    trainer.predict(api_name="/stop_training")
+    try:
+        job.result(timeout=120)
+    except Exception:  # noqa: BLE001 - a stopped run may end either way
+        pass
+    trainer.close()
+
+
+def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path, run: int) -> list[dict]:
+    port = free_port()
+    if kind == "floor":
+        script = tmp / "floor_app.py"
+        script.write_text(FLOOR_APP)
+        cmd = [sys.executable, str(script), str(port)]
+    else:
+        cmd = [sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"]
+    proc = start(cmd, cwd, port)
+    url = f"http://127.0.0.1:{port}/"
+    rows = []
+    try:
+        load_scenario(url, 1, 1, text, args)  # warm-up: the first request of a server pays one-time costs
+        for training in (False,) if args.no_train else (False, True):
+            handle = start_training(kind, url, text, args.train_budget, tmp) if training else None
+            try:
+                for users, reqs in ((1, args.single_requests), (args.users, args.requests)):
+                    res = load_scenario(url, users, reqs, text, args) | {"server": kind, "training": training,
+                                                                          "run": run}  # fmt: skip
+                    rows.append(res)
+                    errors = f" errors: {res['errors'][:2]}" if res["errors"] else ""
+                    print(f"| {kind} | {'yes' if training else 'no'} | {users} | {res['n']} | "
+                          f"{res['reply_p50']:.2f} | {res['first_p95'] * 1e3:.0f} | {res['chars_s']:.0f} | "
+                          f"{res['load']:.1f} |{errors}")  # fmt: skip
+            finally:
+                if handle is not None:
+                    stop_training(handle)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--before", help="a checkout of the code to compare with (its app.py)")
+    ap.add_argument("--users", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=2, help="requests per user with --users users")
+    ap.add_argument("--single-requests", type=int, default=4, help="requests of the single user")
+    ap.add_argument("--message-chars", type=int, default=200)
+    ap.add_argument("--new-chars", type=int, default=150)
+    ap.add_argument("--train-budget", type=int, default=600, help="seconds; the run is stopped when done")
+    ap.add_argument("--servers", default="floor,before,after", help="in this order; a name may repeat (A/B/A/B)")
+    ap.add_argument("--no-train", action="store_true", help="only the scenarios without a training run")
+    args = ap.parse_args()
+    text = CORPUS.read_text(encoding="utf-8")
+    header(f"chat under load: 1 vs {args.users} users, {args.new_chars}-char completions of the shipped GPT")
+    print("| server | training | users | replies | reply p50 (s) | first update p95 (ms) | total chars/s | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    dirs = {"after": REPO, "floor": REPO, "before": Path(args.before) if args.before else None}
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run, kind in enumerate(args.servers.split(",")):
+            if dirs.get(kind) is None:
+                continue
+            results += bench_server(kind, dirs[kind], text, args, Path(tmp), run)
+    print("\n| server | training | reply p50, N users / 1 user | total chars/s, N / 1 | first update p95 / floor's |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        if r["users"] == 1:
+            continue
+        one = next(x for x in results if x["run"] == r["run"] and x["training"] == r["training"]
+                   and x["users"] == 1)  # fmt: skip
+        floor = next((x for x in results if x["server"] == "floor" and x["training"] == r["training"]
+                      and x["users"] == r["users"]), None)  # fmt: skip
+        vs_floor = f"{r['first_p95'] / floor['first_p95']:.2f}x" if floor else "n/a"
+        print(
+            f"| {r['server']} | {'yes' if r['training'] else 'no'} | {r['reply_p50'] / one['reply_p50']:.2f}x | "
+            f"{r['chars_s'] / max(one['chars_s'], 1e-9):.2f}x | {vs_floor} |"
+        )
+    header("done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Build charlm.recipes.RECIPES: train a few candidate recipes per time budget, keep the best per budget.
+
+Each candidate trains with the core trainer (its schedule: warm-up, then cosine to the budget) on the first 90% of
+tinyshakespeare, validation off during the run (the whole budget trains), then its final weights are scored on
+the WHOLE validation split (nats/char). Candidates run one after another with the same thread count; the
+machine's load is printed with each result. At the end the best candidate per budget is printed as the Python
+rows to paste into ``charlm/recipes.py``.
+
+    python bench/bench_recipes.py --budgets 30,90          # the table's 30-s and 90-s rows (~10 min)
+    python bench/bench_recipes.py --budgets 300 --only gru  # one budget, some candidates
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import tempfile
+
+import torch
+from _common import CORPUS, header
+
+from charlm.checkpoint import load_checkpoint
+from charlm.data import load_corpus
+from charlm.models import preset_config
+from charlm.score import score_ids
+from charlm.train import TrainConfig, train
+
+# name: (arch, size, block, batch, lr, weight decay, min-lr-ratio, warm-up). The GRU rows come from the 90-s/5-min
+# study in docs/benchmarks.md; the GPT and LSTM rows are the trainer's previous defaults, for comparison.
+CANDIDATES = {
+    "gru-small-b64": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50),
+    "gru-small-b32": ("gru", "small", 64, 32, 1.5e-2, 0.1, 0.1, 50),
+    "gru-tiny-b64": ("gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50),
+    "lstm-small": ("lstm", "small", 64, 32, 1.5e-2, 0.1, 0.1, 50),
+    "gpt-small": ("gpt", "small", 64, 32, 3e-3, 0.1, 0.1, 50),
+}
+
+
+def run(corpus, name: str, budget: float, threads: int, seed: int) -> dict:
+    arch, size, block, batch, lr, wd, floor, warmup = CANDIDATES[name]
+    mcfg = preset_config(arch, size, corpus.vocab.size, block_size=block)
+    cfg = TrainConfig(max_steps=None, time_budget=budget, eval_interval=10**9, lr=lr, batch_size=batch,
+                      weight_decay=wd, min_lr_ratio=floor, warmup_steps=warmup, seed=seed)  # fmt: skip
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as out:
+        final = None
+        for ev in train(corpus, mcfg, cfg, out):
+            final = ev
+        model = load_checkpoint(f"{out}/last").model
+    _, val_ids = corpus.split(0.1)
+    loss = score_ids(model, val_ids)["loss"]
+    return {"name": name, "budget": budget, "loss": loss, "steps": final.summary["steps"], "threads": threads,
+            "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}", "row": (arch, size, block, batch, lr, wd, floor,
+                                                                             warmup)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budgets", default="30,90", help="seconds, comma separated")
+    ap.add_argument("--only", default="", help="candidates whose name contains this (comma separated)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared 2-core machine)")
+    ap.add_argument("--seed", type=int, default=1337)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    corpus = load_corpus(CORPUS)
+    names = [n for n in CANDIDATES if not args.only or any(o in n for o in args.only.split(","))]
+    header("default recipes: validation loss after a time budget, per candidate")
+    print("| budget (s) | candidate | steps | val loss (nats/char) | load (1-min, before-after) |")
+    print("|---|---|---|---|---|")
+    best = {}
+    for budget in [float(b) for b in args.budgets.split(",")]:
+        for name in names:
+            r = run(corpus, name, budget, args.threads, args.seed)
+            print(f"| {budget:g} | {name} | {r['steps']:,} | {r['loss']:.4f} | {r['load']} |")
+            if budget not in best or r["loss"] < best[budget]["loss"]:
+                best[budget] = r
+    day = datetime.date.today().isoformat()
+    print("\n# rows for charlm/recipes.py RECIPES:")
+    for budget, r in sorted(best.items()):
+        arch, size, block, batch, lr, wd, floor, warmup = r["row"]
+        print(f'    Recipe({budget:g}, "{arch}", "{size}", {block}, {batch}, {lr:g}, {wd:g}, {floor:g}, {warmup}, '
+              f'{r["threads"]}, {r["loss"]:.4f}, "{day}, load {r["load"]}"),')  # fmt: skip
+    header("done")
+
+
+if __name__ == "__main__":
+    main()

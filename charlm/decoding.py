@@ -1,0 +1,373 @@
+"""Batched decoding: one loop per model serves every active request with one forward pass per character.
+
+Why: one decoding step of a small model is bound by reading its weights and by per-operator overhead, not by
+arithmetic, so advancing 8 texts costs barely more than advancing 1 (docs/benchmarks.md). Eight chat replies
+decoded separately, in 8 threads on 2 cores, contend for the cores and all slow down; decoded together they
+share one forward per character.
+
+How (continuous batching):
+
+- ``DecodingEngine`` owns a background thread and up to ``capacity`` rows. A request joins between steps: its
+  prompt is pre-filled alone (batch 1, the model's ordinary ``forward``, exactly as ``charlm.sample`` does), its
+  first character is drawn from that pre-fill, and its key/value cache (GPT) or recurrent state is copied into a
+  free row.
+- Each step advances every row by one character (``model.decode_step``), then draws one character per row with
+  that request's own temperature/top-k/top-p and its own ``torch.Generator`` (``charlm.sample.pick_next``).
+- A row leaves when it reaches its length, when a stop string completes, or at once when its caller stops
+  listening (closes the iterator); the last row moves into its place, so the live rows are always 0..n-1.
+- The GPT slides its window as ``charlm.sample`` does: when a row's cache is full it keeps its last
+  ``block_size // 2`` characters and pre-fills them again, alone; the other rows are untouched.
+
+Equivalence: a request decoded alone runs the same algorithm as ``charlm.sample.sample_ids`` (the same pre-fills,
+one-character steps and slides, the generator consumed identically), so it draws the same characters for the same
+seed, fp32 or int8: the GPT's logits are bit for bit the sampler's; a recurrent model's fp32 cells agree with its
+fused layer to float rounding (~1e-6, so a draw could in principle flip on a near tie). Rows
+decoded together get the same next-character distribution in fp32. With an int8 model (``charlm.quantize``)
+activations are quantized with one scale per tensor, i.e. over all rows of a step, so a row's probabilities move
+slightly (~1e-2) with the other rows in its batch: same quality, not bit-reproducible.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from charlm.sample import check_sampling, new_generator, pick_next, start_ids, text_until_stop
+from charlm.vocab import CharVocab
+
+DEFAULT_CAPACITY = 8  # rows decoded together; more requests wait for a free row
+IDLE_CHECK_SECONDS = 30.0  # an idle loop wakes this often to see whether its model still exists
+
+
+@dataclass(eq=False)
+class Request:
+    """One text being generated. The engine writes ids to ``out`` (then None, or the exception that ended it)."""
+
+    prompt: list[int]
+    max_new_chars: int
+    temperature: float
+    top_k: int
+    top_p: float
+    gen: torch.Generator
+    stop: list[str]
+    chars: Sequence[str]
+    out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    left: threading.Event = field(default_factory=threading.Event)  # set once the row has left the batch
+    generated: int = 0
+    tail: str = ""  # the last characters, to spot a stop string
+    context: list[int] = field(default_factory=list)  # GPT: the ids its window holds (for a slide)
+    next_id: int = 0  # the id the next step feeds to this row (its newest character)
+    pump: Callable[[], bool] | None = None  # an engine without a thread: reading steps the batch
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def ids(self) -> Iterator[int]:
+        """The generated ids, as they come. Closing this iterator (or leaving a for loop early) cancels."""
+        try:
+            while True:
+                while self.pump is not None and self.out.empty() and self.pump():
+                    pass
+                item = self.out.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.cancel()
+
+    def emit(self, nxt: int) -> bool:
+        """Hand ``nxt`` to the caller; True when this request is finished (length or stop string)."""
+        self.out.put(nxt)
+        self.generated += 1
+        if self.stop:
+            self.tail = (self.tail + self.chars[nxt - 1])[-max(map(len, self.stop)) :]
+            if any(self.tail.endswith(s) for s in self.stop):
+                return True
+        return self.generated >= self.max_new_chars
+
+
+class _GPTRows:
+    """The batch's key/value cache (``capacity`` rows of the full window) and each row's position."""
+
+    def __init__(self, model, capacity: int) -> None:
+        self.model, self.T, self.capacity = model, model.max_context, capacity
+        self.keep = max(1, self.T // 2)
+        self.cache = model.init_state(capacity)
+        self.pos = torch.zeros(capacity, dtype=torch.long, device=self.cache.k.device)
+
+    def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
+        """Pre-fill ``ids`` (at most a window) alone, copy its cache into ``row``; the next-character logits."""
+        req.context = ids[-self.T :]
+        n = len(req.context)
+        state = self.model.init_state(1)
+        logits, _ = self.model(torch.tensor([req.context], device=self.pos.device), state)
+        self.cache.k[:, row, :, :n] = state.k[:, 0, :, :n]
+        self.cache.v[:, row, :, :n] = state.v[:, 0, :, :n]
+        self.pos[row] = n
+        return logits[0, -1]
+
+    def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
+        logits = self.model.decode_step(ids, self.pos[:n], self.cache)
+        self.pos[:n] += 1
+        return logits
+
+    def advance(self, row: int, req: Request, nxt: int) -> torch.Tensor | None:
+        """Feed ``nxt`` at the next step (None); when the window is full, slide instead: restart the row from its
+        most recent text and return the logits of that pre-fill."""
+        req.context.append(nxt)
+        if int(self.pos[row]) >= self.T:
+            return self.start(row, req, req.context[-self.keep :])
+        req.context = req.context[-self.T :]
+        req.next_id = nxt
+        return None
+
+    def move(self, src: int, dst: int) -> None:
+        self.cache.k[:, dst] = self.cache.k[:, src]
+        self.cache.v[:, dst] = self.cache.v[:, src]
+        self.pos[dst] = self.pos[src]
+
+
+class _RecurrentRows:
+    """The batch's recurrent state: ``h`` (and ``c`` for an LSTM), each (layers, capacity, hidden)."""
+
+    def __init__(self, model, capacity: int) -> None:
+        c, p = model.config, next(model.parameters())
+        self.model, self.lstm, self.capacity = model, c.arch == "lstm", capacity
+        self.h = torch.zeros(c.n_layer, capacity, c.hidden_size, device=p.device, dtype=p.dtype)
+        self.c = torch.zeros_like(self.h) if self.lstm else None
+
+    def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
+        """Read the whole prompt alone (one call: the fused layer is fast for many positions) into ``row``."""
+        logits, state = self.model(torch.tensor([ids], device=self.h.device), None)
+        if self.lstm:
+            self.h[:, row], self.c[:, row] = state[0][:, 0], state[1][:, 0]
+        else:
+            self.h[:, row] = state[:, 0]
+        return logits[0, -1]
+
+    def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
+        h = self.h[:, :n].contiguous()
+        state = (h, self.c[:, :n].contiguous()) if self.lstm else h
+        logits, state = self.model.decode_step(ids, state)
+        if self.lstm:
+            self.h[:, :n], self.c[:, :n] = state
+        else:
+            self.h[:, :n] = state
+        return logits
+
+    def advance(self, row: int, req: Request, nxt: int) -> None:
+        req.next_id = nxt  # no window: the state carries everything
+
+    def move(self, src: int, dst: int) -> None:
+        self.h[:, dst] = self.h[:, src]
+        if self.lstm:
+            self.c[:, dst] = self.c[:, src]
+
+
+class DecodingEngine:
+    """One model's decoding loop: a background thread that serves every submitted request in one batch.
+
+    The engine keeps only a weak reference to its model while idle, so a model that is no longer used (a session
+    model re-read after training saved it again) is freed together with its engine.
+    """
+
+    def __init__(self, model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, background: bool = True) -> None:
+        self.capacity = capacity
+        self.background = background  # False: the callers' own threads step the batch while they read (the CLI)
+        self._model = weakref.ref(model)
+        self._device = next(model.parameters()).device
+        self._gpt = model.max_context is not None
+        self._cond = threading.Condition()
+        self._pending: list[Request] = []
+        self._rows: list[Request] = []  # the live rows, in batch order
+        self._batch = None  # _GPTRows / _RecurrentRows while any request is live
+        self._step_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.steps = 0  # batched steps taken (for tests and benchmarks)
+        self.rows_stepped = 0  # sum of the batch sizes of those steps
+
+    def submit(
+        self,
+        vocab: CharVocab,
+        prompt: str | Sequence[int],
+        *,
+        max_new_chars: int = 200,
+        temperature: float = 0.8,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Request:
+        """Queue one request; it joins the batch before the next step. Read its ids with ``request.ids()``."""
+        check_sampling(temperature, top_k, top_p, max_new_chars)
+        req = Request(start_ids(vocab, prompt), max_new_chars, temperature, top_k, top_p,
+                      new_generator(seed, self._device), [s for s in stop if s], vocab.chars)  # fmt: skip
+        if max_new_chars == 0:
+            req.out.put(None)
+            req.left.set()
+            return req
+        if not self.background:
+            req.pump = self._pump
+        with self._cond:
+            self._pending.append(req)
+            if self.background and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._run, name="charlm-decoding", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return req
+
+    def stream(self, vocab: CharVocab, prompt: str | Sequence[int], **settings) -> Iterator[int]:
+        """Submit, then yield the ids as they come (closing the iterator cancels the request)."""
+        return self.submit(vocab, prompt, **settings).ids()
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        """The background thread: wait for requests, step until none is left, wait again."""
+        while True:
+            with self._cond:
+                while not self._pending:
+                    if not self._cond.wait(timeout=IDLE_CHECK_SECONDS) and self._model() is None:
+                        self._thread = None
+                        return
+            model = self._model()
+            if model is None:  # the model is gone: nothing can be served
+                self._fail_pending(RuntimeError("the model was unloaded"))
+                return
+            with self._step_lock:
+                while self._step(model):
+                    pass
+            del model  # idle: hold the model only weakly
+
+    def _pump(self) -> bool:
+        """One step in the caller's thread (``background=False``); False when nothing is left to do."""
+        model = self._model()
+        if model is None:
+            self._fail_pending(RuntimeError("the model was unloaded"))
+            return False
+        with self._step_lock:
+            return self._step(model)
+
+    @torch.inference_mode()
+    def _step(self, model) -> bool:
+        """Let requests leave and join, then advance every row by one character. False once nothing is left."""
+        rows = self._rows
+        try:
+            if self._batch is None:
+                self._batch = (_GPTRows if self._gpt else _RecurrentRows)(model, self.capacity)
+            batch = self._batch
+            self._drop_cancelled(rows, batch)
+            self._admit(rows, batch)
+            if not rows:  # (joiners may all have finished on their first character)
+                with self._cond:
+                    if self._pending:
+                        return True
+                self._batch = None  # free the cache while idle
+                return False
+            ids = torch.tensor([r.next_id for r in rows], device=self._device)
+            logits = batch.step(len(rows), ids)
+            self.steps, self.rows_stepped = self.steps + 1, self.rows_stepped + len(rows)
+            for i in reversed(range(len(rows))):  # reversed: a leaving row is replaced by a later one
+                if not rows[i].cancelled.is_set():  # a cancelled row is freed before the next step
+                    self._draw(rows, batch, i, logits[i])
+            return True
+        except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error instead of hanging
+            for req in rows:
+                req.out.put(exc)
+                req.left.set()
+            rows.clear()
+            self._batch = None
+            self._fail_pending(exc)
+            return False
+
+    def _draw(self, rows: list[Request], batch, i: int, logits: torch.Tensor) -> None:
+        """Draw row ``i``'s next character; it leaves when finished, or a GPT row whose window is full slides and
+        draws again from its re-read text (as ``charlm.sample`` does)."""
+        req = rows[i]
+        while logits is not None:
+            nxt = pick_next(logits, req.temperature, req.top_k, req.top_p, req.gen)
+            if req.emit(nxt):
+                self._leave(rows, batch, i, None)
+                return
+            logits = batch.advance(i, req, nxt)
+
+    def _admit(self, rows: list[Request], batch) -> None:
+        """Pending requests join while rows are free: each is pre-filled alone and draws its first character."""
+        with self._cond:
+            free = batch.capacity - len(rows)  # the rows allocated now (engine_for may raise self.capacity)
+            joining, self._pending = self._pending[:free], self._pending[free:]
+        for req in joining:
+            if req.cancelled.is_set():
+                req.out.put(None)
+                req.left.set()
+                continue
+            rows.append(req)
+            self._draw(rows, batch, len(rows) - 1, batch.start(len(rows) - 1, req, req.prompt))
+
+    def _drop_cancelled(self, rows: list[Request], batch) -> None:
+        for i in reversed(range(len(rows))):
+            if rows[i].cancelled.is_set():
+                self._leave(rows, batch, i, None)
+
+    def _leave(self, rows: list[Request], batch, i: int, end) -> None:
+        """Row ``i`` leaves; the last row moves into its place so that live rows stay 0..n-1."""
+        req, last = rows[i], len(rows) - 1
+        if i != last:
+            batch.move(last, i)
+            rows[i] = rows[last]
+        rows.pop()
+        req.out.put(end)
+        req.left.set()
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        with self._cond:
+            pending, self._pending = self._pending, []
+        for req in pending:
+            req.out.put(exc)
+            req.left.set()
+
+
+_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_for(model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY) -> DecodingEngine:
+    """The one engine of ``model`` (created on first use). A larger ``capacity`` raises the engine's, taking
+    effect when the loop next starts a batch."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(model)
+        if engine is None:
+            engine = _ENGINES[model] = DecodingEngine(model, capacity)
+        engine.capacity = max(engine.capacity, capacity)
+        return engine
+
+
+def generate_batched(
+    loaded,
+    prompt: str,
+    *,
+    max_new_chars: int = 200,
+    temperature: float = 0.8,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    stop: Sequence[str] = (),
+    capacity: int = DEFAULT_CAPACITY,
+) -> Iterator[str]:
+    """``charlm.sample.generate`` through the model's shared engine: the same text for the same seed, decoded in
+    one batch (of up to ``capacity`` rows) with every other request to this model. Closing the iterator cancels
+    the request."""
+    req = engine_for(loaded.model, capacity).submit(loaded.vocab, prompt, max_new_chars=max_new_chars,
+                                          temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                                          stop=stop)  # fmt: skip
+    return text_until_stop(req.ids(), loaded.vocab.chars, stop)
+
+
+__all__ = ["DecodingEngine", "Request", "engine_for", "generate_batched", "DEFAULT_CAPACITY"]

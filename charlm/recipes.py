@@ -1,0 +1,77 @@
+"""Training recipes: what to train when the user gives only a time budget.
+
+At a fixed wall-clock budget the choice of architecture, size, batch, learning rate and schedule matters far more
+than anything else (docs/benchmarks.md: the same 90 seconds give 1.77 nats/char with the old defaults and 1.54
+with the best recipe). ``RECIPES`` is the best measured recipe per budget on tinyshakespeare, written by
+``bench/bench_recipes.py`` (re-run it on a new machine and paste its table here). ``choose_recipe`` picks the
+row for a budget; every setting stays overridable (CLI flags, the Train tab's fields).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    budget: float  # seconds of training this row was measured at (used for budgets from here to the next row)
+    arch: str
+    size: str  # preset in charlm.models.PRESETS
+    block_size: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    min_lr_ratio: float  # where the cosine ends, as a share of the peak rate
+    warmup_steps: int
+    threads: int  # torch threads it was measured with (1: the machine's other core was busy)
+    val_loss: float  # nats/char on tinyshakespeare's whole validation split after ``budget`` seconds
+    measured: str  # when and under what load
+
+    def settings(self) -> dict:
+        """The training settings (everything but the measurement)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("budget", "val_loss", "measured")}
+
+    def describe(self) -> str:
+        return (f"{self.arch.upper()} {self.size}, block {self.block_size}, batch {self.batch_size}, lr {self.lr:g}, "
+                f"weight decay {self.weight_decay:g}, min-lr-ratio {self.min_lr_ratio:g}, warm-up "
+                f"{self.warmup_steps}, {self.threads} thread(s)")  # fmt: skip
+
+
+# The best candidate per budget, from bench/bench_recipes.py on this project's 2-core AVX2 machine, 1 thread
+# (docs/benchmarks.md, "Default recipes", has every candidate's score and the commands).
+RECIPES: tuple[Recipe, ...] = (
+    Recipe(30, "gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.9081, "2026-11-29, bench_recipes, load 7.9-6.8"),
+    Recipe(90, "gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.6005, "2026-11-29, bench_recipes, load 1.7-2.7"),
+    Recipe(300, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.4946, "2026-11-29, bench_recipes, load 2.6-3.8"),
+)
+
+
+BUSY_BELOW = 0.8  # a smaller share of a core than this scales the budget down (see choose_recipe)
+
+
+def choose_recipe(budget: float, cpu_share: float = 1.0) -> Recipe:
+    """The recipe for a time budget: the row with the largest measured budget not above it (the smallest row
+    for shorter budgets), i.e. the recipe that measured best for that much time or a little less.
+
+    ``cpu_share`` (0-1]: the part of a core this run will get (``charlm.device.cpu_share``). On a busy machine a
+    budget buys fewer steps, and fewer steps favour a smaller model (measured: 30 s at load 8 on 2 cores, GRU tiny
+    1.91 nats/char vs GRU small 2.92), so the budget counts for its share only. A share of 0.8 or more counts as
+    a whole core: the load average moves that much from one second to the next.
+    """
+    if budget <= 0:
+        raise ValueError(f"the time budget must be positive, not {budget}")
+    effective = budget * (1.0 if cpu_share >= BUSY_BELOW else max(cpu_share, 1e-3))
+    rows = sorted(RECIPES, key=lambda r: r.budget)
+    fitting = [r for r in rows if r.budget <= effective]
+    return fitting[-1] if fitting else rows[0]
+
+
+def explain(recipe: Recipe, budget: float, cpu_share: float = 1.0) -> str:
+    """Which recipe was chosen and why, in one line (the CLI prints it; the Train tab can show it)."""
+    busy = f"; the CPU is busy (this run gets ~{cpu_share:.0%} of a core)" if cpu_share < BUSY_BELOW else ""
+    return (f"recipe for {budget:g} s{busy}: {recipe.describe()} — the best measured for a {recipe.budget:g}-s "
+            f"budget ({recipe.val_loss:.3f} nats/char on tinyshakespeare, {recipe.measured}); every setting can "
+            "be overridden")  # fmt: skip
+
+
+__all__ = ["Recipe", "RECIPES", "choose_recipe", "explain"]

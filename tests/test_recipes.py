@@ -1,0 +1,89 @@
+"""Default recipes: the table's choice for a time budget, and how the CLI fills in only what the user left unset."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from charlm.cli.train import add_parser, apply_recipe
+from charlm.recipes import RECIPES, Recipe, choose_recipe, explain
+
+
+@pytest.fixture(autouse=True)
+def idle_machine(monkeypatch):
+    """The recipe depends on how busy the CPU is; tests pin it to an idle machine (one test changes it)."""
+    monkeypatch.setattr("charlm.device.cpu_share", lambda: 1.0)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    return parser.parse_args(["train", "--data", "x.txt", "--out", "runs/x", *argv])
+
+
+def test_the_table_is_sorted_by_budget_and_names_its_measurement():
+    assert RECIPES and [r.budget for r in RECIPES] == sorted(r.budget for r in RECIPES)
+    for r in RECIPES:
+        assert r.val_loss > 0 and "load" in r.measured
+
+
+def test_choose_recipe_takes_the_row_measured_at_or_below_the_budget():
+    rows = sorted(RECIPES, key=lambda r: r.budget)
+    assert choose_recipe(rows[0].budget / 2) == rows[0]  # shorter than any row: the shortest
+    for r in rows:
+        assert choose_recipe(r.budget) == r
+        assert choose_recipe(r.budget + 1).budget >= r.budget
+    assert choose_recipe(10**6) == rows[-1]
+    with pytest.raises(ValueError, match="positive"):
+        choose_recipe(0)
+
+
+def test_a_busy_machine_counts_only_its_share_of_the_budget(monkeypatch):
+    rows = sorted(RECIPES, key=lambda r: r.budget)
+    big = rows[-1].budget
+    assert choose_recipe(big, cpu_share=0.01) == rows[0]  # 1% of a core: the budget buys the shortest row's steps
+    assert choose_recipe(big, cpu_share=1.0) == rows[-1]
+    monkeypatch.setattr("charlm.device.cpu_share", lambda: 0.01)
+    args = parse("--time-budget", str(big))
+    line = apply_recipe(args)
+    assert args.arch == rows[0].arch and "busy" in line
+
+
+def test_explain_says_what_and_why():
+    r = choose_recipe(90)
+    line = explain(r, 90)
+    assert r.arch.upper() in line and f"{r.val_loss:.3f}" in line and "overridden" in line
+
+
+def test_cli_time_budget_alone_takes_the_recipe():
+    args = parse("--time-budget", "90")
+    line = apply_recipe(args)
+    r = choose_recipe(90)
+    assert line == explain(r, 90)
+    for key, value in r.settings().items():
+        if key != "threads":  # threads come from the machine's load (charlm.device.pick_threads)
+            assert getattr(args, key) == value
+
+
+def test_cli_flags_override_the_recipe():
+    r = choose_recipe(90)
+    args = parse("--time-budget", "90", "--lr", "1e-3", "--batch-size", "7")
+    line = apply_recipe(args)
+    assert args.lr == 1e-3 and args.batch_size == 7 and args.weight_decay == r.weight_decay
+    assert "your batch_size, lr kept" in line
+
+
+def test_cli_without_a_budget_or_with_another_arch_keeps_the_old_defaults():
+    args = parse("--max-steps", "10")
+    assert apply_recipe(args) is None and (args.arch, args.size, args.lr) == ("gpt", "small", None)
+    other = next(a for a in ("gpt", "lstm") if a != choose_recipe(90).arch)
+    args = parse("--time-budget", "90", "--arch", other)
+    assert apply_recipe(args) is None and args.arch == other and args.size == "small"
+    assert apply_recipe(parse("--time-budget", "90", "--resume")) is None
+
+
+def test_recipe_settings_are_training_settings_only():
+    r = Recipe(30, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.8, "test, load 0")
+    assert set(r.settings()) == {"arch", "size", "block_size", "batch_size", "lr", "weight_decay", "min_lr_ratio",
+                                 "warmup_steps", "threads"}  # fmt: skip
