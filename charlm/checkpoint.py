@@ -175,7 +175,8 @@ def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
 
 def _short(path: Path) -> str:
     """How errors name a file: its folder and name, never the server's absolute path."""
-    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    folder = path.parent.name
+    return f"{folder}/{path.name}" if folder and not folder.startswith(".") else path.name  # .upload-*: internal
 
 
 def read_meta(folder: Path) -> dict:
