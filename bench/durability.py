@@ -3,8 +3,9 @@
     python bench/durability.py --runs 20
 
 One API client trains ``--runs`` tiny models one after another (each returns a zip, as the Train tab does); after
-each run the script measures the users' model store, the server's scratch files and Gradio's upload/download
-cache. With the per-user cap (CHARLM_MAX_SESSION_MODELS, 8) the store must stop growing after the 8th run.
+each run the script measures the users' model store, the zips and reports charlm keeps for download and Gradio's
+whole upload/download cache (which holds them). With the per-user cap (CHARLM_MAX_SESSION_MODELS, 8) the store must
+stop growing after the 8th run.
 Then 8 users chat while one trains, and the server's memory is read after it settles. (kill -9 and SIGTERM are
 tested in a real browser by tests/test_durability.py.)
 """
@@ -30,7 +31,7 @@ def tree_bytes(folder: Path) -> int:
 def disk_growth(server: Server, text: str, runs: int, gradio_tmp: Path) -> None:
     c = client(server)
     store = Path(server.storage)
-    print("| run | models kept | store (MB) | scratch (MB) | Gradio cache (MB) |")
+    print("| run | models kept | store (MB) | charlm's downloads (MB) | Gradio cache, all (MB) |")
     print("|---|---|---|---|---|")
     for i in range(1, runs + 1):
         c.predict(source="paste", corpus_file=None, pasted_text=text[i * 1000 : i * 1000 + 20_000], arch="gpt",
@@ -38,7 +39,8 @@ def disk_growth(server: Server, text: str, runs: int, gradio_tmp: Path) -> None:
                   api_name="/train")  # fmt: skip
         users = store / "users"
         kept = sum(1 for u in users.iterdir() if u.is_dir() for m in u.iterdir() if (m / "run.json").is_file())
-        print(f"| {i} | {kept} | {tree_bytes(users) / 1e6:.1f} | {tree_bytes(store / 'scratch') / 1e6:.2f} | "
+        downloads = tree_bytes(gradio_tmp / "charlm-scratch")
+        print(f"| {i} | {kept} | {tree_bytes(users) / 1e6:.1f} | {downloads / 1e6:.2f} | "
               f"{tree_bytes(gradio_tmp) / 1e6:.1f} |")  # fmt: skip
     c.close()
 

@@ -20,6 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradio.utils import get_upload_folder
+
 from charlm.archive import pack_checkpoint
 from charlm.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel, load_checkpoint
 from charlm.errors import CheckpointError
@@ -64,8 +66,9 @@ class ModelRegistry:
     def __init__(self, checkpoints_dir: str | Path, limits: Limits, root: str | Path | None = None) -> None:
         self.limits = limits
         self.store = ModelStore(root or limits.storage_dir)
-        # Files for download (zips, reports) live in the system's temp folder, where Gradio may serve them from.
-        self.scratch = Path(tempfile.gettempdir()) / "charlm-scratch" / str(os.getpid())
+        # Files for download (zips, reports) are written inside Gradio's own cache folder, which it serves without
+        # making a copy; each session's previous file of a kind is deleted when it gets a new one.
+        self.scratch = Path(get_upload_folder()) / "charlm-scratch" / str(os.getpid())
         self._lock = threading.RLock()
         self.sessions: dict[str, Session] = {}
         self._cache: OrderedDict[tuple[str, str], Entry] = OrderedDict()  # (user, name) -> Entry, LRU order
