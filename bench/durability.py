@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import threading
 import time
@@ -79,7 +78,7 @@ def main() -> None:
     args = ap.parse_args()
     header("disk and memory over repeated use")
     gradio_tmp = Path(tempfile.mkdtemp(prefix="charlm-dur-gradio-"))
-    os.environ["GRADIO_TEMP_DIR"] = str(gradio_tmp)  # the server inherits it
+    # only the server's: gradio_client (this process) downloads every output file into its own GRADIO_TEMP_DIR
     text = CORPUS.read_text(encoding="utf-8")
     server = Server(args.app_dir.resolve(), {"GRADIO_TEMP_DIR": str(gradio_tmp)})
     try:
