@@ -294,8 +294,8 @@ def test_a_small_vocabulary_trains_exactly_as_before(tmp_path, one_thread):
     linear config (the code path every checkpoint before issue 13 was trained with)."""
     corpus = build_corpus(shakespeare_slice(20_000), name="s20k")
     auto = run_to_end(train(corpus, preset_config("gru", "tiny", corpus.vocab.size), tcfg(), tmp_path / "a"))
-    linear = ModelConfig(arch="gru", vocab_size=corpus.vocab.size, **{**TINY["gru"], "n_layer": 1, "n_embd": 32,
-                                                                      "hidden_size": 128, "block_size": 64})  # fmt: skip
+    linear = ModelConfig(arch="gru", vocab_size=corpus.vocab.size, n_layer=1, n_embd=32, hidden_size=128,
+                         block_size=64)  # fmt: skip
     assert preset_config("gru", "tiny", corpus.vocab.size, head="linear") == linear
     run_to_end(train(corpus, linear, tcfg(), tmp_path / "b"))
     a = load_checkpoint(auto.summary["checkpoint"])
