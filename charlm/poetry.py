@@ -17,6 +17,9 @@ Script: the corpus is in traditional characters. ``to_traditional`` converts a t
 OpenCC's ``s2t`` (of OpenCC's configs, the one whose output matches the corpus best: 1.5% of characters differ
 after a round trip, against 1.9-2.0% for s2tw/s2hk), and ``to_simplified`` turns a poem back for readers of
 simplified Chinese.
+
+``write_poem`` puts it together: one quatrain for a title (or a first line) from a loaded model, free or
+constrained, in either script, with its form check and notices (the app's poem mode and ``python -m charlm poem``).
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from charlm.errors import PoetryError
+from charlm.sample import sample_ids
 from charlm.vocab import CharVocab, describe_chars
 
 COMMA, STOP, END = "，", "。", "\n"
@@ -38,6 +42,8 @@ LINE_CHARS = 5  # Han characters per line
 POEM_LENGTH = 25  # characters after the ':' -- 4 x (5 + 1) -- plus the newline that ends the poem
 FORCED = {5: COMMA, 11: STOP, 17: COMMA, 23: STOP, 24: END}  # position after ':' -> the only character allowed
 MAX_TITLE = 30  # longer titles are rare in the corpus (median 8) and only eat a GPT's context window
+FREE_MAX_CHARS = 2 * POEM_LENGTH  # free mode: a model that never ends its line is cut here
+SCRIPTS = ("traditional", "simplified")
 UNTITLED = "無題"  # "untitled", a real classical title: used when only a first line is given
 
 # CJK unified ideographs: Extension A, the main block, the compatibility block and Extensions B-H. Not Han: □ (a
@@ -307,3 +313,99 @@ def to_traditional(text: str, vocab: CharVocab | None = None) -> str:
 def to_simplified(text: str) -> str:
     """Traditional -> simplified (OpenCC ``t2s``), to show a poem to readers of simplified Chinese."""
     return _converter("t2s").convert(text)
+
+
+# --- writing a poem -------------------------------------------------------------------------------------------------
+@dataclass
+class PoemResult:
+    """One written quatrain. ``poem`` is the text after the title's ':' in the asked script, first line included,
+    without the newline that ends it; ``form`` checks the poem as the model wrote it (traditional)."""
+
+    title: str  # the title the model read (traditional; "無題" when only a first line was given)
+    poem: str
+    poem_traditional: str
+    script: str
+    constrained: bool
+    form: FormCheck
+    notices: list[str] = field(default_factory=list)  # conversions, unknown characters, a poem that did not end
+
+    @property
+    def well_formed(self) -> bool:
+        return self.form.ok
+
+    def to_json(self) -> dict:
+        return {"title": self.title, "poem": self.poem, "poem_traditional": self.poem_traditional,
+                "script": self.script, "constrained": self.constrained, "well_formed": self.form.ok,
+                "form": self.form.summary(), "form_problems": self.form.problems(),
+                "notices": self.notices}  # fmt: skip
+
+
+def _convert(text: str, vocab: CharVocab, what: str, notices: list[str]) -> str:
+    """A simplified title or first line in the corpus's traditional characters (unchanged, with a notice, when
+    OpenCC is missing)."""
+    if not text:
+        return text
+    try:
+        converted = to_traditional(text, vocab)
+    except PoetryError as exc:
+        notices.append(f"the {what} is used as typed: {exc}")
+        return text
+    if converted != text:
+        notices.append(f"the {what} in traditional characters, as the model learned them: {text} → {converted}")
+    return converted
+
+
+def _quatrain_steps(rule: QuatrainRule, start: int):
+    """The ``sample_ids`` rule of the form: the forced id where the form allows one character, else the bias that
+    forbids every id but Han characters."""
+
+    def step(n: int) -> torch.Tensor | int | None:
+        forced = rule.forced_id(start + n)
+        return forced if forced is not None else rule.logit_bias(start + n)
+
+    return step
+
+
+def write_poem(
+    loaded,
+    title: str = "",
+    first_line: str = "",
+    *,
+    constrained: bool = False,
+    script: str = "traditional",
+    temperature: float = 0.8,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+) -> PoemResult:
+    """Write one quatrain with ``loaded`` (a LoadedModel) for ``title`` and/or ``first_line`` (simplified or
+    traditional characters). ``constrained`` samples under the form (``QuatrainRule``): it cannot break it. Free,
+    the model writes until it ends the line (at most ``FREE_MAX_CHARS`` characters)."""
+    if script not in SCRIPTS:
+        raise PoetryError(f"script must be one of {', '.join(SCRIPTS)}, not {script!r}")
+    vocab, notices = loaded.vocab, []
+    prompt = poem_prompt(_convert(title, vocab, "title", notices), _convert(first_line, vocab, "first line", notices))
+    read_title, start = prompt[1:].split(":", 1)  # the title as read, and the first line with its punctuation
+    unknown = vocab.encode(prompt).unknown
+    if unknown:
+        notices.append(f"the model does not know {describe_chars(unknown)}; they are read as 'unknown'")
+    ids = fit_prompt(vocab.encode(prompt).ids, loaded.model.max_context)
+    rule = _quatrain_steps(QuatrainRule(vocab), len(start)) if constrained else None
+    end = vocab.id_of(END) if END in vocab else None
+    most = POEM_LENGTH - len(start) if constrained else FREE_MAX_CHARS
+    out = []
+    for i in sample_ids(loaded.model, vocab, ids, max_new_chars=most, temperature=temperature, top_k=top_k,
+                        top_p=top_p, seed=seed, rule=rule):  # fmt: skip
+        if i == end:
+            break
+        out.append(i)
+    else:
+        notices.append(f"the model did not end the poem within {most} characters; it was cut there")
+    body = start + vocab.decode(out)
+    shown = body
+    if script == "simplified":
+        try:
+            shown = to_simplified(body)
+        except PoetryError as exc:
+            notices.append(f"the poem is shown in traditional characters: {exc}")
+    return PoemResult(read_title, shown, body, script, constrained, check_form(body), notices)

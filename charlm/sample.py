@@ -4,15 +4,22 @@ Each step feeds only the newest character: recurrent models carry their state, t
 the GPT's cache is full we slide the window: keep the most recent ``block_size // 2`` characters, re-run them as a
 fresh prompt (positions restart at 0, which is what the model saw in training), and continue. That costs one
 half-window forward every ``block_size // 2`` characters instead of a full window for every character.
+
+A ``rule`` can steer each step (constrained decoding, e.g. ``charlm.poetry``'s quatrain form): given how many ids
+were generated so far, it returns None (sample freely), a float vector added to the logits (-inf forbids an id),
+or one id to force (fed to the model without sampling, so the state follows the text).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from charlm.filtering import CANDIDATES, sample_top
 from charlm.vocab import UNK_ID, CharVocab
+
+Rule = Callable[[int], "torch.Tensor | int | None"]  # ids generated so far -> logit bias, forced id or None
 
 
 def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
@@ -45,14 +52,26 @@ def pick_next(logits: torch.Tensor, temperature: float, top_k: int, top_p: float
     """Draw the next id from one row of logits (modified in place). The unknown id is never drawn.
 
     The one sampling rule of charlm: ``sample_ids`` and the batched ``charlm.decoding`` both call it, each request
-    with its own generator, so a seed gives the same draws whichever path decodes it.
+    with its own generator, so a seed gives the same draws whichever path decodes it. Above 1,024 ids (Chinese)
+    the filter sorts only the best candidates and draws among the kept ids (``charlm.filtering``): the same
+    distribution, several times cheaper than sorting and drawing over all of them.
     """
     last = logits.float()
     last[UNK_ID] = float("-inf")
     if temperature == 0:
         return int(torch.argmax(last))
+    if last.shape[-1] > CANDIDATES:
+        return int(sample_top(last, temperature, top_k, top_p, generator=gen))
     probs = torch.softmax(_filter_logits(last, temperature, top_k, top_p), dim=-1)
     return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def pick_with_rule(logits: torch.Tensor, step: torch.Tensor | int | None, temperature: float, top_k: int,
+                   top_p: float, gen: torch.Generator) -> int:  # fmt: skip
+    """``pick_next`` under one step of a rule (module docstring): a forced id, a logit bias, or nothing."""
+    if isinstance(step, int):
+        return step
+    return pick_next(logits if step is None else logits.float() + step, temperature, top_k, top_p, gen)
 
 
 def start_ids(vocab: CharVocab, prompt: str | Sequence[int]) -> list[int]:
@@ -79,8 +98,9 @@ def sample_ids(
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int | None = None,
+    rule: Rule | None = None,
 ) -> Iterator[int]:
-    """Yield new ids one at a time. The unknown id is never sampled."""
+    """Yield new ids one at a time. The unknown id is never sampled; ``rule`` steers each step (see above)."""
     check_sampling(temperature, top_k, top_p, max_new_chars)
     ids = start_ids(vocab, prompt)
     device = next(model.parameters()).device
@@ -93,8 +113,8 @@ def sample_ids(
     try:
         state = model.init_state(1)
         logits, state = model(torch.tensor([context], device=device), state)
-        for _ in range(max_new_chars):
-            nxt = pick_next(logits[0, -1], temperature, top_k, top_p, gen)
+        for n in range(max_new_chars):
+            nxt = pick_with_rule(logits[0, -1], rule(n) if rule else None, temperature, top_k, top_p, gen)
             yield nxt
             if window:
                 context.append(nxt)

@@ -5,6 +5,11 @@ Every character after the first is scored with as much preceding context as the 
   their state across chunks;
 - the GPT reads overlapping windows (stride half the context) and scores only each window's new characters, so
   every character sees at least half a context window.
+
+A model with an adaptive output layer (large vocabularies) is scored through the head's own ``score``: the exact
+loss from its fast path and an exact top-5 without materialising all 6,258 log-probabilities, which would be
+slower than a plain head (docs/benchmarks.md). ``top_k=False`` skips the top-1/top-5 accuracy altogether: the
+trainer's periodic evaluation needs only the loss (3-6x cheaper with an adaptive head).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from charlm.device import autocast
+from charlm.models.output import AdaptiveHead
 from charlm.vocab import UNK_ID
 
 LN2 = math.log(2.0)
@@ -31,10 +37,39 @@ def _accumulate(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
         return
     lg, tg = logits[mask], targets[mask]
     acc["nll"] += F.cross_entropy(lg, tg, reduction="sum").item()
-    top5 = lg.topk(min(5, lg.shape[-1]), dim=-1).indices
+    if acc["top1"] is not None:
+        _count_top(lg.topk(min(5, lg.shape[-1]), dim=-1).indices, tg, acc)
+    acc["n"] += int(mask.sum().item())
+
+
+def _count_top(top5: torch.Tensor, tg: torch.Tensor, acc: dict) -> None:
     acc["top1"] += (top5[:, 0] == tg).sum().item()
     acc["top5"] += (top5 == tg[:, None]).any(dim=-1).sum().item()
+
+
+def _accumulate_adaptive(head: AdaptiveHead, h: torch.Tensor, targets: torch.Tensor, mask, acc: dict) -> None:
+    """``_accumulate`` for an adaptive head, from the hidden vectors: the head's exact NLL and top-5."""
+    mask = mask & (targets != UNK_ID)
+    if not mask.any():
+        return
+    tg = targets[mask]
+    nll, top5 = head.score(h[mask].float(), tg, k=5 if acc["top1"] is not None else 0)
+    acc["nll"] += nll.double().sum().item()
+    if acc["top1"] is not None:
+        _count_top(top5, tg, acc)
     acc["n"] += int(mask.sum().item())
+
+
+def _run(model, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, acc: dict, state=None):
+    """Score one chunk (``x`` -> targets ``y`` where ``mask``) into ``acc``; returns the model's new state."""
+    head = model.output_head
+    if isinstance(head, AdaptiveHead):
+        h, state = model.hidden(x, state)
+        _accumulate_adaptive(head, h, y, mask, acc)
+    else:
+        logits, state = model(x, state)
+        _accumulate(logits, y, mask, acc)
+    return state
 
 
 @torch.no_grad()
@@ -45,16 +80,17 @@ def score_ids(
     precision: str = "fp32",
     streams: int = 16,
     progress: Callable[[float], None] | None = None,
+    top_k: bool = True,
 ) -> dict:
     """Mean next-character loss over ``ids`` (all of it unless ``max_chars`` caps it); ``progress(fraction)`` is
-    called as the work goes (a progress bar)."""
+    called as the work goes (a progress bar). ``top_k`` False leaves out the top-1/top-5 accuracy (NaN)."""
     if max_chars is not None and len(ids) > max_chars:
         ids = ids[:max_chars]
     ids_t = torch.from_numpy(np.asarray(ids, dtype=np.int64))
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    acc = {"nll": 0.0, "top1": 0, "top5": 0, "n": 0}
+    acc = {"nll": 0.0, "top1": 0 if top_k else None, "top5": 0 if top_k else None, "n": 0}
     n = len(ids_t)
     if n >= 2:
         with autocast(device, precision):
@@ -69,14 +105,15 @@ def score_ids(
 def _summary(acc: dict, n_unknown: int = 0) -> dict:
     n = acc["n"]
     loss = acc["nll"] / n if n else float("nan")
+    n_top = n if acc["top1"] is not None else 0  # 0: the top-k was not asked for
     return {
         "loss": loss,
         "bpc": loss / LN2,
         "perplexity": math.exp(loss) if n else float("nan"),
         "n_chars": n,
         "n_unknown": n_unknown,
-        "top1": acc["top1"] / n if n else float("nan"),
-        "top5": acc["top5"] / n if n else float("nan"),
+        "top1": acc["top1"] / n_top if n_top else float("nan"),
+        "top5": acc["top5"] / n_top if n_top else float("nan"),
     }
 
 
@@ -104,8 +141,7 @@ def _score_windows(model, ids: torch.Tensor, acc: dict, device, batch: int = 32,
             x[j, :length] = ids[s : s + length]
             y[j, :length] = ids[s + 1 : s + 1 + length]
             mask[j, first_new:length] = True
-        logits, _ = model(x.to(device))
-        _accumulate(logits, y.to(device), mask.to(device), acc)
+        _run(model, x.to(device), y.to(device), mask.to(device), acc)
         if progress is not None:
             progress(min(1.0, (i + batch) / len(rows)))
 
@@ -129,8 +165,7 @@ def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int, pr
     x, y, mask = x.to(device), y.to(device), mask.to(device)
     state = model.init_state(S)
     for t in range(0, width, _CHUNK):
-        logits, state = model(x[:, t : t + _CHUNK], state)
-        _accumulate(logits, y[:, t : t + _CHUNK], mask[:, t : t + _CHUNK], acc)
+        state = _run(model, x[:, t : t + _CHUNK], y[:, t : t + _CHUNK], mask[:, t : t + _CHUNK], acc, state)
         if progress is not None:
             progress(min(1.0, (t + _CHUNK) / width))
 

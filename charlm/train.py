@@ -18,14 +18,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from charlm import __version__, distributed
 from charlm.checkpoint import ResumeState, load_checkpoint, save_checkpoint
 from charlm.data import Corpus, check_trainable, get_batch
 from charlm.device import autocast, pick_device, pick_precision
 from charlm.errors import CheckpointError, TrainingError
-from charlm.models import ModelConfig, build_model, count_parameters
+from charlm.models import ModelConfig, build_model, count_parameters, resolve_head
+from charlm.models.output import count_ids, init_unigram_bias_, use_adaptive
 from charlm.optim import DEFAULT_LR as OPTIMIZER_LR
 from charlm.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, make_optimizer
 from charlm.score import score_ids
@@ -143,18 +143,22 @@ class Trainer:
         state = self._load_resume(cfg) if resume else None
         if state is not None:
             cfg = state_config(state, cfg)
-        else:
-            self.model, self.model_config = self._new_model(model_config, cfg)
+        train_ids, self.val_ids = corpus.split(cfg.val_fraction)
+        if state is None:
+            self.model, self.model_config = self._new_model(model_config, cfg, train_ids)
         self.cfg = cfg
         mc = self.model_config
-        self.precision = pick_precision(cfg.precision, self.device, mc.n_embd if mc.arch == "gpt" else mc.hidden_size)
-        train_ids, self.val_ids = corpus.split(cfg.val_fraction)
+        self.precision = pick_precision(cfg.precision, self.device, mc.width)
         check_trainable(train_ids, self.val_ids, mc.block_size)
         self.train_ids = distributed.shard(train_ids, self.dist, mc.block_size + 1)  # each rank its own part
         self.model.train()
         self.optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay, cfg.optimizer)
-        # DDP averages gradients across processes in backward; checkpoints keep the plain module.
-        self.forward = torch.nn.parallel.DistributedDataParallel(self.model) if self.dist.enabled else self.model
+        # DDP averages gradients across processes in backward; checkpoints keep the plain module. The adaptive
+        # head computes only the clusters that hold a batch's targets, so some of its weights may get no gradient.
+        self.forward = self.model
+        if self.dist.enabled:
+            unused = mc.head == "adaptive"
+            self.forward = torch.nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=unused)
         if cfg.compile:
             self.forward = torch.compile(self.forward)
         self.batch_gen = torch.Generator().manual_seed(cfg.seed + self.dist.rank)
@@ -193,7 +197,9 @@ class Trainer:
         self.model, self.model_config = loaded.model, loaded.config
         return loaded.resume
 
-    def _new_model(self, model_config: ModelConfig | None, cfg: TrainConfig) -> tuple[torch.nn.Module, ModelConfig]:
+    def _new_model(self, model_config: ModelConfig | None, cfg: TrainConfig, train_ids) -> tuple:
+        """Build a fresh model: its output layer chosen from the training text (``resolve_head``: adaptive for a
+        large vocabulary) and started at the text's unigram distribution where that pays (``unigram_start``)."""
         if model_config is None:
             raise TrainingError("a model configuration is needed to start training")
         if model_config.vocab_size != self.corpus.vocab.size:
@@ -201,8 +207,13 @@ class Trainer:
                 f"model vocab_size {model_config.vocab_size} != the text's {self.corpus.vocab.size} characters "
                 "+ unknown"
             )
+        counts = count_ids(train_ids, model_config.vocab_size)  # the whole training split: the same on every rank
+        model_config = resolve_head(model_config, counts)
         torch.manual_seed(cfg.seed)
-        return build_model(model_config).to(self.device), model_config
+        model = build_model(model_config)
+        if unigram_start(model_config):
+            init_unigram_bias_(model.output_head, counts)
+        return model.to(self.device), model_config
 
     # --- the loop -----------------------------------------------------------------------------------------
     def run(self) -> Iterator[TrainEvent]:
@@ -250,8 +261,7 @@ class Trainer:
         x, y = get_batch(self.train_ids, cfg.batch_size, self.model_config.block_size, self.batch_gen,
                          device=str(self.device))  # fmt: skip
         with autocast(self.device, self.precision):
-            logits, _ = self.forward(x)
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+            loss, _ = self.forward(x, targets=y)
         loss_value, _, nonfinite = distributed.reduce_step(loss.item(), False, self.dist, self.device)
         if nonfinite:
             self.save("last", "non-finite loss")  # the weights are still those of the last good step
@@ -292,7 +302,7 @@ class Trainer:
         cfg = self.cfg
         self.last_eval_step = self.step
         self.last_eval_time = self.elapsed()
-        res = score_ids(self.model, self.val_ids, max_chars=cfg.eval_chars, precision=self.precision)
+        res = score_ids(self.model, self.val_ids, max_chars=cfg.eval_chars, precision=self.precision, top_k=False)
         self.last_val = {k: res[k] for k in ("loss", "bpc", "perplexity", "n_chars")}
         is_best = res["loss"] < self.best_val
         if is_best:
@@ -367,6 +377,17 @@ class Trainer:
             "device": str(self.device),
             "charlm_version": __version__,
         }
+
+
+def unigram_start(config: ModelConfig) -> bool:
+    """Whether a new model's output bias starts at the training text's log unigram (``init_unigram_bias_``).
+
+    The adaptive head always: a large vocabulary's uniform start (ln 6,258 = 8.74 nats on the poems) is far from
+    the unigram (6.45), and a short run spends its budget getting there. A linear head with a bias (recurrent
+    models; the GPT's tied head has none) only for a large vocabulary too: PLACEHOLDER."""
+    if config.head == "adaptive":
+        return True
+    return config.arch != "gpt" and use_adaptive(config.vocab_size)
 
 
 def state_config(state: ResumeState, cfg: TrainConfig) -> TrainConfig:

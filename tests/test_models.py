@@ -80,13 +80,17 @@ def test_parameter_count_from_the_config_matches_the_built_model():
     """config_parameters (no weights built: the size check for untrusted configs) agrees with the real modules."""
     import random
 
-    from charlm.models import PRESETS, config_parameters, count_parameters, preset_config
+    from charlm.models import PRESETS, config_parameters, count_parameters, estimated_cutoffs, preset_config
 
     rng = random.Random(0)
     for arch in ARCHS:
         for size in PRESETS[arch]:
-            cfg = preset_config(arch, size, rng.randint(2, 7000))
+            cfg = preset_config(arch, size, rng.randint(2, 7000), head="linear")
             assert config_parameters(cfg) == count_parameters(build_model(cfg)), (arch, size)
+            V = rng.randint(1025, 7000)  # the adaptive head, with some frequency order and cutoffs
+            cfg = preset_config(arch, size, V, head="adaptive", head_order=rng.sample(range(V), V),
+                                head_cutoffs=estimated_cutoffs(V), head_div=rng.choice([2.0, 4.0]))  # fmt: skip
+            assert config_parameters(cfg) == count_parameters(build_model(cfg)), (arch, size, "adaptive")
         for _ in range(5):
             cfg = ModelConfig(arch=arch, vocab_size=rng.randint(2, 300), n_layer=rng.randint(1, 3),
                               n_embd=4 * rng.randint(1, 16), n_head=4, hidden_size=rng.randint(1, 40),

@@ -13,6 +13,7 @@ from charlm.errors import CharlmError
 COMMAND_MODULES = (
     "charlm.cli.train",
     "charlm.cli.sample",
+    "charlm.cli.poem",
     "charlm.cli.score",
     "charlm.cli.eval",
     "charlm.cli.backprop",

@@ -89,7 +89,7 @@ def embedding_view(model, vocab_chars: list[str], neighbours: int = 5) -> dict:
         "classes": [char_class(c) for c in vocab_chars],
         "neighbours": {c: [[n, round(sim, 4)] for n, sim in nn] for c, nn in
                        nearest_neighbours(vectors, vocab_chars, neighbours).items()},
-        "tied": model.config.arch == "gpt",  # the GPT's output layer is this same table
+        "tied": bool(model.tied_keys),  # a linear-head GPT's output layer is this same table
     }  # fmt: skip
 
 

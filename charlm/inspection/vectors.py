@@ -2,9 +2,9 @@
 
 Every model starts by looking up a vector per character. Characters the model treats alike end up with similar
 vectors; a 2-D projection shows the groups (vowels, capitals, digits, punctuation, Chinese characters...). The GPT
-uses the same table at its output (tied weights): there a character's vector also decides how strongly the model
-predicts it. The unknown id (0) is left out: it never appears in training text, so its vector is just its random
-initial value.
+uses the same table at its output (tied weights; not with the adaptive head of a large vocabulary): there a
+character's vector also decides how strongly the model predicts it. The unknown id (0) is left out: it never
+appears in training text, so its vector is just its random initial value.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A small decoder-only transformer (GPT) with a key/value cache for fast incremental decoding.
 
 Shape of the code follows nanoGPT's model.py: token + position embeddings, pre-LayerNorm blocks of causal
-self-attention and an MLP, a final LayerNorm, and an output layer that shares the token-embedding matrix.
+self-attention and an MLP, a final LayerNorm, and an output layer that shares the token-embedding matrix -- or,
+for a large vocabulary, an adaptive softmax (``charlm.models.output``) with the embedding left untied.
 
 Decoding: without a cache, generating character n re-runs attention over all n previous characters (nanoGPT's
 sample.py does this, ~80 chars/s on a laptop). With the cache each step only computes the new character's query,
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from charlm.models.base import LanguageModel
+from charlm.models.output import AdaptiveHead
 
 
 class KVCache:
@@ -120,10 +122,15 @@ class GPT(LanguageModel):
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.ln_f = LayerNorm(config.n_embd, config.bias)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # Tied weights: the same matrix maps ids to vectors and vectors back to scores. Fewer parameters, and
-        # characters that look alike on the way in score alike on the way out (Press & Wolf, 2017).
-        self.lm_head.weight = self.wte.weight
+        if config.head == "adaptive":  # its shortlist and clusters have no single V x C matrix to share
+            self.lm_head = AdaptiveHead(config.n_embd, config.vocab_size, config.head_order, config.head_cutoffs,
+                                        config.head_div)  # fmt: skip
+            self.tied_keys = ()
+        else:
+            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+            # Tied weights: the same matrix maps ids to vectors and vectors back to scores. Fewer parameters, and
+            # characters that look alike on the way in score alike on the way out (Press & Wolf, 2017).
+            self.lm_head.weight = self.wte.weight
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by depth
@@ -147,7 +154,11 @@ class GPT(LanguageModel):
         p = self.wte.weight
         return KVCache(c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, p.device, p.dtype)
 
-    def forward(self, idx: torch.Tensor, state: KVCache | None = None):
+    @property
+    def output_head(self) -> nn.Module:
+        return self.lm_head
+
+    def hidden(self, idx: torch.Tensor, state: KVCache | None = None):
         B, T = idx.shape
         start = state.pos if state is not None else 0
         if start + T > self.config.block_size:
@@ -159,15 +170,15 @@ class GPT(LanguageModel):
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.blocks:
             x = block(x, state)
-        logits = self.lm_head(self.ln_f(x))
         if state is not None:
             state.pos += T
-        return logits, state
+        return self.ln_f(x), state
 
     def decode_step(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """One new character for each of ``n = len(idx)`` rows, row b at its own position ``pos[b]``.
 
-        ``cache`` holds at least n rows (rows 0..n-1 are used; ``cache.pos`` is ignored). Returns logits (n, vocab).
+        ``cache`` holds at least n rows (rows 0..n-1 are used; ``cache.pos`` is ignored). Returns logits (n, vocab)
+        (an adaptive head's log-probabilities).
         The same maths as ``forward`` with a cache, written for one position per row: 2-D activations, and
         attention over all ``block_size`` slots with ``-inf`` at the slots a row has not filled yet. A single row
         attends over its filled slots with ``forward``'s own kernel instead: the very same rounding, so a text

@@ -1,4 +1,5 @@
-"""RNN / LSTM / GRU language model: embedding -> torch's fused recurrent layers -> linear head.
+"""RNN / LSTM / GRU language model: embedding -> torch's fused recurrent layers -> output layer (linear, or an
+adaptive softmax for a large vocabulary: ``charlm.models.output``).
 
 The recurrent state is the whole memory of the past, so sampling one character costs the same however long the
 text is: no context window to slide.
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from charlm.models.base import LanguageModel
+from charlm.models.output import AdaptiveHead
 
 _LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 _CELLS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
@@ -34,7 +36,11 @@ class RecurrentLM(LanguageModel):
             batch_first=True,
         )
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        if config.head == "adaptive":
+            self.head = AdaptiveHead(config.hidden_size, config.vocab_size, config.head_order, config.head_cutoffs,
+                                     config.head_div)  # fmt: skip
+        else:
+            self.head = nn.Linear(config.hidden_size, config.vocab_size)
         # A small embedding init keeps the never-trained unknown id (0) close to "no input".
         nn.init.normal_(self.embed.weight, std=0.1)
         if config.arch == "lstm":
@@ -48,13 +54,18 @@ class RecurrentLM(LanguageModel):
     def max_context(self) -> None:
         return None  # no hard limit: the state carries everything
 
-    def forward(self, idx: torch.Tensor, state=None):
+    @property
+    def output_head(self) -> nn.Module:
+        return self.head
+
+    def hidden(self, idx: torch.Tensor, state=None):
         x = self.drop(self.embed(idx))
         out, state = self.rnn(x, state)
-        return self.head(self.drop(out)), state
+        return self.drop(out), state
 
     def decode_step(self, idx: torch.Tensor, state):
-        """One new character for each of ``n = len(idx)`` rows: logits (n, vocab) and the new state.
+        """One new character for each of ``n = len(idx)`` rows: logits (n, vocab) (an adaptive head's
+        log-probabilities) and the new state.
 
         ``state`` is what ``forward`` returns for n rows (``(h, c)`` for an LSTM, ``h`` otherwise; never None).
         Same maths as ``forward`` on a one-character input, in eval mode (no dropout).
