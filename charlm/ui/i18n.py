@@ -28,7 +28,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.i18n import I18nData
 
-from charlm.ui.messages import MessageTable
+from charlm.ui.messages import MessageTable, mark, tidy
 
 LOCALES = Path(__file__).with_name("locales")
 EN_LANG, ZH_CN, ZH_TW = "en", "zh-CN", "zh-TW"
@@ -36,6 +36,11 @@ EN_LANG, ZH_CN, ZH_TW = "en", "zh-CN", "zh-TW"
 
 def _load(name: str) -> dict[str, str]:
     return json.loads((LOCALES / name).read_text(encoding="utf-8"))
+
+
+# s2twp's phrases suit software UIs; these three are wrong for machine learning (a model's parameters are 參數, not
+# a function's arguments 引數; an RNN is a 循環神經網路, not a program loop 迴圈; 激活函數, not "enable" 啟用函式).
+TW_FIXES = {"引數": "參數", "迴圈神經": "循環神經", "啟用函式": "激活函數"}
 
 
 def to_traditional(table: dict[str, str]) -> dict[str, str]:
@@ -46,7 +51,13 @@ def to_traditional(table: dict[str, str]) -> dict[str, str]:
         warnings.warn("opencc is not installed: no traditional-Chinese interface", stacklevel=2)
         return {}
     convert = opencc.OpenCC("s2twp").convert
-    return {key: convert(value) for key, value in table.items()}
+
+    def fix(value: str) -> str:
+        for wrong, right in TW_FIXES.items():
+            value = value.replace(wrong, right)
+        return value
+
+    return {key: fix(convert(value)) for key, value in table.items()}
 
 
 EN = _load("en.json")
@@ -56,7 +67,12 @@ TABLES: dict[str, dict[str, str]] = {EN_LANG: EN, ZH_CN: ZH, ZH_TW: to_tradition
 # browser with the config at launch.
 I18N = gr.I18n(**TABLES)
 _MESSAGES_ZH = _load("messages.zh-CN.json")
-MESSAGES = {ZH_CN: MessageTable(_MESSAGES_ZH, "；"), ZH_TW: MessageTable(to_traditional(_MESSAGES_ZH), "；")}
+# names the core puts into messages ("the pasted text is empty"): the corpus names of the UI tables
+_NAMES = {lang: {k[len("corpus.") :]: v for k, v in TABLES[lang].items() if k.startswith("corpus.")} for lang in TABLES}
+MESSAGES = {
+    ZH_CN: MessageTable(_MESSAGES_ZH, "；", _NAMES[ZH_CN]),
+    ZH_TW: MessageTable(to_traditional(_MESSAGES_ZH), "；", _NAMES[ZH_TW]),
+}
 
 
 # --- the language of a request -----------------------------------------------------------------------------------
@@ -106,7 +122,7 @@ def text(lang: str, key: str, **fields) -> str:
     value = TABLES.get(lang, EN).get(key) or EN.get(key)
     if value is None:
         raise KeyError(f"no UI text {key!r} in charlm/ui/locales/en.json")
-    return value.format(**fields) if fields else value
+    return tidy(value.format(**{k: mark(v) for k, v in fields.items()})) if fields else value
 
 
 def tr(request: gr.Request | str | None, key: str, **fields) -> str:

@@ -29,6 +29,23 @@ SHOWN_EXCEPTIONS = {"ValueError", "RuntimeError", "Error"}
 # ``x.warning = ...`` (a metric's notice); and what ``charlm.budget.check(cost, gflop, mb, what, ...)`` names.
 SHOWN_LISTS = {"problems", "notes", "warnings"}
 _TOKEN = re.compile(r"\{\{|\}\}|\{(?:[^{}]|\{[^{}]*\})*\}|[^{}]+|[{}]")
+# Chinese text puts a space around a placeholder ("有 {n} 个", "{name} 是空的") for numbers and Latin names; a value
+# that is Chinese itself ("粘贴的文本 是空的") reads better without it. Values are marked while they are filled in.
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_OPEN, _CLOSE = "\x00", "\x01"
+_SPACE_BEFORE = re.compile(f"(?<=[{_CJK}]) {_OPEN}(?=[{_CJK}])")
+_SPACE_AFTER = re.compile(f"(?<=[{_CJK}]){_CLOSE} (?=[{_CJK}])")
+
+
+def mark(value: object) -> object:
+    """A value to fill in, marked for ``tidy`` (non-strings pass through: numbers are never CJK)."""
+    return f"{_OPEN}{value}{_CLOSE}" if isinstance(value, str) else value
+
+
+def tidy(text: str) -> str:
+    """Drop the space between a Chinese value and the Chinese text around it, then the marks."""
+    text = _SPACE_AFTER.sub(_CLOSE, _SPACE_BEFORE.sub(_OPEN, text))
+    return text.replace(_OPEN, "").replace(_CLOSE, "")
 
 
 # --- reading the templates out of the source ---------------------------------------------------------------------
@@ -117,8 +134,9 @@ def _literal(tok: str) -> str:
 class MessageTable:
     """English templates -> translated templates; ``translate`` renders an English message in the other language."""
 
-    def __init__(self, translations: dict[str, str], joiner: str = "; ") -> None:
-        self.joiner = joiner
+    def __init__(self, translations: dict[str, str], joiner: str = "; ", names: dict[str, str] | None = None) -> None:
+        """``names``: values of placeholders that have a translation of their own ("the pasted text")."""
+        self.joiner, self.names = joiner, names or {}
         self._exact: dict[str, str] = {}
         self._patterns: list[tuple[int, re.Pattern, list[str], str]] = []
         for en, target in translations.items():
@@ -157,18 +175,21 @@ class MessageTable:
                 continue
             values = {name: m.group(f"g{i}") for i, name in enumerate(names)}
             if depth < 2:
-                values = {k: self.translate(v, depth + 1) or v for k, v in values.items()}
-            return "".join(values.get(tok, _literal(tok)) for tok in _TOKEN.findall(target))
+                values = {k: self.names.get(v) or self.translate(v, depth + 1) or v for k, v in values.items()}
+            return tidy("".join(mark(values[tok]) if tok in values else _literal(tok) for tok in _TOKEN.findall(target)))
         return None
 
     def render(self, message: str) -> str:
-        """``translate``, also part by part for problems joined with "; "; English where nothing matches."""
+        """``translate``, also part by part for problems joined with "; " (``raise ValueError("; ".join(problems))``);
+        English where nothing matches."""
+        parts = message.split("; ")
+        done = [self.translate(p) for p in parts] if len(parts) > 1 else []
+        if done and all(d is not None for d in done):  # several problems (a placeholder would swallow the rest)
+            return self.joiner.join(done)
         whole = self.translate(message)
         if whole is not None:
             return whole
-        parts = message.split("; ")
-        done = [self.translate(p) for p in parts]
-        if len(parts) > 1 and any(d is not None for d in done):
+        if any(d is not None for d in done):
             return self.joiner.join(d or p for p, d in zip(parts, done, strict=True))
         return message
 
