@@ -156,7 +156,8 @@ def test_message_table_fills_in_the_values():
     assert table.render("the box is empty") == "输入框是空的"  # a name the table knows, no space between Chinese
     assert table.render("no such file: notes.txt") == "文件不存在：notes.txt"  # the more specific template wins
     assert table.render("cfg has an invalid model: x is empty") == "cfg 中的模型无效：x 是空的"  # nested
-    assert table.render("a is empty; dropout must be in [0, 1), not 2") == "a 是空的；dropout 必须在 [0, 1) 之间，而不是 2"
+    two = table.render("a is empty; dropout must be in [0, 1), not 2")  # two problems joined
+    assert two == "a 是空的；dropout 必须在 [0, 1) 之间，而不是 2"
     assert table.render("a {x} b 3") == "甲 {x} 乙 3"
     assert table.render("something else") == "something else"
 

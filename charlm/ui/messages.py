@@ -176,7 +176,8 @@ class MessageTable:
             values = {name: m.group(f"g{i}") for i, name in enumerate(names)}
             if depth < 2:
                 values = {k: self.names.get(v) or self.translate(v, depth + 1) or v for k, v in values.items()}
-            return tidy("".join(mark(values[tok]) if tok in values else _literal(tok) for tok in _TOKEN.findall(target)))
+            filled = (mark(values[tok]) if tok in values else _literal(tok) for tok in _TOKEN.findall(target))
+            return tidy("".join(filled))
         return None
 
     def render(self, message: str) -> str:
