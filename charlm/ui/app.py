@@ -22,6 +22,7 @@ from charlm.ui.backprop_tab import build_backprop_tab
 from charlm.ui.chat_tab import build_chat_tab
 from charlm.ui.common import user_errors
 from charlm.ui.evaluate_tab import build_evaluate_tab
+from charlm.ui.i18n import I18N, attach_late, lang_of, late_label, static, t, text, tr_error
 from charlm.ui.inspect_tab import build_inspect_tab
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
@@ -35,17 +36,13 @@ CSS = """
 #train-sample textarea { font-family: ui-monospace, monospace }
 #model-card p { margin: 0.2em 0 }
 """
-INTRO = (
-    "# charlm · tiny character-level language models\n"
-    "Chat with a small model trained on Shakespeare, train your own on any text, evaluate outputs, and watch "
-    "backpropagation step by step. Everything runs on this server's CPU."
-)
 
 
 def launch_kwargs(limits: Limits | None = None) -> dict:
-    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme there, and the upload cap is enforced there."""
+    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme there, the upload cap is enforced there, and the
+    translation tables (``charlm.ui.i18n``) are only accepted there."""
     limits = limits or Limits.from_env()
-    return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes}
+    return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes, "i18n": I18N}
 
 
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
@@ -61,7 +58,7 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
 
     with gr.Blocks(title="charlm", delete_cache=(1800, 7200)) as demo:
         demo.charlm_registry = registry  # for tests and embedding
-        gr.Markdown(INTRO)
+        gr.Markdown(t("app.intro"))
         picker, card = _model_bar(registry, default)
         with gr.Tabs():
             build_chat_tab(picker, resolve, limits, default)
@@ -69,7 +66,7 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
             build_evaluate_tab(picker, registry)
             build_backprop_tab(limits)
             build_inspect_tab(picker, registry)
-        gr.Markdown(limits.describe(), elem_id="limits")
+        gr.Markdown(static(limits.describe), elem_id="limits")
         browser_key = gr.BrowserState(None, storage_key="charlm-user", secret=browser_secret(registry))
 
         def restore_user(key: str | None, request: gr.Request):
@@ -84,6 +81,7 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
         demo.load(restore_user, browser_key, [browser_key, picker], api_name="restore_user",
                   api_visibility="private", queue=False)  # fmt: skip
         demo.unload(forget_session)
+        attach_late(demo)
     _share_chat_slots(demo)
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("CHARLM_QUEUE_SIZE", "64")))
     _start_cleaner(registry)
@@ -104,35 +102,36 @@ def _model_bar(registry: ModelRegistry, default: str) -> tuple[gr.Dropdown, gr.M
     """The model picker and card above the tabs, with upload, download and delete."""
     with gr.Row(equal_height=True):
         picker = gr.Dropdown(
-            list(registry.shipped), value=default or None, label="Model", allow_custom_value=True,
-            elem_id="model-picker", scale=1, info="shipped models, plus the ones you train or upload",
+            list(registry.shipped), value=default or None, label=t("app.model"), allow_custom_value=True,
+            elem_id="model-picker", scale=1, info=t("app.model.info"),
         )  # fmt: skip
         with gr.Column(scale=3):
-            card = gr.Markdown(registry.card(default, "") if default else _no_models(registry), elem_id="model-card")
-    with gr.Accordion("Upload a checkpoint, download or delete the selected model", open=False):
+            first_card = (lambda lang: registry.card(default, "", lang)) if default else _no_models(registry)
+            card = gr.Markdown(static(first_card, "card"), elem_id="model-card")
+    with gr.Accordion(t("app.upload.title"), open=False):
         with gr.Row():
-            upload = gr.File(
-                label="model.safetensors + config.json, or a .zip of the folder", file_count="multiple",
-                file_types=[".safetensors", ".json", ".zip"], type="filepath", elem_id="model-upload", height=120,
-            )  # fmt: skip
+            upload = late_label(gr.File(
+                file_count="multiple", file_types=[".safetensors", ".json", ".zip"], type="filepath",
+                elem_id="model-upload", height=120,
+            ), "app.upload.files")  # fmt: skip
             with gr.Column():
-                zip_btn = gr.Button("Zip the selected model", elem_id="model-zip")
-                zip_file = gr.File(label="Download", interactive=False, elem_id="model-download")
-                delete_btn = gr.Button("Delete the selected model", variant="stop", elem_id="model-delete")
+                zip_btn = gr.Button(t("app.zip"), elem_id="model-zip")
+                zip_file = late_label(gr.File(interactive=False, elem_id="model-download"), "app.download")
+                delete_btn = gr.Button(t("app.delete"), variant="stop", elem_id="model-delete")
     heavy = registry.limits.heavy_concurrency
 
     def model_card(model: str, request: gr.Request) -> str:
         try:
-            return registry.card(model, request.session_hash or "")
+            return registry.card(model, request.session_hash or "", lang_of(request))
         except CharlmError as exc:
-            return f"⚠ {exc}"
+            return f"⚠ {tr_error(request, str(exc))}"
 
     @user_errors(heavy=True)
     def upload_model(files: list[str] | None, request: gr.Request):
         """Check an uploaded checkpoint and add it to your models."""
         key = request.session_hash or ""
         name = registry.upload(key, files or [])
-        return gr.update(choices=registry.choices(key), value=name), registry.card(name, key)
+        return gr.update(choices=registry.choices(key), value=name), registry.card(name, key, lang_of(request))
 
     @user_errors
     def download_model(model: str, request: gr.Request) -> str:
@@ -144,7 +143,7 @@ def _model_bar(registry: ModelRegistry, default: str) -> tuple[gr.Dropdown, gr.M
         key = request.session_hash or ""
         registry.delete(model, key)
         default = registry.default_name
-        return gr.update(choices=registry.choices(key), value=default), registry.card(default, key)
+        return gr.update(choices=registry.choices(key), value=default), registry.card(default, key, lang_of(request))
 
     picker.change(model_card, picker, card, api_name="model_card", show_progress="hidden")
     upload.upload(upload_model, upload, [picker, card], api_name="upload_model", concurrency_limit=heavy,
@@ -179,6 +178,11 @@ def _start_cleaner(registry: ModelRegistry, every: float = 600.0) -> None:
     threading.Thread(target=loop, name="charlm-cleaner", daemon=True).start()
 
 
-def _no_models(registry: ModelRegistry) -> str:
-    msg = "No shipped model found: train one in the Train tab, or upload a checkpoint."
-    return msg + ("\n\n" + "\n".join(f"⚠ {e}" for e in registry.load_errors) if registry.load_errors else "")
+def _no_models(registry: ModelRegistry):
+    """The card when no model ships, in a language (the server's load errors, translated where known)."""
+
+    def render(lang: str) -> str:
+        errors = "\n".join(f"⚠ {tr_error(lang, e)}" for e in registry.load_errors)
+        return text(lang, "card.no_models") + ("\n\n" + errors if errors else "")
+
+    return render

@@ -6,6 +6,7 @@ The app shell calls ``build_backprop_tab()`` inside its ``gr.Blocks``. All compu
 
 from __future__ import annotations
 
+import functools
 import json
 from types import SimpleNamespace
 
@@ -16,17 +17,14 @@ from charlm.backprop import parse_spec, randomize, step, train
 from charlm.backprop.presets import PRESETS, preset
 from charlm.backprop.spec import MAX_WEIGHTS
 from charlm.backprop.svg import render_svg
-from charlm.backprop.trace import build_trace, n_steps, trace_html
+from charlm.backprop.trace import build_trace, n_steps
+from charlm.ui.backprop_i18n import equations_html, localize_svg, preset_note
 from charlm.ui.common import Number, user_errors
+from charlm.ui.i18n import lang_of, late_label, late_value, static, t, t_or, text
 from charlm.ui.limits import Limits
 
 DEFAULT_PRESET = "textbook (corrected)"
 MAX_UI_TRAIN_STEPS = 5000
-HELP = (
-    "Each box is a neuron: its value **a** (and z, b) on top, its gradient **δ = ∂L/∂z** in red once "
-    "the backward pass reaches it. Edges: blue positive, orange negative, thicker for larger |w|; labels "
-    "show w and ∂ = ∂L/∂w. Edit any number in the spec and the picture and equations update."
-)
 
 
 def spec_text(d: dict) -> str:
@@ -45,32 +43,39 @@ class Endpoints:
         return parse_spec(spec_json or "", max_weights=self.max_weights)
 
     @user_errors(heavy=True)
-    def backprop(self, spec_json: str, step_index: float | None = None) -> tuple[dict, str, str, int]:
+    def backprop(
+        self, spec_json: str, step_index: float | None = None, request: gr.Request = None
+    ) -> tuple[dict, str, str, int]:
         """API ``/backprop``: all quantities as JSON, the SVG at that step, that step's equations, the step used.
 
-        A step index of -1 (or past the end) means the last step, after the update.
+        A step index of -1 (or past the end) means the last step, after the update. The JSON's trace stays in
+        English; the picture and the equations follow the request's language.
         """
+        return self.compute(spec_json, step_index, lang_of(request))
+
+    def compute(self, spec_json: str, step_index: float | None, lang: str = "en") -> tuple[dict, str, str, int]:
         spec = self._parse(spec_json)
         r = step(spec)
         steps = build_trace(r)
         last = n_steps(len(spec.weights)) - 1
         k = last if step_index is None or not step_index >= 0 else min(int(min(step_index, last)), last)
         out = r.to_json() | {"trace": steps}
-        return out, render_svg(r, k), trace_html(steps[k]), k
+        return out, localize_svg(render_svg(r, k), lang), equations_html(steps[k], spec, lang), k
 
-    def ui_compute(self, spec_json: str, step_index: float | None) -> tuple:
+    def ui_compute(self, spec_json: str, step_index: float | None, request: gr.Request = None) -> tuple:
         """Same as the API, but a bad spec (often half-typed) becomes a message, not a pop-up."""
         try:
-            return (*self.backprop(spec_json, step_index), "")
+            return (*self.backprop(spec_json, step_index, request), "")
         except gr.Error as exc:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ **Spec problem:** {exc.message}"
+            problem = text(lang_of(request), "bp.spec_problem")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ **{problem}** {exc.message}"
 
     @user_errors
     def randomize(self, spec_json: str, seed: float | None) -> str:
         return spec_text(randomize(self._parse(spec_json), int(seed or 0)).to_dict())
 
     @user_errors(heavy=True)
-    def train_steps(self, spec_json: str, n: float) -> tuple[pd.DataFrame, str, str]:
+    def train_steps(self, spec_json: str, n: float, request: gr.Request = None) -> tuple[pd.DataFrame, str, str]:
         """API ``/backprop_train``: SGD for n steps; returns the loss curve, the trained spec and a summary."""
         if not (isinstance(n, (int, float)) and 1 <= n <= MAX_UI_TRAIN_STEPS):
             raise gr.Error(f"steps must be between 1 and {MAX_UI_TRAIN_STEPS}, not {n!r}")
@@ -78,13 +83,13 @@ class Endpoints:
         trained, curve = train(self._parse(spec_json), n)
         stride = max(1, len(curve) // 500)
         df = pd.DataFrame({"step": list(range(0, len(curve), stride)), "loss": curve[::stride]})
-        msg = f"Trained {n} steps: mean loss {curve[0]:.6g} → {curve[-1]:.6g}. The spec now holds the trained weights."
+        msg = text(lang_of(request), "bp.trained", n=n, first=f"{curve[0]:.6g}", last=f"{curve[-1]:.6g}")
         return df, spec_text(_rounded(trained.to_dict())), msg
 
 
-def _load_preset(name: str) -> tuple[str, str, int]:
+def _load_preset(name: str, request: gr.Request) -> tuple[str, str, int]:
     d = preset(name)
-    return spec_text(d), d.get("note", ""), 0
+    return spec_text(d), preset_note(name, d.get("note", ""), lang_of(request)), 0
 
 
 def _rounded(v: object) -> object:
@@ -102,26 +107,30 @@ def build_backprop_tab(limits: Limits | None = None) -> None:
     """Create the Backprop tab and its events; call inside the app's ``gr.Blocks``."""
     api = Endpoints(limits.max_backprop_weights if limits else MAX_WEIGHTS)
     first = preset(DEFAULT_PRESET)
-    init_json, init_svg, init_md, _ = api.backprop(spec_text(first), 0)
+    init_json, init_svg, init_md, _ = api.compute(spec_text(first), 0)
     c = SimpleNamespace()
-    with gr.Tab("Backprop", elem_id="tab-backprop"):
-        gr.Markdown("## Backpropagation, every number visible\n" + HELP)
+    with gr.Tab(t("bp.tab"), elem_id="tab-backprop"):
+        gr.Markdown(t("bp.intro"))
         with gr.Row():
-            c.start_btn = gr.Button("|◀ Start", elem_id="bp-start", size="sm")
-            c.prev_btn = gr.Button("◀ Back", elem_id="bp-prev", size="sm")
-            c.next_btn = gr.Button("Next ▶", elem_id="bp-next", size="sm", variant="primary")
-            c.end_btn = gr.Button("Show all ▶|", elem_id="bp-end", size="sm")
-            c.step_no = Number(0, precision=0, label="step", elem_id="bp-step-no", min_width=80, scale=0)
-        c.svg = gr.HTML(init_svg, elem_id="bp-svg", label="network")
+            c.start_btn = gr.Button(t("bp.start"), elem_id="bp-start", size="sm")
+            c.prev_btn = gr.Button(t("bp.prev"), elem_id="bp-prev", size="sm")
+            c.next_btn = gr.Button(t("bp.next"), elem_id="bp-next", size="sm", variant="primary")
+            c.end_btn = gr.Button(t("bp.end"), elem_id="bp-end", size="sm")
+            c.step_no = Number(0, precision=0, label=t("bp.step"), elem_id="bp-step-no", min_width=80, scale=0)
+        # drawn at build time in English; another language gets its own copy when the page loads
+        first_view = functools.lru_cache(maxsize=4)(lambda lang: api.compute(spec_text(first), 0, lang))
+        c.svg = late_value(gr.HTML(init_svg, elem_id="bp-svg", label=t("bp.network")), lambda g: first_view(g)[1])
         with gr.Row():
             with gr.Column(scale=1):
-                c.step_md = gr.HTML(init_md, elem_id="bp-step", label="equations")
+                c.step_md = late_value(gr.HTML(init_md, elem_id="bp-step", label=t("bp.equations")),
+                                       lambda g: first_view(g)[2])  # fmt: skip
                 c.error_md = gr.Markdown("", elem_id="bp-error")
             with gr.Column(scale=1):
                 _spec_column(c, first)
-        c.note = gr.Markdown(first.get("note", ""), elem_id="bp-note")
-        with gr.Accordion("All numbers (JSON)", open=False):
-            c.result = gr.JSON(init_json, label="result", elem_id="bp-json")
+        note = static(lambda lang: preset_note(DEFAULT_PRESET, first.get("note", ""), lang), "bp.note")
+        c.note = gr.Markdown(note, elem_id="bp-note")
+        with gr.Accordion(t("bp.json"), open=False):
+            c.result = gr.JSON(init_json, label=t("bp.result"), elem_id="bp-json")
         c.api_btn = gr.Button(visible=False)  # carries the public /backprop endpoint
     _wire(c, api, limits.heavy_concurrency if limits else 2)
 
@@ -129,17 +138,18 @@ def build_backprop_tab(limits: Limits | None = None) -> None:
 def _spec_column(c: SimpleNamespace, first: dict) -> None:
     """Preset, seed, the editable JSON spec, and training for N steps with its loss plot."""
     with gr.Row(equal_height=True):
-        c.preset_dd = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="preset", elem_id="bp-preset", scale=2)
-        c.seed = Number(0, precision=0, label="seed", elem_id="bp-seed", min_width=80, scale=0)
-        c.rand_btn = gr.Button("Random weights", elem_id="bp-random", size="sm", scale=1)
-    c.spec = gr.Code(spec_text(first), language="json", elem_id="bp-spec", lines=12,
-                     label="network spec (edit me; W is [out, in])", interactive=True)  # fmt: skip
+        presets = [(t_or(f"bp.preset.{name}", name), name) for name in PRESETS]
+        c.preset_dd = gr.Dropdown(presets, value=DEFAULT_PRESET, label=t("bp.preset"), elem_id="bp-preset", scale=2)
+        c.seed = Number(0, precision=0, label=t("bp.seed"), elem_id="bp-seed", min_width=80, scale=0)
+        c.rand_btn = gr.Button(t("bp.random"), elem_id="bp-random", size="sm", scale=1)
+    c.spec = late_label(gr.Code(spec_text(first), language="json", elem_id="bp-spec", lines=12, interactive=True),
+                        "bp.spec")  # fmt: skip
     with gr.Row():
         c.n_train = Number(200, precision=0, label="N", elem_id="bp-n", minimum=1, maximum=MAX_UI_TRAIN_STEPS,
-                              min_width=110, scale=0)  # fmt: skip
-        c.train_btn = gr.Button("Train N steps", elem_id="bp-train", scale=1)
+                           min_width=110, scale=0)  # fmt: skip
+        c.train_btn = gr.Button(t("bp.train"), elem_id="bp-train", scale=1)
     c.train_msg = gr.Markdown("", elem_id="bp-train-msg")
-    c.plot = gr.LinePlot(x="step", y="loss", label="loss", elem_id="bp-loss-plot", y_lim=[0, None], height=220)
+    c.plot = gr.LinePlot(x="step", y="loss", label=t("bp.loss"), elem_id="bp-loss-plot", y_lim=[0, None], height=220)
 
 
 def _wire(c: SimpleNamespace, api: Endpoints, heavy: int) -> None:

@@ -20,20 +20,13 @@ from charlm.errors import CharlmError
 from charlm.sample import check_sampling
 from charlm.ui.common import Number, Slider, as_number, user_errors
 from charlm.ui.gpu import gpu_task
+from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, text
 from charlm.ui.limits import Limits
-from charlm.vocab import describe_chars
 
 MODES = ("dialogue", "completion")
 DEFAULT_YOU, DEFAULT_THEM = "ROMEO", "JULIET"
 STREAM_EVERY = 0.04  # seconds between streamed updates of a reply
 RECURRENT_CONTEXT = 4000  # recurrent models have no hard window; cap the prompt so replies start quickly
-
-INTRO = (
-    "Chat with the model chosen above. **Dialogue** lays the conversation out as a play script: your lines "
-    "under your speaker name, the model's under another; the model's turn ends at a blank line or when it "
-    "starts your speaker's line. **Completion** simply continues the text as written. The model only knows "
-    "the characters of the text it was trained on and sees only its context window of the conversation."
-)
 
 Resolver = Callable[[str, str], LoadedModel]  # (model name, session key) -> model
 
@@ -88,8 +81,10 @@ def reply_stream(
     max_new_chars: int,
     seed: int,
     limits: Limits,
+    lang: str = "en",
 ) -> Iterator[tuple[str, str]]:
-    """Yield (reply so far, notice). Notices (unknown characters, context cut) are shown beside the chat."""
+    """Yield (reply so far, notice). Notices (unknown characters, context cut) are shown beside the chat, in
+    ``lang`` (``charlm.ui.i18n``)."""
     if mode not in MODES:
         raise CharlmError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     you, them = (you or DEFAULT_YOU).strip() or DEFAULT_YOU, (them or DEFAULT_THEM).strip() or DEFAULT_THEM
@@ -106,19 +101,16 @@ def reply_stream(
     notices = []
     if len(prompt) > window:
         prompt = prompt[-window:]
-        notices.append(f"The conversation is longer than this model's context; it sees the last {window:,} characters.")
+        notices.append(text(lang, "chat.notice.context", n=f"{window:,}"))
     unknown = loaded.vocab.encode(prompt).unknown
     if unknown:
-        notices.append(
-            f"This model never saw {describe_chars(unknown)} in training; they are read as 'unknown' "
-            "(the model still answers)."
-        )
+        notices.append(text(lang, "chat.notice.unknown", chars=chars_list(lang, unknown)))
     if n > limits.max_new_chars:
-        notices.append(f"Replies are limited to {limits.max_new_chars:,} characters on this server.")
+        notices.append(text(lang, "chat.notice.limit", n=f"{limits.max_new_chars:,}"))
     notice = " ".join(f"⚠ {x}" for x in notices)
     seed_ = None if seed is None or seed < 0 else seed
-    text = ""
-    yield text, notice
+    reply = ""
+    yield reply, notice
     # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
     # (the first characters go out at once, so the first-character latency is unchanged).
     sent_at, sent_len = 0.0, 0
@@ -128,15 +120,15 @@ def reply_stream(
     )  # fmt: skip
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:
-            text += piece
+            reply += piece
             now = time.perf_counter()
             if now - sent_at >= STREAM_EVERY:
-                sent_at, sent_len = now, len(text)
-                yield text, notice
-    if len(text) != sent_len:
-        yield text, notice
-    if not text:
-        yield text, (notice + " " if notice else "") + "The model ended its turn at once; press retry."
+                sent_at, sent_len = now, len(reply)
+                yield reply, notice
+    if len(reply) != sent_len:
+        yield reply, notice
+    if not reply:
+        yield reply, (notice + " " if notice else "") + text(lang, "chat.notice.empty")
 
 
 def _as_message(text: str) -> dict:
@@ -147,22 +139,23 @@ def _as_message(text: str) -> dict:
 def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits, default_model: str = "") -> None:
     """Create the Chat tab (inside the app's Blocks) and the ``/chat`` and ``/chat_stream`` endpoints."""
     max_new_default = min(300, limits.max_new_chars)
-    with gr.Tab("Chat", elem_id="tab-chat"):
-        gr.Markdown(INTRO)
+    with gr.Tab(t("chat.tab"), elem_id="tab-chat"):
+        gr.Markdown(t("chat.intro"))
         with gr.Row():
-            mode = gr.Radio(list(MODES), value="dialogue", label="Mode", elem_id="chat-mode",
-                            info="dialogue: a play script; completion: plain continuation")  # fmt: skip
-            you = gr.Textbox(DEFAULT_YOU, label="You speak as", elem_id="chat-you", max_lines=1)
-            them = gr.Textbox(DEFAULT_THEM, label="The model answers as", elem_id="chat-them", max_lines=1)
+            modes = choices([("chat.mode.dialogue", "dialogue"), ("chat.mode.completion", "completion")])
+            mode = gr.Radio(
+                modes, value="dialogue", label=t("chat.mode"), info=t("chat.mode.info"), elem_id="chat-mode"
+            )
+            you = gr.Textbox(DEFAULT_YOU, label=t("chat.you"), elem_id="chat-you", max_lines=1)
+            them = gr.Textbox(DEFAULT_THEM, label=t("chat.them"), elem_id="chat-them", max_lines=1)
         notice = gr.Markdown(elem_id="chat-notice")
         sampling = [
-            Slider(0.0, 2.0, 0.8, step=0.05, label="Temperature", render=False,
-                      info="0 = always the likeliest character; higher = more surprising"),
-            Slider(0, 100, 0, step=1, label="Top-k", render=False, info="keep the k likeliest (0 = off)"),
-            Slider(0.05, 1.0, 1.0, step=0.05, label="Top-p", render=False,
-                      info="keep the likeliest covering this probability (1 = off)"),
-            Slider(1, limits.max_new_chars, max_new_default, step=1, label="Max new characters", render=False),
-            Number(-1, precision=0, label="Seed", render=False, info="-1 = random; same seed, same reply"),
+            late_label(Slider(0.0, 2.0, 0.8, step=0.05, render=False, info=t("chat.temperature.info")),
+                       "chat.temperature"),
+            late_label(Slider(0, 100, 0, step=1, render=False, info=t("chat.top_k.info")), "chat.top_k"),
+            late_label(Slider(0.05, 1.0, 1.0, step=0.05, render=False, info=t("chat.top_p.info")), "chat.top_p"),
+            late_label(Slider(1, limits.max_new_chars, max_new_default, step=1, render=False), "chat.max_new"),
+            Number(-1, precision=0, label=t("chat.seed"), render=False, info=t("chat.seed.info")),
         ]  # fmt: skip
 
         @gpu_task(duration=120)  # ZeroGPU: decode on the GPU; elsewhere unchanged
@@ -174,27 +167,28 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             # ChatInterface keeps this function's signature, so Gradio fills in ``request`` (the user's session).
             key = request.session_hash if request is not None else ""
             loaded = resolve(model or default_model, key)
-            for text, note in reply_stream(
+            for reply, note in reply_stream(
                 loaded, _turns(history), message, mode=mode_, you=you_, them=them_, temperature=temperature,
-                top_k=top_k, top_p=top_p, max_new_chars=max_new, seed=seed, limits=limits,
+                top_k=top_k, top_p=top_p, max_new_chars=max_new, seed=seed, limits=limits, lang=lang_of(request),
             ):  # fmt: skip
-                yield _as_message(text), note
+                yield _as_message(reply), note
 
         gr.ChatInterface(
             chat_page,
-            chatbot=gr.Chatbot(
-                elem_id="chatbot", height=420, render_markdown=False, buttons=["copy", "copy_all"], label="Conversation"
+            chatbot=late_label(
+                gr.Chatbot(elem_id="chatbot", height=420, render_markdown=False, buttons=["copy", "copy_all"]),
+                "chat.conversation",
             ),  # fmt: skip
             textbox=gr.Textbox(
                 elem_id="prompt",
-                placeholder="Say something (Enter to send)…",
+                placeholder=t("chat.placeholder"),
                 lines=1,
                 submit_btn=True,
                 stop_btn=True,
-                label="Message",
+                label=t("chat.message"),
             ),  # fmt: skip
             additional_inputs=[model_picker, mode, you, them, *sampling],
-            additional_inputs_accordion=gr.Accordion("Sampling settings", open=False, render=False),
+            additional_inputs_accordion=gr.Accordion(t("chat.sampling"), open=False, render=False),
             additional_outputs=[notice],
             api_name="chat_stream",
             concurrency_limit=limits.chat_concurrency,
@@ -219,10 +213,10 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             """Reply to one message (no history): streams the reply so far as a plain string."""
             key = request.session_hash if request is not None else ""
             loaded = resolve(model or default_model, key)
-            for text, _ in reply_stream(
+            for reply, _ in reply_stream(
                 loaded, [], message, mode=mode, you=you, them=them, temperature=temperature, top_k=top_k,
-                top_p=top_p, max_new_chars=max_new_chars, seed=seed, limits=limits,
+                top_p=top_p, max_new_chars=max_new_chars, seed=seed, limits=limits, lang=lang_of(request),
             ):  # fmt: skip
-                yield text
+                yield reply
 
         gr.api(chat, api_name="chat", concurrency_limit=limits.chat_concurrency)

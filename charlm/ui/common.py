@@ -1,4 +1,4 @@
-"""Small things every tab shares: turning a user's mistake into a message on the page."""
+"""Small things every tab shares: turning a user's mistake into a message on the page, in the user's language."""
 
 from __future__ import annotations
 
@@ -12,22 +12,36 @@ import gradio as gr
 
 from charlm.errors import CharlmError
 from charlm.memory import release as release_memory
+from charlm.ui.i18n import label_text, lang_of, text, tr_error
 
 log = logging.getLogger("charlm")
 
 
+def _request_in(args: tuple, kwargs: dict) -> gr.Request | None:
+    return next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+
+
+def error(message: str, lang: str) -> gr.Error:
+    """A ``gr.Error`` whose message (an English error of charlm) and title are in ``lang``."""
+    return gr.Error(tr_error(lang, message), title=text(lang, "error.title"))
+
+
 def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
     """Show a ``CharlmError`` as a ``gr.Error`` (a message on the page and over the API), for plain functions and
-    generators alike. Any other exception is a bug: its traceback goes to the server log and the user gets a short
+    generators alike, in the language of the request (``charlm.ui.i18n``; English for API clients that send no
+    Accept-Language). Any other exception is a bug: its traceback goes to the server log and the user gets a short
     message, never the traceback. ``heavy=True`` gives memory back to the OS afterwards (``charlm.memory``)."""
     if fn is None:
         return functools.partial(user_errors, heavy=heavy)
 
-    def translate(exc: Exception) -> gr.Error:
+    def translate(exc: Exception, args: tuple, kwargs: dict) -> gr.Error:
+        lang = lang_of(_request_in(args, kwargs))
+        if isinstance(exc, gr.Error):  # raised by the UI itself, in English
+            return error(exc.message, lang)
         if isinstance(exc, CharlmError):
-            return gr.Error(str(exc))
+            return error(str(exc), lang)
         log.exception("unexpected error in %s", fn.__qualname__)
-        return gr.Error(f"something went wrong on the server ({type(exc).__name__}); it has been logged")
+        return gr.Error(text(lang, "error.server", name=type(exc).__name__), title=text(lang, "error.title"))
 
     if inspect.isgeneratorfunction(fn):
 
@@ -35,10 +49,8 @@ def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
         def gen(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except gr.Error:
-                raise
             except Exception as exc:  # noqa: BLE001 - see translate
-                raise translate(exc) from None
+                raise translate(exc, args, kwargs) from None
             finally:
                 if heavy:
                     release_memory()
@@ -49,10 +61,8 @@ def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
     def call(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
         except Exception as exc:  # noqa: BLE001 - see translate
-            raise translate(exc) from None
+            raise translate(exc, args, kwargs) from None
         finally:
             if heavy:
                 release_memory()
@@ -60,10 +70,12 @@ def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
     return call
 
 
-def fmt_time(sec: float | None) -> str:
+def fmt_time(sec: float | None, lang: str = "en") -> str:
     if sec is None:
         return "?"
-    return f"{sec:.0f} s" if sec < 120 else f"{sec / 60:.1f} min"
+    if sec < 120:
+        return text(lang, "common.seconds", n=f"{sec:.0f}")
+    return text(lang, "common.minutes", n=f"{sec / 60:.1f}")
 
 
 MAX_ABS = 1e12  # larger than any setting this app has; bigger values are a mistake or an attack
@@ -78,8 +90,8 @@ def as_number(value: object, field: str, integer: bool = False) -> float | int:
     return int(round(value)) if integer else value
 
 
-def _label(component: gr.components.Component) -> str:
-    return str(component.label or component.elem_id or "a number field")
+def _label(component: gr.components.Component, lang: str = "en") -> str:
+    return label_text(component, lang) or component.elem_id or "a number field"
 
 
 def _guarded(component: gr.components.Component) -> gr.components.Component:
@@ -90,10 +102,11 @@ def _guarded(component: gr.components.Component) -> gr.components.Component:
 
     def preprocess(payload):
         if payload is not None:
+            lang = lang_of()  # the request Gradio is serving, when it has set one
             try:
-                as_number(payload, _label(component))
+                as_number(payload, _label(component, lang))
             except CharlmError as exc:
-                raise gr.Error(str(exc)) from None
+                raise error(str(exc), lang) from None
         return parent(payload)
 
     component.preprocess = preprocess

@@ -25,6 +25,7 @@ from charlm.experiments.search import PRUNERS, SAMPLERS, SearchSpace, search
 from charlm.models import ARCHS, PRESETS
 from charlm.optim import OPTIMIZERS
 from charlm.ui.common import user_errors
+from charlm.ui.i18n import corpus_label, lang_of, late_label, t, text, tr
 from charlm.ui.registry import ModelRegistry
 
 YIELD_EVERY = 1.0
@@ -82,32 +83,27 @@ def build_experiments(form: SimpleNamespace, model_picker: gr.Dropdown, registry
 
 def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -> None:
     limits = registry.limits
-    with gr.Accordion("Compare architectures and optimizers (same text, same time each)", open=False,
-                      elem_id="compare"):  # fmt: skip
-        gr.Markdown("Train each chosen architecture/optimizer in turn on the text above for the same number of "
-                    "seconds; the plot shows validation bits/char (lower is better) against training time for all of "
-                    "them. The best one joins the model picker.")  # fmt: skip
+    with gr.Accordion(t("compare.title"), open=False, elem_id="compare"):
+        gr.Markdown(t("compare.intro"))
         with gr.Row():
-            runs = gr.CheckboxGroup(RUN_CHOICES, value=["gpt/adamw", "lstm/adamw", "gru/adamw"], label="Runs",
-                                    elem_id="compare-runs", scale=3)  # fmt: skip
+            runs = gr.CheckboxGroup(RUN_CHOICES, value=["gpt/adamw", "lstm/adamw", "gru/adamw"],
+                                    label=t("compare.runs"), elem_id="compare-runs", scale=3)  # fmt: skip
             with gr.Column(scale=1):
-                size = gr.Radio(list(PRESETS["gpt"]), value="tiny", label="Size (every run)")
-                budget = gr.Slider(5, limits.max_train_seconds, min(30, limits.max_train_seconds), step=5,
-                                   label="Seconds per run", elem_id="compare-budget")  # fmt: skip
+                size = gr.Radio(list(PRESETS["gpt"]), value="tiny", label=t("compare.size"))
+                budget = late_label(gr.Slider(5, limits.max_train_seconds, min(30, limits.max_train_seconds), step=5,
+                                              elem_id="compare-budget"), "compare.seconds")  # fmt: skip
         with gr.Row():
-            go_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
-            stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop")
+            go_btn = gr.Button(t("compare.start"), variant="primary", elem_id="compare-btn")
+            stop_btn = gr.Button(t("common.stop"), variant="stop", elem_id="compare-stop")
         status = gr.Markdown("", elem_id="compare-status")
-        plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label="Validation bits/char against seconds",
-                           elem_id="compare-plot")  # fmt: skip
-        table = gr.DataFrame(label="Results (click a header to sort)", interactive=False, wrap=True,
-                             elem_id="compare-table")  # fmt: skip
+        plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label=t("compare.plot"), elem_id="compare-plot")
+        table = gr.DataFrame(label=t("compare.table"), interactive=False, wrap=True, elem_id="compare-table")
 
     @user_errors
     def run_compare(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count,
                     runs, size, seconds_per_run, request: gr.Request, progress=gr.Progress()):  # noqa: B008  # fmt: skip
         """Train each run in turn for the same time; streams (plot, table, status, model picker)."""
-        key = request.session_hash or ""
+        key, lang = request.session_hash or "", lang_of(request)
         specs = [RunSpec.parse(r.replace("/", ":")) for r in runs or []]
         total = float(seconds_per_run) * max(1, len(specs))
         if total > limits.max_train_seconds:
@@ -122,16 +118,17 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
             if ev.kind == "done":
                 break
             if ev.kind != "step" or time.monotonic() - last >= YIELD_EVERY:
-                progress(ev.progress, desc=f"run {ev.index + 1} of {len(specs)}: {ev.results[ev.index].label}")
-                line = f"Run {ev.index + 1} of {len(specs)}: **{ev.results[ev.index].label}** on {corpus.name}…"
+                label, i, n = ev.results[ev.index].label, ev.index + 1, len(specs)
+                progress(ev.progress, desc=text(lang, "compare.progress", i=i, n=n, run=label))
+                line = text(lang, "compare.status", i=i, n=n, run=label, corpus=corpus_label(lang, corpus.name))
                 yield _curve_frame(ev.results), _compare_table(ev.results), line, gr.skip()
                 last = time.monotonic()
         done = [r for r in ev.results if r.best_val_bpc is not None and r.checkpoint]
         best = min(done, key=lambda r: r.best_val_bpc) if done else None
         name = f"best-{best.label.replace('/', '-')}" if best else ""
         picker = _register(registry, key, name, best.checkpoint, corpus.name) if best else gr.skip()
-        msg = (f"Best: **{best.label}**, {best.best_val_bpc:.3f} bits/char; it is now in the model picker."
-               if best else "No run finished an evaluation.")  # fmt: skip
+        msg = (text(lang, "compare.best", run=best.label, bpc=f"{best.best_val_bpc:.3f}") if best
+               else text(lang, "compare.none"))  # fmt: skip
         yield _curve_frame(ev.results), _compare_table(ev.results), msg, picker
 
     go_btn.click(run_compare, [*text_inputs, runs, size, budget], [plot, table, status, model_picker],
@@ -142,33 +139,30 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
 
 def _search_section(text_inputs: list, model_picker, registry: ModelRegistry) -> None:
     limits = registry.limits
-    with gr.Accordion("Hyperparameter search (Optuna)", open=False, elem_id="search"):
-        gr.Markdown("Optuna proposes settings (architecture, learning rate, width, depth, dropout), trains each trial "
-                    "for at most *seconds per trial*, and its **pruner** stops trials whose validation curve is worse "
-                    "than earlier ones at the same point, so the time goes to promising settings. The best trial "
-                    "joins the model picker.")  # fmt: skip
+    with gr.Accordion(t("search.title"), open=False, elem_id="search"):
+        gr.Markdown(t("search.intro"))
         with gr.Row():
-            archs = gr.CheckboxGroup(list(ARCHS), value=["gpt", "lstm", "gru"], label="Architectures")
-            optimizers = gr.CheckboxGroup(list(OPTIMIZERS), value=["adamw"], label="Optimizers")
+            archs = gr.CheckboxGroup(list(ARCHS), value=["gpt", "lstm", "gru"], label=t("search.archs"))
+            optimizers = gr.CheckboxGroup(list(OPTIMIZERS), value=["adamw"], label=t("search.optimizers"))
         with gr.Row():
-            total = gr.Slider(10, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
-                              label="Total seconds", elem_id="search-total")  # fmt: skip
-            per_trial = gr.Slider(5, 120, 15, step=5, label="Seconds per trial (at most)")
-            sampler = gr.Radio(list(SAMPLERS), value="tpe", label="Sampler")
-            pruner = gr.Radio(list(PRUNERS), value="median", label="Pruner")
+            total = late_label(gr.Slider(10, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
+                                         elem_id="search-total"), "search.total")  # fmt: skip
+            per_trial = late_label(gr.Slider(5, 120, 15, step=5), "search.per_trial")
+            sampler = gr.Radio(list(SAMPLERS), value="tpe", label=t("search.sampler"))
+            pruner = gr.Radio(list(PRUNERS), value="median", label=t("search.pruner"))
         with gr.Row():
-            go_btn = gr.Button("Search", variant="primary", elem_id="search-btn")
-            stop_btn = gr.Button("Stop", variant="stop", elem_id="search-stop")
+            go_btn = gr.Button(t("search.start"), variant="primary", elem_id="search-btn")
+            stop_btn = gr.Button(t("common.stop"), variant="stop", elem_id="search-stop")
         status = gr.Markdown("", elem_id="search-status")
-        table = gr.DataFrame(pd.DataFrame(columns=TRIAL_COLUMNS), label="Trials (click a header to sort)",
-                             interactive=False, elem_id="search-table")  # fmt: skip
+        table = gr.DataFrame(pd.DataFrame(columns=TRIAL_COLUMNS), label=t("search.table"), interactive=False,
+                             elem_id="search-table")  # fmt: skip
 
     @user_errors
     def run_search(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count,
                    archs, optimizers, total_seconds, trial_seconds, sampler, pruner, request: gr.Request,
                    progress=gr.Progress()):  # noqa: B008  # fmt: skip
         """Optuna search within the total time; streams (trials table, status, model picker)."""
-        key = request.session_hash or ""
+        key, lang = request.session_hash or "", lang_of(request)
         if not 0 < float(total_seconds) <= limits.max_train_seconds:
             raise TrainingError(f"the total time must be between 1 and {limits.max_train_seconds} seconds")
         space = SearchSpace(archs=tuple(archs or ()), optimizers=tuple(optimizers or ()))
@@ -180,12 +174,12 @@ def _search_section(text_inputs: list, model_picker, registry: ModelRegistry) ->
                          pruner=pruner, max_params=limits.max_params, should_stop=stop.is_set,
                          max_step_gflop=limits.max_step_gflop):  # fmt: skip
             if ev.kind == "done" or time.monotonic() - last >= YIELD_EVERY:
-                progress(ev.progress, desc=f"{len(ev.rows)} trial(s)")
-                yield _trial_table(ev.rows), _search_line(ev), gr.skip()
+                progress(ev.progress, desc=text(lang, "search.progress", n=len(ev.rows)))
+                yield _trial_table(ev.rows), _search_line(ev, lang), gr.skip()
                 last = time.monotonic()
         b = ev.best
         picker = _register(registry, key, f"search-best-{b.arch}", b.checkpoint, corpus.name) if b else gr.skip()
-        yield _trial_table(ev.rows), _search_line(ev, final=True), picker
+        yield _trial_table(ev.rows), _search_line(ev, lang, final=True), picker
 
     go_btn.click(run_search, [*text_inputs, archs, optimizers, total, per_trial, sampler, pruner],
                  [table, status, model_picker], api_name="search", concurrency_limit=limits.max_concurrent_training,
@@ -196,14 +190,15 @@ def _search_section(text_inputs: list, model_picker, registry: ModelRegistry) ->
 _TEXT_FIELDS = ("source", "corpus_file", "pasted_text", "builtin", "lowercase", "collapse_whitespace", "min_count")
 
 
-def _search_line(ev, final: bool = False) -> str:
+def _search_line(ev, lang: str = "en", final: bool = False) -> str:
     pruned = sum(r.state == "pruned" for r in ev.rows)
-    head = f"{len(ev.rows)} trial(s), {pruned} pruned early, {ev.elapsed:.0f} s"
+    head = text(lang, "search.status", n=len(ev.rows), pruned=pruned, seconds=f"{ev.elapsed:.0f}")
     if ev.best is None:
-        return head + ("; no trial finished." if final else "…")
+        return head + (text(lang, "search.none") if final else "…")
     b = ev.best
-    best = f"best: trial {b.number} ({b.arch}, width {b.width}, depth {b.depth}) {b.val_bpc:.3f} bits/char"
-    return f"{head} · {best}" + (" · it is now in the model picker." if final else "")
+    best = text(lang, "search.best", trial=b.number, arch=b.arch, width=b.width, depth=b.depth,
+                bpc=f"{b.val_bpc:.3f}")  # fmt: skip
+    return f"{head} · {best}" + (text(lang, "search.picked") if final else "")
 
 
 def _stop(request: gr.Request) -> str:
@@ -211,7 +206,7 @@ def _stop(request: gr.Request) -> str:
     flag = _STOPS.get(request.session_hash or "")
     if flag is not None:
         flag.set()
-    return "Stopping… the current run is being saved."
+    return tr(request, "compare.stopping")
 
 
 __all__ = ["MAX_RUNS", "build_experiments"]

@@ -2,6 +2,7 @@
 
 Kept apart from the tab's layout and events so each picture can be read (and tested) on its own. Charts are plotly
 figures (hover shows the exact values); Gradio ships plotly.js with its front end, so nothing loads from the web.
+Every picture takes ``lang`` (``charlm.ui.i18n``) for its titles, legends and tooltips.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from charlm.inspection.vectors import CLASSES
+from charlm.ui.i18n import text
 
 MAX_BITS = 8.0  # the colour scale of surprise saturates here (p = 1/256)
 MAX_UNITS_SHOWN = 64  # hidden-state heatmap rows: the units that track features first, then the most active
@@ -38,19 +40,20 @@ def _surprise_colour(bits: float | None) -> str:
     return f"background:rgba(220,40,40,{a:.2f}); color:{'#fff' if a > 0.6 else '#000'}"
 
 
-def surprise_html(data: dict) -> str:
+def surprise_html(data: dict, lang: str = "en") -> str:
     """The text, each character coloured by its surprise in bits; hover shows its probability and the top-5."""
-    out = [_span(data["text"][0], "background:#eee", "the first character: nothing before it to predict it")]
+    out = [_span(data["text"][0], "background:#eee", text(lang, "insp.surprise.first"))]
     for c in data["chars"]:
         bits = None if c["prob"] is None else -np.log2(max(c["prob"], 1e-45))
         guesses = ", ".join(f"{show(g)!r} {p:.3f}" for g, p in c["top5"])
-        tip = (f"{show(c['char'])!r}: p = {c['prob']:.4f}, {bits:.2f} bits\ntop-5: {guesses}" if bits is not None
-               else f"{show(c['char'])!r}: unknown to the model (not scored)")  # fmt: skip
+        tip = (text(lang, "insp.surprise.tip", char=repr(show(c["char"])), p=f"{c['prob']:.4f}", bits=f"{bits:.2f}",
+                    guesses=guesses) if bits is not None
+               else text(lang, "insp.surprise.unknown", char=repr(show(c["char"]))))  # fmt: skip
         out.append(_span(c["char"], _surprise_colour(bits), tip))
     legend = "".join(_span(f" {b:g} ", _surprise_colour(b)) for b in (0, 1, 2, 4, 6, MAX_BITS))
     return (
-        f'<div id="surprise-legend" style="margin-bottom:6px">surprise in bits (−log₂ p): {legend} or more · '
-        "hover a character for its probability and the model's five best guesses</div>"
+        f'<div id="surprise-legend" style="margin-bottom:6px">{text(lang, "insp.surprise.legend", legend=legend)}'
+        "</div>"
         f'<div id="surprise-text" style="font-family:ui-monospace,monospace; line-height:1.7; '
         f'white-space:pre-wrap">{"".join(out)}</div>'
     )  # fmt: skip
@@ -61,34 +64,34 @@ def _char_axis(text: str, step: int = 1) -> dict:
     return dict(tickmode="array", tickvals=idx, ticktext=[show(text[i]) for i in idx], tickfont=dict(size=9))
 
 
-def attention_figure(weights: np.ndarray, text: str, layer: int, head: int) -> go.Figure:
+def attention_figure(weights: np.ndarray, chars: str, layer: int, head: int, lang: str = "en") -> go.Figure:
     """Heatmap of one head: row = the character being predicted from (query), column = a character it reads."""
     z = weights[layer, head]
-    labels = [f"{i}:{show(c)}" for i, c in enumerate(text)]
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(len(text))), y=list(range(len(text))), colorscale="Blues", zmin=0,
+    labels = [f"{i}:{show(c)}" for i, c in enumerate(chars)]
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(len(chars))), y=list(range(len(chars))), colorscale="Blues", zmin=0,
                                customdata=np.array([[(q, k) for k in labels] for q in labels]),
-                               hovertemplate="query %{customdata[0]} → key %{customdata[1]}<br>weight %{z:.3f}"
-                               "<extra></extra>", colorbar=dict(title="weight")))  # fmt: skip
-    fig.update_layout(title=f"layer {layer}, head {head}: each row sums to 1 (causal: no key after its query)",
-                      xaxis=dict(title="key (character read)", **_char_axis(text)),
-                      yaxis=dict(title="query", autorange="reversed", **_char_axis(text)), **LAYOUT)  # fmt: skip
+                               hovertemplate=text(lang, "insp.att.hover") + "<extra></extra>",
+                               colorbar=dict(title=text(lang, "insp.att.weight"))))  # fmt: skip
+    fig.update_layout(title=text(lang, "insp.att.title", layer=layer, head=head),
+                      xaxis=dict(title=text(lang, "insp.att.key"), **_char_axis(chars)),
+                      yaxis=dict(title=text(lang, "insp.att.query"), autorange="reversed", **_char_axis(chars)),
+                      **LAYOUT)  # fmt: skip
     return fig
 
 
-def query_html(weights: np.ndarray, text: str, layer: int, head: int, query: int) -> str:
+def query_html(weights: np.ndarray, chars: str, layer: int, head: int, query: int, lang: str = "en") -> str:
     """The text with each character shaded by how much the chosen query attends to it."""
-    query = max(0, min(query, len(text) - 1))
+    query = max(0, min(query, len(chars) - 1))
     row = weights[layer, head, query]
     top = row.max() or 1.0
     spans = []
-    for k, ch in enumerate(text[: query + 1]):
+    for k, ch in enumerate(chars[: query + 1]):
         style = f"background:rgba(30,100,220,{row[k] / top:.2f})"
         if k == query:
             style += "; outline:2px solid #e45756"
-        spans.append(_span(ch, style, f"{show(ch)!r} (position {k}): weight {row[k]:.3f}"))
-    spans += [_span(ch, "color:#aaa") for ch in text[query + 1 :]]  # later characters: invisible to this query
-    return (f"<div>query {query} ({show(text[query])!r}, outlined) predicts the next character; blue = attention "
-            "(darkest = its largest weight); grey characters come later and cannot be seen</div>"
+        spans.append(_span(ch, style, text(lang, "insp.query.tip", char=repr(show(ch)), k=k, w=f"{row[k]:.3f}")))
+    spans += [_span(ch, "color:#aaa") for ch in chars[query + 1 :]]  # later characters: invisible to this query
+    return (f"<div>{text(lang, 'insp.query.head', query=query, char=html.escape(repr(show(chars[query]))))}</div>"
             '<div id="query-text" style="font-family:ui-monospace,monospace; line-height:1.7; white-space:pre-wrap">'
             f"{''.join(spans)}</div>")  # fmt: skip
 
@@ -100,24 +103,23 @@ def units_order(hidden: np.ndarray, units: list[dict]) -> list[int]:
     return order[:MAX_UNITS_SHOWN]
 
 
-def hidden_figure(hidden: np.ndarray, text: str, units: list[dict]) -> go.Figure:
+def hidden_figure(hidden: np.ndarray, chars: str, units: list[dict], lang: str = "en") -> go.Figure:
     """Heatmap of hidden units (rows) over the characters (columns): red positive, blue negative."""
     order = units_order(hidden, units)
     z = hidden[:, order].T
     lim = float(np.abs(z).max()) or 1.0
-    step = max(1, len(text) // 120)
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(len(text))), y=[f"unit {u}" for u in order], colorscale="RdBu",
-                               reversescale=True, zmin=-lim, zmax=lim,
-                               customdata=np.array([[show(c) for c in text]] * len(order)),
-                               hovertemplate="%{y} after '%{customdata}' (position %{x}): %{z:.3f}"
-                               "<extra></extra>"))  # fmt: skip
-    title = f"last layer's hidden state: {len(order)} of {hidden.shape[1]} units (feature units first)"
-    fig.update_layout(title=title, xaxis=dict(title="character", **_char_axis(text, step)),
+    step = max(1, len(chars) // 120)
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(len(chars))), y=[text(lang, "insp.hid.unit", u=u) for u in order],
+                               colorscale="RdBu", reversescale=True, zmin=-lim, zmax=lim,
+                               customdata=np.array([[show(c) for c in chars]] * len(order)),
+                               hovertemplate=text(lang, "insp.hid.hover") + "<extra></extra>"))  # fmt: skip
+    title = text(lang, "insp.hid.title", n=len(order), total=hidden.shape[1])
+    fig.update_layout(title=title, xaxis=dict(title=text(lang, "insp.hid.char"), **_char_axis(chars, step)),
                       yaxis=dict(autorange="reversed"), **LAYOUT)  # fmt: skip
     return fig
 
 
-def embedding_figure(emb: dict) -> go.Figure:
+def embedding_figure(emb: dict, lang: str = "en") -> go.Figure:
     """Every character as a labelled point on the first two principal components, coloured by class."""
     xy = np.asarray(emb["xy"])
     ratio = emb["explained_variance_ratio"]
@@ -126,11 +128,13 @@ def embedding_figure(emb: dict) -> go.Figure:
         idx = [i for i, c in enumerate(emb["classes"]) if c == cls]
         if not idx:
             continue
-        fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers+text", name=cls,
+        name = text(lang, f"insp.class.{cls}")
+        fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers+text", name=name,
                                  text=[show(emb["chars"][i]) for i in idx], textposition="top center",
                                  marker=dict(color=CLASS_COLOURS[cls], size=8),
-                                 hovertemplate="%{text}: (%{x:.3f}, %{y:.3f})<extra>" + cls + "</extra>"))  # fmt: skip
-    tied = " · the GPT's output layer is this same table (tied weights)" if emb["tied"] else ""
-    fig.update_layout(title=f"character vectors, PCA{tied}", xaxis_title=f"PC1 ({ratio[0]:.1%} of the variance)",
+                                 hovertemplate="%{text}: (%{x:.3f}, %{y:.3f})<extra>" + name + "</extra>"))  # fmt: skip
+    tied = text(lang, "insp.emb.tied") if emb["tied"] else ""
+    fig.update_layout(title=text(lang, "insp.emb.title", tied=tied),
+                      xaxis_title=text(lang, "insp.emb.pc1", r=f"{ratio[0]:.1%}"),
                       yaxis_title=f"PC2 ({ratio[1]:.1%})", **LAYOUT)  # fmt: skip
     return fig

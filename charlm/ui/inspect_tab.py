@@ -8,6 +8,7 @@ alike (its character vectors). Everything comes from ``charlm.inspection.inspect
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import gradio as gr
@@ -16,18 +17,12 @@ import pandas as pd
 from charlm.inspection import MAX_CHARS, inspect_text
 from charlm.ui import inspect_figures as figs
 from charlm.ui.common import user_errors
+from charlm.ui.i18n import lang_of, late_label, late_value, static, t, text, tr_error
 from charlm.ui.registry import ModelRegistry
 
 EXAMPLE = (
     "ROMEO:\nBut soft! what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n\n"
     "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?\nDeny thy father and refuse thy name.\n"
-)
-INTRO = (
-    "See inside the selected model (the picker at the top) on any text up to "
-    f"{MAX_CHARS:,} characters. **Surprise**: each character coloured by how unexpected it was (hover for the "
-    "model's five best guesses). **Attention** (GPT): what each head reads when it predicts. **Hidden state** "
-    "(LSTM, GRU, RNN): the units, and the ones that track quotes, brackets, line position or capitals. "
-    "**Character vectors**: the characters the model treats alike."
 )
 
 
@@ -40,11 +35,11 @@ def view_data(report) -> dict:
     return out
 
 
-def _status(d: dict) -> str:
-    parts = [f"**{d['bpc']:.3f} bits/char** over {len(d['chars']):,} predicted characters ({d['arch'].upper()})"]
+def _status(d: dict, lang: str = "en") -> str:
+    parts = [text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
     if d.get("attention_max_error") is not None:
-        parts.append(f"attention recorded from the forward pass (reproduces it to {d['attention_max_error']:.0e})")
-    return " · ".join(parts) + "".join(f"\n\n⚠ {n}" for n in d["notes"])
+        parts.append(text(lang, "insp.status.attention", err=f"{d['attention_max_error']:.0e}"))
+    return " · ".join(parts) + "".join(f"\n\n⚠ {tr_error(lang, n)}" for n in d["notes"])
 
 
 def _worst_table(d: dict) -> pd.DataFrame:
@@ -80,25 +75,26 @@ def _shape(d: dict | None) -> SimpleNamespace:
     )  # fmt: skip
 
 
-def _pictures(d: dict | None) -> SimpleNamespace:
-    """Every picture and table of the tab for a report (empty ones for None)."""
+def _pictures(d: dict | None, lang: str = "en") -> SimpleNamespace:
+    """Every picture and table of the tab for a report (empty ones for None), with their words in ``lang``."""
     if d is None:
         return SimpleNamespace(status="", surprise="", worst=None, att=None, query="", hidden=None, units=None,
                                emb=None, neighbours=None)  # fmt: skip
     s = _shape(d)
     att = d.get("attention")
     return SimpleNamespace(
-        status=_status(d), surprise=figs.surprise_html(d), worst=_worst_table(d),
-        att=figs.attention_figure(att, s.text, 0, 0) if s.gpt else None,
-        query=figs.query_html(att, s.text, 0, 0, s.last_query) if s.gpt else "",
-        hidden=None if s.gpt else figs.hidden_figure(d["hidden"], d["text"], d["units"]),
-        units=_units_table(d), emb=figs.embedding_figure(d["embedding"]), neighbours=_neighbours_table(d, s.first_char),
+        status=_status(d, lang), surprise=figs.surprise_html(d, lang), worst=_worst_table(d),
+        att=figs.attention_figure(att, s.text, 0, 0, lang) if s.gpt else None,
+        query=figs.query_html(att, s.text, 0, 0, s.last_query, lang) if s.gpt else "",
+        hidden=None if s.gpt else figs.hidden_figure(d["hidden"], d["text"], d["units"], lang),
+        units=_units_table(d), emb=figs.embedding_figure(d["embedding"], lang),
+        neighbours=_neighbours_table(d, s.first_char),
     )  # fmt: skip
 
 
-def render(d: dict) -> tuple:
-    """The ``/inspect`` outputs for one report's view data."""
-    s, p = _shape(d), _pictures(d)
+def render(d: dict, lang: str = "en") -> tuple:
+    """The ``/inspect`` outputs for one report's view data (words in ``lang``; tables keep English columns)."""
+    s, p = _shape(d), _pictures(d, lang)
     return (
         p.status, p.surprise, p.worst, gr.update(visible=s.gpt), gr.update(choices=s.layers, value=0),
         gr.update(choices=s.heads, value=0), gr.update(maximum=max(1, s.last_query), value=s.last_query), p.att,
@@ -112,8 +108,8 @@ def build_inspect_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> Non
     example = None
     if registry.default_name:
         example = view_data(inspect_text(registry.resolve(registry.default_name, ""), EXAMPLE))
-    with gr.Tab("Inspect", elem_id="tab-inspect"):
-        gr.Markdown(INTRO)
+    with gr.Tab(t("insp.tab"), elem_id="tab-inspect"):
+        gr.Markdown(t("insp.intro", n=f"{MAX_CHARS:,}"))
         v = SimpleNamespace()
         _layout(v, example)
     _wire(v, model_picker, registry)
@@ -121,36 +117,40 @@ def build_inspect_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> Non
 
 def _layout(v: SimpleNamespace, d: dict | None) -> None:
     s, p = _shape(d), _pictures(d)
-    v.text = gr.Textbox(EXAMPLE, label=f"Text to inspect (at most {MAX_CHARS:,} characters)", lines=5,
-                        max_lines=12, elem_id="inspect-text")  # fmt: skip
+    # the example is drawn at build time in English; a page in another language gets its own copy when it loads
+    local = functools.lru_cache(maxsize=4)(lambda lang: _pictures(d, lang))
+    v.text = gr.Textbox(EXAMPLE, label=t("insp.text", n=f"{MAX_CHARS:,}"), lines=5, max_lines=12,
+                        elem_id="inspect-text")  # fmt: skip
     with gr.Row():
-        v.run_btn = gr.Button("Inspect", variant="primary", elem_id="inspect-run")
-        v.stop_btn = gr.Button("Stop", variant="stop", elem_id="inspect-stop")
-    v.status = gr.Markdown(p.status, elem_id="inspect-status")
-    gr.Markdown("### How sure was it? Surprise per character")
-    v.surprise = gr.HTML(p.surprise, elem_id="inspect-surprise")
-    v.worst = gr.DataFrame(p.worst, label="The 10 most surprising characters", interactive=False,
-                           elem_id="inspect-worst")  # fmt: skip
+        v.run_btn = gr.Button(t("insp.run"), variant="primary", elem_id="inspect-run")
+        v.stop_btn = gr.Button(t("common.stop"), variant="stop", elem_id="inspect-stop")
+    status = static(lambda lang: local(lang).status, "insp.status") if d else ""
+    v.status = gr.Markdown(status, elem_id="inspect-status")
+    gr.Markdown(t("insp.h.surprise"))
+    v.surprise = late_value(gr.HTML(p.surprise, elem_id="inspect-surprise"), lambda g: local(g).surprise)
+    v.worst = gr.DataFrame(p.worst, label=t("insp.worst"), interactive=False, elem_id="inspect-worst")
     with gr.Group(visible=s.gpt, elem_id="inspect-attention") as v.att_group:
-        gr.Markdown("### What is it looking at? Attention (GPT)")
+        gr.Markdown(t("insp.h.attention"))
         with gr.Row():
-            v.layer = gr.Dropdown(s.layers, value=0, label="Layer", elem_id="inspect-layer")
-            v.head = gr.Dropdown(s.heads, value=0, label="Head", elem_id="inspect-head")
-            v.query = gr.Slider(0, max(1, s.last_query), s.last_query, step=1, label="Query position (highlight view)",
-                                elem_id="inspect-query")  # fmt: skip
-        v.att_plot = gr.Plot(p.att, label="Attention heatmap", elem_id="inspect-att-plot")
-        v.query_view = gr.HTML(p.query, elem_id="inspect-query-view")
+            v.layer = gr.Dropdown(s.layers, value=0, label=t("insp.layer"), elem_id="inspect-layer")
+            v.head = gr.Dropdown(s.heads, value=0, label=t("insp.head"), elem_id="inspect-head")
+            v.query = late_label(gr.Slider(0, max(1, s.last_query), s.last_query, step=1, elem_id="inspect-query"),
+                                 "insp.query")  # fmt: skip
+        v.att_plot = late_label(gr.Plot(p.att, elem_id="inspect-att-plot"), "insp.att_plot")
+        late_value(v.att_plot, lambda g: local(g).att)
+        v.query_view = late_value(gr.HTML(p.query, elem_id="inspect-query-view"), lambda g: local(g).query)
     with gr.Group(visible=not s.gpt, elem_id="inspect-hidden") as v.hid_group:
-        gr.Markdown("### What does it remember? Hidden state (LSTM, GRU, RNN)")
-        v.hid_plot = gr.Plot(p.hidden, label="Hidden units over the text", elem_id="inspect-hid-plot")
-        v.units = gr.DataFrame(p.units, label="Units that track a feature (Pearson correlation; sort by a header)",
-                               interactive=False, elem_id="inspect-units")  # fmt: skip
-    gr.Markdown("### Which characters are alike? Character vectors")
+        gr.Markdown(t("insp.h.hidden"))
+        v.hid_plot = late_label(gr.Plot(p.hidden, elem_id="inspect-hid-plot"), "insp.hid_plot")
+        late_value(v.hid_plot, lambda g: local(g).hidden)
+        v.units = gr.DataFrame(p.units, label=t("insp.units"), interactive=False, elem_id="inspect-units")
+    gr.Markdown(t("insp.h.vectors"))
     with gr.Row():
-        v.emb_plot = gr.Plot(p.emb, label="Embedding table, PCA", elem_id="inspect-emb-plot", scale=3)
+        v.emb_plot = late_label(gr.Plot(p.emb, elem_id="inspect-emb-plot", scale=3), "insp.emb_plot")
+        late_value(v.emb_plot, lambda g: local(g).emb)
         with gr.Column(scale=1):
-            v.char = gr.Dropdown(s.chars, value=s.first_char, label="Nearest neighbours of", elem_id="inspect-char")
-            v.neighbours = gr.DataFrame(p.neighbours, label="Cosine similarity", interactive=False,
+            v.char = gr.Dropdown(s.chars, value=s.first_char, label=t("insp.char"), elem_id="inspect-char")
+            v.neighbours = gr.DataFrame(p.neighbours, label=t("insp.cosine"), interactive=False,
                                         elem_id="inspect-neighbours")  # fmt: skip
     v.state = gr.State(d)
 
@@ -160,26 +160,29 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
                v.hid_group, v.hid_plot, v.units, v.emb_plot, v.char, v.neighbours, v.state]  # fmt: skip
 
     @user_errors
-    def inspect(model: str, text: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+    def inspect(model: str, text_: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         """Inspect the model on the text: surprise, attention or hidden state, character vectors."""
-        progress(0.1, desc="loading the model")
+        lang = lang_of(request)
+        progress(0.1, desc=text(lang, "insp.progress.load"))
         loaded = registry.resolve(model, request.session_hash or "")
-        progress(0.3, desc="running the model over the text")
-        data = view_data(inspect_text(loaded, text or ""))
-        progress(0.9, desc="drawing")
-        return render(data)
+        progress(0.3, desc=text(lang, "insp.progress.run"))
+        data = view_data(inspect_text(loaded, text_ or ""))
+        progress(0.9, desc=text(lang, "insp.progress.draw"))
+        return render(data, lang)
 
-    def redraw_attention(d: dict | None, layer, head, query):
+    def redraw_attention(d: dict | None, layer, head, query, request: gr.Request):
         if not d or d.get("attention") is None:
             return gr.skip(), gr.skip()
-        att, text = d["attention"], d["attention_chars"]
-        layer, head = int(layer or 0), int(head or 0)
-        return figs.attention_figure(att, text, layer, head), figs.query_html(att, text, layer, head, int(query or 0))
+        att, chars, lang = d["attention"], d["attention_chars"], lang_of(request)
+        layer, head, query = int(layer or 0), int(head or 0), int(query or 0)
+        return (figs.attention_figure(att, chars, layer, head, lang),
+                figs.query_html(att, chars, layer, head, query, lang))  # fmt: skip
 
-    def redraw_query(d: dict | None, layer, head, query):
+    def redraw_query(d: dict | None, layer, head, query, request: gr.Request):
         if not d or d.get("attention") is None:
             return gr.skip()
-        return figs.query_html(d["attention"], d["attention_chars"], int(layer or 0), int(head or 0), int(query or 0))
+        return figs.query_html(d["attention"], d["attention_chars"], int(layer or 0), int(head or 0), int(query or 0),
+                               lang_of(request))  # fmt: skip
 
     ev = v.run_btn.click(inspect, [model_picker, v.text], outputs, api_name="inspect", concurrency_limit=2)
     v.stop_btn.click(None, None, None, cancels=[ev], api_visibility="private", queue=False)

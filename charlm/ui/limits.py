@@ -84,11 +84,10 @@ class Limits:
                 values[f.name] = _parse(name, raw, type(f.default))
         return cls(**values)
 
-    def describe(self) -> str:
-        """One line for the page footer, so users know the rules before they hit them."""
-        return (
-            f"Limits on this server: uploads ≤ {self.max_upload_mb:g} MB, training ≤ {self.max_train_seconds} s "
-            f"and ≤ {self.max_params:,} parameters, replies ≤ {self.max_new_chars:,} characters, "
-            f"{self.max_concurrent_training} training run(s) at a time. Your models are kept for "
-            f"{self.retention_days:g} days after your last visit, in this browser only."
-        )
+    def describe(self, lang: str = "en") -> str:
+        """One line for the page footer, so users know the rules before they hit them (``lang``: see ui.i18n)."""
+        from charlm.ui.i18n import text
+
+        return text(lang, "limits.line", upload_mb=f"{self.max_upload_mb:g}", train_s=self.max_train_seconds,
+                    params=f"{self.max_params:,}", chars=f"{self.max_new_chars:,}", runs=self.max_concurrent_training,
+                    days=f"{self.retention_days:g}")  # fmt: skip

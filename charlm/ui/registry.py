@@ -28,6 +28,7 @@ from charlm.errors import CheckpointError
 from charlm.quantize import quantize_for_cpu
 from charlm.runs import Run, safe_name
 from charlm.store import BROWSER, SESSION, ModelStore, user_id
+from charlm.ui.i18n import corpus_label, text, text_or
 from charlm.ui.limits import Limits
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -285,29 +286,33 @@ class ModelRegistry:
         return folder
 
     # --- model card -----------------------------------------------------------------------------------------------
-    def card(self, name: str | None, key: str) -> str:
-        """A few lines that say what the model is: architecture, size, training text, steps, quality."""
+    def card(self, name: str | None, key: str, lang: str = "en") -> str:
+        """A few lines that say what the model is: architecture, size, training text, steps, quality (in ``lang``,
+        a ``charlm.ui.i18n`` language)."""
         if not name:
-            return "No model selected."
+            return text(lang, "card.none")
         kind = self.kind(name, key)
         m = self.resolve(name, key)
         c = m.config
         if c.arch == "gpt":
-            arch = f"GPT, {c.n_layer} layers × {c.n_embd} wide, {c.n_head} heads, context {c.block_size} chars"
+            arch = text(lang, "card.gpt", layers=c.n_layer, width=c.n_embd, heads=c.n_head, context=c.block_size)
         else:
-            arch = f"{c.arch.upper()}, {c.n_layer} layer(s), hidden {c.hidden_size}, embedding {c.n_embd}"
+            arch = text(lang, "card.recurrent", arch=c.arch.upper(), layers=c.n_layer, hidden=c.hidden_size,
+                        embd=c.n_embd)  # fmt: skip
         tr = m.meta.get("training") or {}
         corpus = tr.get("corpus") or {}
-        lines = [f"**{name}** ({kind}) · {arch} · **{m.n_params:,}** parameters · vocabulary {m.vocab.size - 1}"]
+        lines = [text(lang, "card.head", name=name, kind=text_or(lang, f"card.kind.{kind}", kind), arch=arch,
+                      params=f"{m.n_params:,}", vocab=m.vocab.size - 1)]  # fmt: skip
         facts = []
         if corpus.get("name"):
-            facts.append(f"trained on *{corpus['name']}* ({corpus.get('chars', 0):,} chars)")
+            facts.append(text(lang, "card.corpus", corpus=corpus_label(lang, corpus["name"]),
+                              chars=f"{corpus.get('chars', 0):,}"))  # fmt: skip
         if tr.get("steps") is not None:
-            facts.append(f"{tr['steps']:,} steps in {tr.get('elapsed_sec', 0):.0f} s")
+            facts.append(text(lang, "card.steps", steps=f"{tr['steps']:,}", seconds=f"{tr.get('elapsed_sec', 0):.0f}"))
         if tr.get("best_val_bpc") is not None:
-            facts.append(f"validation **{tr['best_val_bpc']:.3f} bits/char** (lower is better)")
+            facts.append(text(lang, "card.validation", bpc=f"{tr['best_val_bpc']:.3f}"))
         if self._serves_int8(m):
-            facts.append("chat uses an int8 copy (faster; scores use the full-precision weights)")
+            facts.append(text(lang, "card.int8"))
         if facts:
             lines.append(" · ".join(facts))
         return "\n\n".join(lines)

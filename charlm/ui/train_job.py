@@ -28,6 +28,7 @@ from charlm.optim import default_lr
 from charlm.runs import Run
 from charlm.train import TrainConfig, TrainEvent, train
 from charlm.ui.common import fmt_time
+from charlm.ui.i18n import corpus_label, text, text_or
 from charlm.ui.registry import ModelRegistry, Session
 
 YIELD_EVERY = 1.0  # seconds between updates sent to the page
@@ -56,7 +57,7 @@ def overrides(block_size, n_layer, n_embd, n_head, hidden_size, dropout) -> dict
     return out
 
 
-def plan_new(registry: ModelRegistry, sess: Session, form: dict) -> Job:
+def plan_new(registry: ModelRegistry, sess: Session, form: dict, lang: str = "en") -> Job:
     """A new run from the form's fields (the ``/train`` parameters), checked against the server's limits."""
     limits = registry.limits
     form, recipe_train, _ = recipe_for_form(form)  # arch "auto": the best measured recipe for the budget
@@ -75,7 +76,7 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict) -> Job:
     if n_params > limits.max_params:
         raise TrainingError(f"this model would have {n_params:,} parameters; this server allows "
                             f"{limits.max_params:,} (CHARLM_MAX_PARAMS). Choose a smaller size")  # fmt: skip
-    batch, note = fit_batch(mcfg, int(form["batch_size"] or 32), limits)
+    batch, note = fit_batch(mcfg, int(form["batch_size"] or 32), limits, lang)
     cfg = TrainConfig(
         batch_size=batch, max_steps=int(form["max_steps"] or 0) or None,
         time_budget=float(form["time_budget"]), optimizer=form.get("optimizer") or "adamw",
@@ -88,20 +89,17 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict) -> Job:
     return Job(run, corpus, mcfg, cfg, resume=False, note=note)
 
 
-def fit_batch(mcfg: ModelConfig, batch: int, limits) -> tuple[int, str]:
+def fit_batch(mcfg: ModelConfig, batch: int, limits, lang: str = "en") -> tuple[int, str]:
     """The batch size whose training step fits the server's budget: lowered if needed, refused if even one window
-    is too costly. Returns (batch, a note for the user when it was lowered)."""
+    is too costly. Returns (batch, a note for the user in ``lang`` when it was lowered)."""
     one = training_step_cost(mcfg, 1)
-    step = "one training step"
-    check(one, limits.max_step_gflop, limits.max_step_mb, f"{step} with context {mcfg.block_size} (batch 1)",
+    check(one, limits.max_step_gflop, limits.max_step_mb, f"one training step with context {mcfg.block_size} (batch 1)",
           "CHARLM_MAX_STEP_GFLOP", "CHARLM_MAX_STEP_MB")  # fmt: skip
     fits = int(min(limits.max_step_gflop / one.gflop, limits.max_step_mb / max(one.mb, 1e-9)))
     if batch <= fits:
         return batch, ""
-    return max(1, fits), (
-        f"batch size lowered from {batch:,} to {max(1, fits):,} so that each step stays within "
-        f"this server's budget ({limits.max_step_gflop:g} GFLOP, {limits.max_step_mb:g} MB)"
-    )
+    return max(1, fits), text(lang, "train.batch_lowered", old=f"{batch:,}", new=f"{max(1, fits):,}",
+                              gflop=f"{limits.max_step_gflop:g}", mb=f"{limits.max_step_mb:g}")  # fmt: skip
 
 
 def plan_resume(registry: ModelRegistry, sess: Session, form: dict) -> Job:
@@ -138,24 +136,26 @@ def plot_frame(rows: list[dict]) -> pd.DataFrame:
 class Progress:
     """The status line, and the model this run makes available in the picker."""
 
-    def __init__(self, registry: ModelRegistry, sess: Session, job: Job) -> None:
-        self.registry, self.sess, self.job = registry, sess, job
+    def __init__(self, registry: ModelRegistry, sess: Session, job: Job, lang: str = "en") -> None:
+        self.registry, self.sess, self.job, self.lang = registry, sess, job, lang
         self.name = job.run.name
         c = job.corpus
-        self.head = f"**{self.name}** · {c.name} · {c.n_chars:,} chars · vocabulary {c.vocab.size - 1}"
+        self.head = text(lang, "train.status.head", name=self.name, corpus=corpus_label(lang, c.name),
+                         chars=f"{c.n_chars:,}", vocab=c.vocab.size - 1)  # fmt: skip
         if job.note:
             self.head += f" · ⚠ {job.note}"
         self.listed = job.run.checkpoint is not None  # a resumed run is in the picker already
 
     def line(self, ev: TrainEvent) -> str:
-        cfg = self.job.cfg
-        parts = [self.head, f"step {ev.step:,}" + (f" / {cfg.max_steps:,}" if cfg.max_steps else "")]
+        cfg, lang = self.job.cfg, self.lang
+        parts = [self.head, text(lang, "train.status.step", step=f"{ev.step:,}")
+                 + (f" / {cfg.max_steps:,}" if cfg.max_steps else "")]  # fmt: skip
         if ev.tokens_per_sec:
-            parts.append(f"{ev.tokens_per_sec:,.0f} chars/s")
-        parts.append(f"elapsed {fmt_time(ev.elapsed)}, ETA {fmt_time(ev.eta)}")
+            parts.append(text(lang, "train.status.rate", rate=f"{ev.tokens_per_sec:,.0f}"))
+        parts.append(text(lang, "train.status.time", elapsed=fmt_time(ev.elapsed, lang), eta=fmt_time(ev.eta, lang)))
         vals = [r["loss"] for r in self.job.rows if r["split"] == "validation"]
         if vals:
-            parts.append(f"validation {min(vals) / math.log(2):.3f} bits/char (best)")
+            parts.append(text(lang, "train.status.best", bpc=f"{min(vals) / math.log(2):.3f}"))
         return " · ".join(parts)
 
     def first_checkpoint(self, ev: TrainEvent) -> bool:
@@ -175,26 +175,32 @@ class Progress:
         return zip_path
 
     def final_message(self, final: TrainEvent | None) -> str:
-        s = final.summary if final is not None else {}
+        s, lang = (final.summary if final is not None else {}), self.lang
         bpc = s.get("best_val_bpc")
-        how = "stopped" if final is not None and final.kind == "stopped" else f"finished ({s.get('reason', 'done')})"
+        if final is not None and final.kind == "stopped":
+            how = text(lang, "train.status.stopped")
+        else:
+            reason = s.get("reason", "done")
+            how = text(lang, "train.status.finished", reason=text_or(lang, f"train.reason.{reason}", reason))
         return (
-            f"{self.head} · **{how}** after {s.get('steps', 0):,} steps in {fmt_time(s.get('elapsed_sec'))}"
-            + (f" · validation {bpc:.3f} bits/char" if bpc is not None else "")
-            + f". **{self.name}** is now selected in the model picker: chat with it in the Chat tab, download it "
-            "below, or tick *Resume my last run* to train it further."
-        )
+            text(lang, "train.status.final", head=self.head, how=how, steps=f"{s.get('steps', 0):,}",
+                 time=fmt_time(s.get("elapsed_sec"), lang))
+            + (text(lang, "train.status.validation", bpc=f"{bpc:.3f}") if bpc is not None else "")
+            + text(lang, "train.status.next", name=self.name)
+        )  # fmt: skip
 
 
-def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progress) -> Iterator[tuple]:
-    """Train and yield (plot, status, sample, model name, zip, picker) about once a second."""
+def stream(
+    registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progress, lang: str = "en"
+) -> Iterator[tuple]:
+    """Train and yield (plot, status, sample, model name, zip, picker) about once a second; text in ``lang``."""
     sess.stop = stop = threading.Event()
     sess.run_done.clear()
     sess.last_result = None
     sess.training = job.run.name
     events = train(job.corpus, job.model_config, job.cfg, job.run.dir, resume=job.resume, should_stop=stop.is_set,
                    name=job.run.name)  # fmt: skip
-    p, rows, key = Progress(registry, sess, job), job.rows, sess.key
+    p, rows, key = Progress(registry, sess, job, lang), job.rows, sess.key
     sample_text, last, final, tick = "", 0.0, None, None
     try:
         for ev in events:
@@ -210,7 +216,7 @@ def stream(registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progre
             new_model = p.first_checkpoint(ev)
             if new_model or ev.kind == "eval" or time.monotonic() - last >= YIELD_EVERY:
                 now = tick or ev
-                progress(now.progress, desc=f"step {now.step}")
+                progress(now.progress, desc=text(lang, "train.status.step", step=now.step))
                 picker, named = (gr.update(choices=registry.choices(key)), p.name) if new_model else (gr.skip(),) * 2
                 yield plot_frame(rows), p.line(now), sample_text, named, gr.skip(), picker
                 last = time.monotonic()
@@ -256,3 +262,18 @@ def recipe_for_form(form: dict) -> tuple[dict, dict, str]:
                 batch_size=form["batch_size"] or r.batch_size, lr=form["lr"] or r.lr)  # fmt: skip
     train = {"weight_decay": r.weight_decay, "min_lr_ratio": r.min_lr_ratio, "warmup_steps": r.warmup_steps}
     return form, train, explain(r, budget, share)
+
+
+def recipe_line(budget: float, lang: str = "en", share: float | None = None) -> str:
+    """``charlm.recipes.explain`` in a language: which recipe "auto" trains for this budget, and why."""
+    from charlm.device import cpu_share
+    from charlm.recipes import BUSY_BELOW, choose_recipe
+
+    share = cpu_share() if share is None else share
+    r = choose_recipe(float(budget or 1), share)
+    busy = text(lang, "recipe.busy", share=f"{share:.0%}") if share < BUSY_BELOW else ""
+    settings = text(lang, "recipe.settings", arch=r.arch.upper(), size=r.size, block=r.block_size,
+                    batch=r.batch_size, lr=f"{r.lr:g}", wd=f"{r.weight_decay:g}", ratio=f"{r.min_lr_ratio:g}",
+                    warmup=r.warmup_steps, threads=r.threads)  # fmt: skip
+    return text(lang, "recipe.line", budget=f"{float(budget or 1):g}", busy=busy, settings=settings,
+                measured_budget=f"{r.budget:g}", loss=f"{r.val_loss:.3f}", measured=r.measured)  # fmt: skip

@@ -18,26 +18,34 @@ from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
 from charlm.optim import OPTIMIZERS
 from charlm.ui.common import Number, Slider, user_errors
 from charlm.ui.experiments import build_experiments
+from charlm.ui.i18n import chars_list, choices, corpus_label, lang_of, late_label, static, t, t_or, text, tr, tr_error
 from charlm.ui.registry import ModelRegistry
-from charlm.ui.train_job import AUTO, check_form, overrides, plan_new, plan_resume, recipe_for_form, stream
+from charlm.ui.train_job import AUTO, check_form, overrides, plan_new, plan_resume, recipe_line, stream
 
-INTRO = (
-    "Train your own character-level model. Choose a text (upload a `.txt`, paste one, or use the built-in "
-    "Python documentation), optionally clean it, choose an architecture and a size, and press **Train**. "
-    "The plot shows training and validation loss (lower is better); at each evaluation you see a sample of "
-    "what the model writes. **Stop** keeps the model trained so far. The model appears in the model picker "
-    "at the top, ready to chat with, and can be downloaded as a zip."
-)
-SOURCES = [("Uploaded file", "file"), ("Pasted text", "paste"), ("Built-in corpus", "builtin")]
+SOURCES = [("train.source.file", "file"), ("train.source.paste", "paste"), ("train.source.builtin", "builtin")]
 
 
-def size_choices(arch: str, vocab_size: int = 100) -> list[tuple[str, str]]:
+def size_choices(arch: str, vocab_size: int = 100, lang: str = "en") -> list[tuple[str, str]]:
     """ "auto" (the recipe's size; "tiny" for a chosen architecture), then the presets with their parameters."""
-    auto = ("auto: the recipe's", AUTO)
+    auto = (text(lang, "train.size.auto"), AUTO)
     if arch == AUTO:
         return [auto, *[(s, s) for s in PRESETS["gpt"]]]
     presets = PRESETS.get(arch, PRESETS["gpt"])
-    return [auto, *((f"{s} · {config_parameters(preset_config(arch, s, vocab_size)):,} params", s) for s in presets)]
+    counts = {s: f"{config_parameters(preset_config(arch, s, vocab_size)):,}" for s in presets}
+    return [auto, *((text(lang, "train.size.preset", size=s, n=counts[s]), s) for s in presets)]
+
+
+def stats_markdown(st, lang: str = "en") -> str:
+    """``CleanStats.markdown`` in a language: the text's length and vocabulary before and after cleaning."""
+
+    def change(a: int, b: int) -> str:
+        return f"{a:,}" if a == b else f"{a:,} → **{b:,}**"
+
+    lines = [text(lang, "train.stats", chars=change(st.chars_before, st.chars_after),
+                  vocab=change(st.vocab_before, st.vocab_after))]  # fmt: skip
+    if st.dropped_chars:
+        lines.append(text(lang, "train.stats.dropped", chars=chars_list(lang, st.dropped_chars, limit=12)))
+    return "\n\n".join(lines)
 
 
 # The /train endpoint's parameters, in order; the form's components are created under these names.
@@ -52,8 +60,8 @@ ARCH_FIELDS = ("arch", "size", "block_size", "n_layer", "n_embd", "n_head", "hid
 
 def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
     """Create the Train tab and its events (``/corpus_stats``, ``/train``, ``/stop_training``)."""
-    with gr.Tab("Train", elem_id="tab-train"):
-        gr.Markdown(INTRO)
+    with gr.Tab(t("train.tab"), elem_id="tab-train"):
+        gr.Markdown(t("train.intro"))
         f = SimpleNamespace()
         with gr.Row():
             with gr.Column():
@@ -63,8 +71,8 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
                 _model_inputs(f, registry.limits)
         _advanced_inputs(f)
         with gr.Row():
-            f.start_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
-            f.stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
+            f.start_btn = gr.Button(t("train.start"), variant="primary", elem_id="train-btn")
+            f.stop_btn = gr.Button(t("common.stop"), variant="stop", elem_id="train-stop")
         _outputs(f)
         build_experiments(f, model_picker, registry)
     _wire_form(f, registry.limits)
@@ -72,66 +80,65 @@ def build_train_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
 
 
 def _text_inputs(f: SimpleNamespace) -> None:
-    f.source = gr.Radio(SOURCES, value="file", label="Training text", elem_id="train-source")
-    f.corpus_file = gr.File(label="Upload a .txt", file_types=[".txt"], type="filepath", elem_id="train-file",
-                            height=120)  # fmt: skip
-    f.pasted_text = gr.Textbox("", label="…or paste text", lines=4, max_lines=10, elem_id="train-paste")
-    f.builtin = gr.Dropdown(list(BUILTIN), value=PYDOC, label="…or a built-in corpus (works offline)")
+    f.source = gr.Radio(choices(SOURCES), value="file", label=t("train.source"), elem_id="train-source")
+    f.corpus_file = late_label(gr.File(file_types=[".txt"], type="filepath", elem_id="train-file", height=120),
+                               "train.file")  # fmt: skip
+    f.pasted_text = gr.Textbox("", label=t("train.paste"), lines=4, max_lines=10, elem_id="train-paste")
+    builtins = [(t_or(f"corpus.{name}", name), name) for name in BUILTIN]
+    f.builtin = gr.Dropdown(builtins, value=PYDOC, label=t("train.builtin"))
 
 
 def _cleaning_inputs(f: SimpleNamespace) -> None:
     with gr.Row():
-        f.lowercase = gr.Checkbox(label="Lowercase", info="fewer characters to learn")
-        f.collapse_whitespace = gr.Checkbox(label="Collapse whitespace", info="runs of spaces → one")
-    f.min_count = Number(0, precision=0, minimum=0, label="Drop characters rarer than",
-                            info="0 = keep all; e.g. 5 removes stray symbols")  # fmt: skip
-    f.stats = gr.Markdown("Choose a text to see its size and vocabulary.", elem_id="train-stats")
+        f.lowercase = gr.Checkbox(label=t("train.lowercase"), info=t("train.lowercase.info"))
+        f.collapse_whitespace = gr.Checkbox(label=t("train.collapse"), info=t("train.collapse.info"))
+    f.min_count = Number(0, precision=0, minimum=0, label=t("train.min_count"), info=t("train.min_count.info"))
+    f.stats = gr.Markdown(t("train.stats.empty"), elem_id="train-stats")
 
 
 def _model_inputs(f: SimpleNamespace, limits) -> None:
-    f.arch = gr.Radio([AUTO, *ARCHS], value=AUTO, label="Architecture", elem_id="train-arch",
-                      info="auto: the best measured recipe for the time budget; gpt: transformer; "
-                      "lstm/gru/rnn: recurrent networks")  # fmt: skip
-    f.size = gr.Radio(size_choices(AUTO), value=AUTO, label="Size", elem_id="train-size")
-    f.time_budget = Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
-                              label="Time budget (seconds)", elem_id="train-budget")  # fmt: skip
-    f.recipe = gr.Markdown(_recipe_line(AUTO, min(120, limits.max_train_seconds)), elem_id="train-recipe")
+    f.arch = gr.Radio([(t("train.arch.auto"), AUTO), *ARCHS], value=AUTO, label=t("train.arch"),
+                      elem_id="train-arch", info=t("train.arch.info"))  # fmt: skip
+    f.size = gr.Radio([(t("train.size.auto"), AUTO), *PRESETS["gpt"]], value=AUTO, label=t("train.size"),
+                      elem_id="train-size")  # fmt: skip
+    f.time_budget = late_label(Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
+                                      elem_id="train-budget"), "train.budget")  # fmt: skip
+    first = min(120, limits.max_train_seconds)
+    f.recipe = gr.Markdown(static(lambda lang: _recipe_line(AUTO, first, lang)), elem_id="train-recipe")
     with gr.Row():
-        f.model_name = gr.Textbox("", label="Model name (optional)", max_lines=1, elem_id="train-name")
-        f.resume = gr.Checkbox(label="Resume my last run", info="same text; trains for the budget again")
+        f.model_name = gr.Textbox("", label=t("train.name"), max_lines=1, elem_id="train-name")
+        f.resume = gr.Checkbox(label=t("train.resume"), info=t("train.resume.info"))
 
 
 def _advanced_inputs(f: SimpleNamespace) -> None:
-    with gr.Accordion("Advanced settings (0 = the preset's value)", open=False, elem_id="train-advanced"):
+    with gr.Accordion(t("train.advanced"), open=False, elem_id="train-advanced"):
         with gr.Row():
-            f.max_steps = Number(0, precision=0, minimum=0, label="Max steps", info="0 = until the time budget",
-                                    elem_id="train-max-steps")  # fmt: skip
-            f.optimizer = gr.Radio(list(OPTIMIZERS), value="adamw", label="Optimizer", elem_id="train-optimizer",
-                                   info="momentum: SGD + 0.9 momentum; adamw: Adam + decoupled decay")  # fmt: skip
-            f.lr = Number(0, minimum=0, label="Learning rate",
-                          info="0 = the recipe's (auto), else the measured default for the optimizer")  # fmt: skip
-            f.batch_size = Number(0, precision=0, minimum=0, label="Batch size", info="0 = the recipe's (auto) or 32")
-            f.eval_interval = Number(100, precision=0, minimum=1, label="Evaluate every (steps)",
-                                        elem_id="train-eval-every")  # fmt: skip
-            f.seed = Number(1337, precision=0, label="Seed")
+            f.max_steps = Number(0, precision=0, minimum=0, label=t("train.max_steps"),
+                                 info=t("train.max_steps.info"), elem_id="train-max-steps")  # fmt: skip
+            f.optimizer = gr.Radio(list(OPTIMIZERS), value="adamw", label=t("train.optimizer"),
+                                   elem_id="train-optimizer", info=t("train.optimizer.info"))  # fmt: skip
+            f.lr = Number(0, minimum=0, label=t("train.lr"), info=t("train.lr.info"))
+            f.batch_size = Number(0, precision=0, minimum=0, label=t("train.batch"), info=t("train.batch.info"))
+            f.eval_interval = Number(100, precision=0, minimum=1, label=t("train.eval_every"),
+                                     elem_id="train-eval-every")  # fmt: skip
+            f.seed = Number(1337, precision=0, label=t("train.seed"))
         with gr.Row():
-            f.block_size = Number(0, precision=0, minimum=0, label="Context length (chars)")
-            f.n_layer = Number(0, precision=0, minimum=0, label="Layers")
-            f.n_embd = Number(0, precision=0, minimum=0, label="Embedding width")
-            f.n_head = Number(0, precision=0, minimum=0, label="Heads (gpt)")
-            f.hidden_size = Number(0, precision=0, minimum=0, label="Hidden size (recurrent)")
-            f.dropout = Number(0, minimum=0, maximum=0.9, label="Dropout")
+            f.block_size = Number(0, precision=0, minimum=0, label=t("train.block_size"))
+            f.n_layer = Number(0, precision=0, minimum=0, label=t("train.n_layer"))
+            f.n_embd = Number(0, precision=0, minimum=0, label=t("train.n_embd"))
+            f.n_head = Number(0, precision=0, minimum=0, label=t("train.n_head"))
+            f.hidden_size = Number(0, precision=0, minimum=0, label=t("train.hidden_size"))
+            f.dropout = Number(0, minimum=0, maximum=0.9, label=t("train.dropout"))
 
 
 def _outputs(f: SimpleNamespace) -> None:
     f.bar = gr.Markdown("", elem_id="train-progress", min_height=48)  # the queue position and progress bar
     f.status = gr.Markdown("", elem_id="train-status")
-    f.plot = gr.LinePlot(x="step", y="loss", color="split", label="Loss (nats per character)", y_lim=[0, None],
+    f.plot = gr.LinePlot(x="step", y="loss", color="split", label=t("train.plot"), y_lim=[0, None],
                          elem_id="loss-plot")  # fmt: skip
-    f.sample = gr.Textbox(label="Sample at the latest evaluation", lines=5, interactive=False, elem_id="train-sample")
-    f.trained = gr.Textbox(label="Trained model", visible=False, elem_id="train-model")
-    f.ckpt = gr.File(label="Checkpoint (zip: model.safetensors + config.json)", interactive=False, elem_id="ckpt",
-                     height=90)  # fmt: skip
+    f.sample = gr.Textbox(label=t("train.sample"), lines=5, interactive=False, elem_id="train-sample")
+    f.trained = gr.Textbox(label=t("train.model"), visible=False, elem_id="train-model")
+    f.ckpt = late_label(gr.File(interactive=False, elem_id="ckpt", height=90), "train.checkpoint")
 
 
 def _wire_form(f: SimpleNamespace, limits) -> None:
@@ -139,25 +146,27 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
     corpus_inputs = [getattr(f, k) for k in CORPUS_FIELDS]
     arch_inputs = [getattr(f, k) for k in ARCH_FIELDS]
 
-    def corpus_stats(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count):
+    def corpus_stats(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count,
+                     request: gr.Request = None):  # fmt: skip
         """Size and vocabulary of the chosen text, before and after cleaning."""
+        lang = lang_of(request)
         try:
-            text, name = load_source(source, corpus_file, pasted_text, builtin, limits.max_upload_bytes)
-            _, st = clean_text(text, CleanOptions(bool(lowercase), bool(collapse_whitespace), int(min_count or 0)))
+            raw, name = load_source(source, corpus_file, pasted_text, builtin, limits.max_upload_bytes)
+            _, st = clean_text(raw, CleanOptions(bool(lowercase), bool(collapse_whitespace), int(min_count or 0)))
         except CharlmError as exc:
-            return f"⚠ {exc}"
-        return f"**{name}** · " + st.markdown()
+            return f"⚠ {tr_error(lang, str(exc))}"
+        return f"**{corpus_label(lang, name)}** · " + stats_markdown(st, lang)
 
-    def params_info(arch, size, block_size, n_layer, n_embd, n_head, hidden_size, dropout):
+    def params_info(arch, size, block_size, n_layer, n_embd, n_head, hidden_size, dropout, request: gr.Request):
         if AUTO in (arch, size):
-            return gr.update(info="auto: the recipe sets it (the line below the time budget says which)")
+            return gr.update(info=tr(request, "train.size.auto.info"))
         try:
             extra = overrides(block_size, n_layer, n_embd, n_head, hidden_size, 0)
             n = config_parameters(preset_config(arch, size, 100, **extra))
         except (ValueError, CharlmError) as exc:
-            return gr.update(info=f"⚠ {exc}")
-        warn = f" — over this server's limit of {limits.max_params:,}" if n > limits.max_params else ""
-        return gr.update(info=f"≈ {n:,} parameters (for a 100-character vocabulary){warn}")
+            return gr.update(info=f"⚠ {tr_error(request, str(exc))}")
+        warn = tr(request, "train.size.over", limit=f"{limits.max_params:,}") if n > limits.max_params else ""
+        return gr.update(info=tr(request, "train.size.params", n=f"{n:,}") + warn)
 
     for comp in corpus_inputs:
         getattr(comp, "upload" if comp is f.corpus_file else "change")(
@@ -169,7 +178,8 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
     f.builtin.input(lambda: "builtin", None, f.source, api_visibility="private", queue=False)
     f.arch.change(_size_update, [f.arch, f.size], f.size, api_visibility="private", queue=False)
     for comp in (f.arch, f.time_budget):
-        comp.change(_recipe_line, [f.arch, f.time_budget], f.recipe, api_visibility="private", show_progress="hidden")
+        comp.change(_recipe_update, [f.arch, f.time_budget], f.recipe, api_visibility="private",
+                    show_progress="hidden")  # fmt: skip
     for comp in arch_inputs:
         comp.change(params_info, arch_inputs, f.size, api_visibility="private", show_progress="hidden")
 
@@ -189,8 +199,9 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
         form = {k: v for k, v in locals().items() if k not in ("request", "progress")}
         sess = registry.session(request.session_hash or "")
         check_form(form, limits.max_train_seconds)
-        job = plan_resume(registry, sess, form) if resume else plan_new(registry, sess, form)
-        yield from stream(registry, sess, job, progress)
+        lang = lang_of(request)
+        job = plan_resume(registry, sess, form) if resume else plan_new(registry, sess, form, lang)
+        yield from stream(registry, sess, job, progress, lang)
 
     def after_training(request: gr.Request):
         """After a Stop (cancel) the generator cannot send its last update; this one shows the kept model."""
@@ -205,12 +216,13 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     def stop_training(request: gr.Request) -> str:
         """Ask this session's training to stop; the model trained so far is kept."""
         registry.session(request.session_hash or "").stop.set()
-        return "Stopping… the model trained so far is being saved."
+        return tr(request, "train.stopping")
 
-    queued = f"⏳ Waiting for a training slot ({limits.max_concurrent_training} run(s) at a time; your place is shown)…"
+    def queued(request: gr.Request):
+        return gr.update(interactive=False), tr(request, "train.queued", n=limits.max_concurrent_training)
+
     ev = f.start_btn.click(
-        lambda: (gr.update(interactive=False), queued), None, [f.start_btn, f.status], queue=False,
-        api_visibility="private",
+        queued, None, [f.start_btn, f.status], queue=False, api_visibility="private",
     ).then(
         train_model, [getattr(f, k) for k in FORM_FIELDS],
         [f.plot, f.status, f.sample, f.trained, f.ckpt, model_picker], api_name="train",
@@ -221,14 +233,17 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     f.stop_btn.click(stop_training, None, f.status, api_name="stop_training", queue=False, cancels=[ev])
 
 
-def _recipe_line(arch: str, budget: float) -> str:
+def _recipe_line(arch: str, budget: float, lang: str = "en") -> str:
     """Which recipe "auto" trains for this budget, and why (charlm.recipes)."""
     if arch != AUTO:
         return ""
-    form = {"arch": AUTO, "time_budget": budget, "block_size": 0, "batch_size": 0, "lr": 0}
-    return "ℹ " + recipe_for_form(form)[2]
+    return "ℹ " + recipe_line(budget, lang)
 
 
-def _size_update(arch: str, size: str):
+def _recipe_update(arch: str, budget: float, request: gr.Request) -> str:
+    return _recipe_line(arch, budget, lang_of(request))
+
+
+def _size_update(arch: str, size: str, request: gr.Request):
     """The size presets of the chosen architecture, with their parameter counts."""
-    return gr.update(choices=size_choices(arch), value=size)
+    return gr.update(choices=size_choices(arch, lang=lang_of(request)), value=size)
