@@ -340,18 +340,24 @@ class PoemResult:
                 "notices": self.notices}  # fmt: skip
 
 
-def _convert(text: str, vocab: CharVocab, what: str, notices: list[str]) -> str:
+def _convert(text: str, vocab: CharVocab, notices: list[str], *, first_line: bool = False) -> str:
     """A simplified title or first line in the corpus's traditional characters (unchanged, with a notice, when
-    OpenCC is missing)."""
+    OpenCC is missing). Each notice is one whole sentence, so that the app can translate it."""
     if not text:
         return text
     try:
         converted = to_traditional(text, vocab)
     except PoetryError as exc:
-        notices.append(f"the {what} is used as typed: {exc}")
+        notices.append(
+            f"the first line is used as typed: {exc}" if first_line else f"the title is used as typed: {exc}"
+        )
         return text
     if converted != text:
-        notices.append(f"the {what} in traditional characters, as the model learned them: {text} → {converted}")
+        notices.append(
+            f"the first line in traditional characters, as the model learned them: {text} → {converted}"
+            if first_line
+            else f"the title in traditional characters, as the model learned them: {text} → {converted}"
+        )
     return converted
 
 
@@ -384,7 +390,7 @@ def write_poem(
     if script not in SCRIPTS:
         raise PoetryError(f"script must be one of {', '.join(SCRIPTS)}, not {script!r}")
     vocab, notices = loaded.vocab, []
-    prompt = poem_prompt(_convert(title, vocab, "title", notices), _convert(first_line, vocab, "first line", notices))
+    prompt = poem_prompt(_convert(title, vocab, notices), _convert(first_line, vocab, notices, first_line=True))
     read_title, start = prompt[1:].split(":", 1)  # the title as read, and the first line with its punctuation
     unknown = vocab.encode(prompt).unknown
     if unknown:

@@ -27,7 +27,7 @@ SKIP_DIRS = ("cli",)  # the command line speaks English only; its messages never
 SHOWN_EXCEPTIONS = {"ValueError", "RuntimeError", "Error"}
 # Lists of texts the UI shows: ``problems.append(...)`` (joined into one error), ``notes``/``warnings`` (notices);
 # ``x.warning = ...`` (a metric's notice); and what ``charlm.budget.check(cost, gflop, mb, what, ...)`` names.
-SHOWN_LISTS = {"problems", "notes", "warnings"}
+SHOWN_LISTS = {"problems", "notes", "notices", "warnings"}
 _TOKEN = re.compile(r"\{\{|\}\}|\{(?:[^{}]|\{[^{}]*\})*\}|[^{}]+|[{}]")
 # Chinese text puts a space around a placeholder ("有 {n} 个", "{name} 是空的") for numbers and Latin names; a value
 # that is Chinese itself ("粘贴的文本 是空的") reads better without it. Values are marked while they are filled in.
