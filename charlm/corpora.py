@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -47,6 +48,13 @@ def builtin_text(name: str) -> str:
     if name not in BUILTIN:
         raise DataError(f"unknown built-in corpus {name!r}; choose one of: {', '.join(BUILTIN)}")
     return BUILTIN[name]()
+
+
+@functools.cache
+def builtin_vocab_size(name: str) -> int:
+    """How many ids a model of a built-in corpus has (its distinct characters and the unknown id): the Train tab
+    shows the recipe for it before anything is trained."""
+    return len(set(builtin_text(name))) + 1
 
 
 SOURCES = ("file", "paste", "builtin")

@@ -140,8 +140,13 @@ class FormCheck:
         return len(self.lines) == len(LINE_ENDS) and all(line.ok for line in self.lines)
 
     def problems(self) -> list[str]:
-        out = [] if len(self.lines) == len(LINE_ENDS) else [f"the poem has {len(self.lines)} lines, not 4"]
-        return out + [p for line in self.lines for p in line.problems()]
+        n = len(self.lines)
+        if n == len(LINE_ENDS):
+            out = []
+        else:
+            out = [f"the poem has {n} lines, not 4" if n != 1 else "the poem has 1 line, not 4"]
+        # lines beyond the fourth are covered by the count above; the first four say what is wrong with them
+        return out + [p for line in self.lines[: len(LINE_ENDS)] for p in line.problems()]
 
     def summary(self) -> str:
         return "well-formed: four lines of five characters, ，。，。" if self.ok else "; ".join(self.problems())
@@ -321,20 +326,22 @@ class PoemResult:
     """One written quatrain. ``poem`` is the text after the title's ':' in the asked script, first line included,
     without the newline that ends it; ``form`` checks the poem as the model wrote it (traditional)."""
 
-    title: str  # the title the model read (traditional; "無題" when only a first line was given)
+    title: str  # the title in the asked script ("無題"/"无题" when only a first line was given)
     poem: str
     poem_traditional: str
     script: str
     constrained: bool
     form: FormCheck
     notices: list[str] = field(default_factory=list)  # conversions, unknown characters, a poem that did not end
+    title_traditional: str = ""  # the title as the model read it
 
     @property
     def well_formed(self) -> bool:
         return self.form.ok
 
     def to_json(self) -> dict:
-        return {"title": self.title, "poem": self.poem, "poem_traditional": self.poem_traditional,
+        return {"title": self.title, "title_traditional": self.title_traditional, "poem": self.poem,
+                "poem_traditional": self.poem_traditional,
                 "script": self.script, "constrained": self.constrained, "well_formed": self.form.ok,
                 "form": self.form.summary(), "form_problems": self.form.problems(),
                 "notices": self.notices}  # fmt: skip
@@ -359,6 +366,21 @@ def _convert(text: str, vocab: CharVocab, notices: list[str], *, first_line: boo
             else f"the title in traditional characters, as the model learned them: {text} → {converted}"
         )
     return converted
+
+
+_RULES: dict[tuple[str, ...], QuatrainRule] = {}  # a few models' rules (building one costs ~1 ms at 6k ids)
+
+
+def rule_for(vocab: CharVocab) -> QuatrainRule:
+    """The quatrain rule of a vocabulary, built once."""
+    key = tuple(vocab.chars)
+    rule = _RULES.get(key)
+    if rule is None:
+        rule = QuatrainRule(vocab)
+        if len(_RULES) >= 8:
+            _RULES.pop(next(iter(_RULES)))
+        _RULES[key] = rule
+    return rule
 
 
 def _quatrain_steps(rule: QuatrainRule, start: int):
@@ -396,7 +418,8 @@ def write_poem(
     if unknown:
         notices.append(f"the model does not know {describe_chars(unknown)}; they are read as 'unknown'")
     ids = fit_prompt(vocab.encode(prompt).ids, loaded.model.max_context)
-    rule = _quatrain_steps(QuatrainRule(vocab), len(start)) if constrained else None
+    quatrain = rule_for(vocab)  # also checks that the model can write a quatrain at all (，。 and Han characters)
+    rule = _quatrain_steps(quatrain, len(start)) if constrained else None
     end = vocab.id_of(END) if END in vocab else None
     most = POEM_LENGTH - len(start) if constrained else FREE_MAX_CHARS
     out = []
@@ -407,11 +430,11 @@ def write_poem(
         out.append(i)
     else:
         notices.append(f"the model did not end the poem within {most} characters; it was cut there")
-    body = start + vocab.decode(out)
-    shown = body
+    body = shown = start + vocab.decode(out)
+    shown_title = read_title
     if script == "simplified":
         try:
-            shown = to_simplified(body)
+            shown, shown_title = to_simplified(body), to_simplified(read_title)
         except PoetryError as exc:
             notices.append(f"the poem is shown in traditional characters: {exc}")
-    return PoemResult(read_title, shown, body, script, constrained, check_form(body), notices)
+    return PoemResult(shown_title, shown, body, script, constrained, check_form(body), notices, read_title)

@@ -5,6 +5,10 @@ than anything else (docs/benchmarks.md: the same 90 seconds give 1.77 nats/char 
 with the best recipe). ``RECIPES`` is the best measured recipe per budget on tinyshakespeare, written by
 ``bench/bench_recipes.py`` (re-run it on a new machine and paste its table here). ``choose_recipe`` picks the
 row for a budget; every setting stays overridable (CLI flags, the Train tab's fields).
+
+A large vocabulary (Chinese: the built-in poems have 6,258 characters) needs other settings: ``LARGE_VOCAB_RECIPES``,
+chosen when the training text has more characters than ``charlm.models.output.ADAPTIVE_MIN_VOCAB`` (the models then
+get the adaptive output layer, started at the text's unigram distribution).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ class Recipe:
     threads: int  # torch threads it was measured with (1: the machine's other core was busy)
     val_loss: float  # nats/char on tinyshakespeare's whole validation split after ``budget`` seconds
     measured: str  # when and under what load
+    corpus: str = "tinyshakespeare"  # the text it was measured on (a file in ../shared/data)
 
     def settings(self) -> dict:
         """The training settings (everything but the measurement)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("budget", "val_loss", "measured")}
+        return {k: v for k, v in asdict(self).items() if k not in ("budget", "val_loss", "measured", "corpus")}
 
     def describe(self) -> str:
         return (f"{self.arch.upper()} {self.size}, block {self.block_size}, batch {self.batch_size}, lr {self.lr:g}, "
@@ -46,10 +51,20 @@ RECIPES: tuple[Recipe, ...] = (
 )
 
 
+# Large vocabularies (docs/benchmarks.md, "Large vocabularies": research runs, then ``python -m charlm train --data
+# wujue_poems_zh.txt --time-budget 120 --threads 1``, which trains this row: unigram baseline 6.464). The
+# Shakespeare recipe scores 6.55-6.60 nats/char on the poems in 2 minutes, worse than the unigram (6.464): its 50
+# warm-up steps are half of a short run when a step costs more, and its rate is too high for the recurrent state
+# of a 6k-way problem. Smaller batches (more steps) and a lower peak rate beat it by 1.4 nats.
+LARGE_VOCAB_RECIPES: tuple[Recipe, ...] = (
+    Recipe(120, "gru", "small", 64, 32, 1e-2, 0.1, 0.1, 20, 1, 5.134, "2026-11-29, charlm train, load 2.5",
+           corpus="wujue_poems_zh"),
+)
+
 BUSY_BELOW = 0.8  # a smaller share of a core than this scales the budget down (see choose_recipe)
 
 
-def choose_recipe(budget: float, cpu_share: float = 1.0) -> Recipe:
+def choose_recipe(budget: float, cpu_share: float = 1.0, vocab_size: int | None = None) -> Recipe:
     """The recipe for a time budget: the row with the largest measured budget not above it (the smallest row
     for shorter budgets), i.e. the recipe that measured best for that much time or a little less.
 
@@ -57,21 +72,30 @@ def choose_recipe(budget: float, cpu_share: float = 1.0) -> Recipe:
     budget buys fewer steps, and fewer steps favour a smaller model (measured: 30 s at load 8 on 2 cores, GRU tiny
     1.91 nats/char vs GRU small 2.92), so the budget counts for its share only. A share of 0.8 or more counts as
     a whole core: the load average moves that much from one second to the next.
+
+    ``vocab_size`` (the training text's, when known): above ``ADAPTIVE_MIN_VOCAB`` the large-vocabulary rows.
     """
     if budget <= 0:
         raise ValueError(f"the time budget must be positive, not {budget}")
     effective = budget * (1.0 if cpu_share >= BUSY_BELOW else max(cpu_share, 1e-3))
-    rows = sorted(RECIPES, key=lambda r: r.budget)
+    rows = sorted(LARGE_VOCAB_RECIPES if large_vocab(vocab_size) else RECIPES, key=lambda r: r.budget)
     fitting = [r for r in rows if r.budget <= effective]
     return fitting[-1] if fitting else rows[0]
+
+
+def large_vocab(vocab_size: int | None) -> bool:
+    """Whether a text's vocabulary takes the large-vocabulary recipes (the same threshold as the adaptive head)."""
+    from charlm.models.output import use_adaptive
+
+    return vocab_size is not None and use_adaptive(vocab_size)
 
 
 def explain(recipe: Recipe, budget: float, cpu_share: float = 1.0) -> str:
     """Which recipe was chosen and why, in one line (the CLI prints it; the Train tab can show it)."""
     busy = f"; the CPU is busy (this run gets ~{cpu_share:.0%} of a core)" if cpu_share < BUSY_BELOW else ""
     return (f"recipe for {budget:g} s{busy}: {recipe.describe()} — the best measured for a {recipe.budget:g}-s "
-            f"budget ({recipe.val_loss:.3f} nats/char on tinyshakespeare, {recipe.measured}); every setting can "
+            f"budget ({recipe.val_loss:.3f} nats/char on {recipe.corpus}, {recipe.measured}); every setting can "
             "be overridden")  # fmt: skip
 
 
-__all__ = ["Recipe", "RECIPES", "choose_recipe", "explain"]
+__all__ = ["Recipe", "RECIPES", "LARGE_VOCAB_RECIPES", "choose_recipe", "explain", "large_vocab"]

@@ -384,7 +384,9 @@ def unigram_start(config: ModelConfig) -> bool:
 
     The adaptive head always: a large vocabulary's uniform start (ln 6,258 = 8.74 nats on the poems) is far from
     the unigram (6.45), and a short run spends its budget getting there. A linear head with a bias (recurrent
-    models; the GPT's tied head has none) only for a large vocabulary too: PLACEHOLDER."""
+    models; the GPT's tied head has none) only for a large vocabulary too (measured on the poems: the Shakespeare
+    recipe's 2-minute GRU scores 6.596 nats/char from a zero bias, 5.430 from the unigram). Small vocabularies keep
+    the zero bias the shipped Shakespeare models were trained with."""
     if config.head == "adaptive":
         return True
     return config.arch != "gpt" and use_adaptive(config.vocab_size)

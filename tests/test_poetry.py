@@ -31,8 +31,7 @@ BAD = {
     "床前明月光。疑是地上霜，舉頭望明月，低頭思故鄉。": [
         "line 1 ends with '。'; it should end with '，'", "line 2 ends with '，'; it should end with '。'"],
     "鵝，鵝，鵝，曲項向天歌。白毛浮綠水，紅掌撥清波。": None,  # irregular lines (a real corpus poem)
-    "床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。又一行字句。": ["the poem has 5 lines, not 4",
-                                                     "line 5 is one line too many"],
+    "床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。又一行字句。": ["the poem has 5 lines, not 4"],
     "": ["the poem has 0 lines, not 4"],
     "床前明月 ，疑是地上霜。舉頭望明月，低頭思故鄉。": ["line 1: ' ' is not a Han character"],
 }  # fmt: skip
@@ -180,3 +179,12 @@ def test_unknown_converted_character_keeps_the_users_own():
     vocab = CharVocab.from_chars("黄鹤樓送孟浩然之廣陵\n")  # knows 黄 (the corpus's common form), not 黃
     assert to_traditional("黄鹤楼送孟浩然之广陵") == "黃鶴樓送孟浩然之廣陵"
     assert to_traditional("黄鹤楼送孟浩然之广陵", vocab) == "黄鹤樓送孟浩然之廣陵"
+
+
+def test_problems_name_the_line_count_once():
+    from charlm.poetry import check_form
+
+    assert check_form("牀前明月光").problems()[0] == "the poem has 1 line, not 4"
+    six = "牀前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。一二三四五，六七八九十。"
+    problems = check_form(six).problems()
+    assert problems == ["the poem has 6 lines, not 4"]

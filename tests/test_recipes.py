@@ -87,3 +87,29 @@ def test_recipe_settings_are_training_settings_only():
     r = Recipe(30, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.8, "test, load 0")
     assert set(r.settings()) == {"arch", "size", "block_size", "batch_size", "lr", "weight_decay", "min_lr_ratio",
                                  "warmup_steps", "threads"}  # fmt: skip
+
+
+def test_a_large_vocabulary_takes_its_own_recipe():
+    """Chinese text (thousands of characters) gets the large-vocabulary row; Shakespeare's 65 the usual one."""
+    from charlm.models.output import ADAPTIVE_MIN_VOCAB
+    from charlm.recipes import LARGE_VOCAB_RECIPES
+
+    for budget in (30, 120, 600):
+        assert choose_recipe(budget, vocab_size=6258) in LARGE_VOCAB_RECIPES
+        assert choose_recipe(budget, vocab_size=66) in RECIPES
+        assert choose_recipe(budget, vocab_size=ADAPTIVE_MIN_VOCAB) in RECIPES  # the adaptive head's threshold
+        assert choose_recipe(budget, vocab_size=ADAPTIVE_MIN_VOCAB + 1) in LARGE_VOCAB_RECIPES
+    args = parse("--time-budget", "120")
+    line = apply_recipe(args, vocab_size=6258)
+    r = choose_recipe(120, vocab_size=6258)
+    assert line == explain(r, 120) and r.corpus in line and args.batch_size == r.batch_size and args.lr == r.lr
+
+
+def test_the_train_tab_shows_the_recipe_of_a_builtin_corpus():
+    from charlm.corpora import POEMS, PYDOC
+    from charlm.recipes import LARGE_VOCAB_RECIPES
+    from charlm.ui.train_tab import _recipe_line
+
+    poems, pydoc = _recipe_line("auto", 120, "builtin", POEMS, "en"), _recipe_line("auto", 120, "builtin", PYDOC, "en")
+    assert LARGE_VOCAB_RECIPES[0].corpus in poems and "tinyshakespeare" in pydoc
+    assert "秒" in _recipe_line("auto", 120, "builtin", POEMS, "zh-CN")

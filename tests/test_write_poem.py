@@ -97,7 +97,8 @@ def test_cli_poem(gru, tmp_path):
                        cwd=REPO, timeout=120)  # fmt: skip
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["well_formed"] and out["title"] == "春曉" and out["script"] == "simplified" and out["notices"]
+    assert out["well_formed"] and out["title"] == "春晓" and out["script"] == "simplified" and out["notices"]
+    assert out["title_traditional"] == "春曉" and out["poem"] == to_simplified(out["poem_traditional"])
     p = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert p.returncode == 0 and p.stdout.startswith("春曉:") and "form check: well-formed" in p.stderr
     p = subprocess.run([*args[:-2], "--first-line", "abc"], capture_output=True, text=True, env=env, cwd=REPO,

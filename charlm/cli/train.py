@@ -168,17 +168,19 @@ def result_json(final) -> dict:
             "world_size": s.get("world_size", 1)}  # fmt: skip
 
 
-def apply_recipe(args) -> str | None:
+def apply_recipe(args, vocab_size: int | None = None) -> str | None:
     """A new run with a time budget: every setting the user left unset comes from the recipe that measured best
-    for that budget (``charlm.recipes``). Returns the line that says what was chosen and why (None: no recipe)."""
+    for that budget and the text's vocabulary size (``charlm.recipes``). Returns the line that says what was chosen
+    and why (None: no recipe)."""
     from charlm.device import cpu_share
     from charlm.recipes import choose_recipe, explain
 
     share = cpu_share()
-    if args.resume or not args.time_budget or args.arch not in (None, choose_recipe(args.time_budget, share).arch):
+    arch = choose_recipe(args.time_budget, share, vocab_size).arch if args.time_budget else None
+    if args.resume or not args.time_budget or args.arch not in (None, arch):
         args.arch, args.size = args.arch or "gpt", args.size or "small"
         return None
-    recipe = choose_recipe(args.time_budget, share)
+    recipe = choose_recipe(args.time_budget, share, vocab_size)
     kept = [key for key in recipe.settings() if key != "threads" and getattr(args, key, None) is not None]
     for key, value in recipe.settings().items():
         if key != "threads" and getattr(args, key, None) is None:  # threads: chosen from the machine's load
@@ -193,9 +195,9 @@ def run_train(args) -> int:
     from charlm.train import train
 
     is_main = env_info().is_main  # under torchrun, rank 0 alone prints
-    chosen = apply_recipe(args)
-    threads = set_threads(args.threads)
     corpus = load_training_text(args)
+    chosen = apply_recipe(args, corpus.vocab.size)
+    threads = set_threads(args.threads)
     cfg = train_config(args)
     model_config = None if args.resume else _model_config(args, corpus.vocab.size)
     if is_main:  # once the settings are known to be valid; on stderr, even with --quiet (it hides the bar only)

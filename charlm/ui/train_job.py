@@ -60,12 +60,13 @@ def overrides(block_size, n_layer, n_embd, n_head, hidden_size, dropout) -> dict
 def plan_new(registry: ModelRegistry, sess: Session, form: dict, lang: str = "en") -> Job:
     """A new run from the form's fields (the ``/train`` parameters), checked against the server's limits."""
     limits = registry.limits
-    form, recipe_train, _ = recipe_for_form(form)  # arch "auto": the best measured recipe for the budget
     text, corpus_name = load_source(form["source"], form["corpus_file"], form["pasted_text"], form["builtin"],
                                     limits.max_upload_bytes)  # fmt: skip
     opts = CleanOptions(bool(form["lowercase"]), bool(form["collapse_whitespace"]), int(form["min_count"] or 0))
     text, _ = clean_text(text, opts)
     corpus = build_corpus(text, name=corpus_name)
+    # arch "auto": the best measured recipe for the budget and the size of the text's vocabulary
+    form, recipe_train, _ = recipe_for_form(form, corpus.vocab.size)
     arch, size = form["arch"], form["size"]
     try:
         extra = overrides(*(form[k] for k in ("block_size", "n_layer", "n_embd", "n_head", "hidden_size", "dropout")))
@@ -245,18 +246,19 @@ def stream(
 AUTO = "auto"
 
 
-def recipe_for_form(form: dict) -> tuple[dict, dict, str]:
+def recipe_for_form(form: dict, vocab_size: int | None = None) -> tuple[dict, dict, str]:
     """For ``arch="auto"``: the form with the recipe's architecture, size, context length, batch size and learning
     rate (fields the user set, i.e. not 0 or "auto", keep their value), the recipe's other training settings
     (weight decay, schedule), and the line that says which recipe was chosen and why. Another architecture passes
-    through (size "auto" is then "tiny", the tab's default before recipes)."""
+    through (size "auto" is then "tiny", the tab's default before recipes). ``vocab_size``: the training text's,
+    which picks the large-vocabulary recipes for a text such as Chinese (``charlm.recipes``)."""
     from charlm.device import cpu_share
     from charlm.recipes import choose_recipe, explain
 
     if form.get("arch") != AUTO:
         return (dict(form, size="tiny") if form.get("size") == AUTO else form), {}, ""
     budget, share = float(form["time_budget"] or 1), cpu_share()
-    r = choose_recipe(budget, share)
+    r = choose_recipe(budget, share, vocab_size)
     size = r.size if form.get("size") in (AUTO, None, "") else form["size"]
     form = dict(form, arch=r.arch, size=size, block_size=form["block_size"] or r.block_size,
                 batch_size=form["batch_size"] or r.batch_size, lr=form["lr"] or r.lr)  # fmt: skip
@@ -264,16 +266,17 @@ def recipe_for_form(form: dict) -> tuple[dict, dict, str]:
     return form, train, explain(r, budget, share)
 
 
-def recipe_line(budget: float, lang: str = "en", share: float | None = None) -> str:
+def recipe_line(budget: float, lang: str = "en", share: float | None = None, vocab_size: int | None = None) -> str:
     """``charlm.recipes.explain`` in a language: which recipe "auto" trains for this budget, and why."""
     from charlm.device import cpu_share
     from charlm.recipes import BUSY_BELOW, choose_recipe
 
     share = cpu_share() if share is None else share
-    r = choose_recipe(float(budget or 1), share)
+    r = choose_recipe(float(budget or 1), share, vocab_size)
     busy = text(lang, "recipe.busy", share=f"{share:.0%}") if share < BUSY_BELOW else ""
     settings = text(lang, "recipe.settings", arch=r.arch.upper(), size=r.size, block=r.block_size,
                     batch=r.batch_size, lr=f"{r.lr:g}", wd=f"{r.weight_decay:g}", ratio=f"{r.min_lr_ratio:g}",
                     warmup=r.warmup_steps, threads=r.threads)  # fmt: skip
     return text(lang, "recipe.line", budget=f"{float(budget or 1):g}", busy=busy, settings=settings,
-                measured_budget=f"{r.budget:g}", loss=f"{r.val_loss:.3f}", measured=r.measured)  # fmt: skip
+                measured_budget=f"{r.budget:g}", loss=f"{r.val_loss:.3f}", measured=r.measured,
+                corpus=r.corpus)  # fmt: skip

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from charlm.cleaning import CleanOptions, clean_text
-from charlm.corpora import BUILTIN, PYDOC, load_source
+from charlm.corpora import BUILTIN, PYDOC, builtin_vocab_size, load_source
 from charlm.errors import CharlmError
 from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
 from charlm.optim import OPTIMIZERS
@@ -104,7 +104,7 @@ def _model_inputs(f: SimpleNamespace, limits) -> None:
     f.time_budget = late_label(Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
                                       elem_id="train-budget"), "train.budget")  # fmt: skip
     first = min(120, limits.max_train_seconds)
-    f.recipe = gr.Markdown(static(lambda lang: _recipe_line(AUTO, first, lang)), elem_id="train-recipe")
+    f.recipe = gr.Markdown(static(lambda lang: _recipe_line(AUTO, first, "file", PYDOC, lang)), elem_id="train-recipe")
     with gr.Row():
         f.model_name = gr.Textbox("", label=t("train.name"), max_lines=1, elem_id="train-name")
         f.resume = gr.Checkbox(label=t("train.resume"), info=t("train.resume.info"))
@@ -177,9 +177,9 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
     f.pasted_text.input(lambda: "paste", None, f.source, api_visibility="private", queue=False)
     f.builtin.input(lambda: "builtin", None, f.source, api_visibility="private", queue=False)
     f.arch.change(_size_update, [f.arch, f.size], f.size, api_visibility="private", queue=False)
-    for comp in (f.arch, f.time_budget):
-        comp.change(_recipe_update, [f.arch, f.time_budget], f.recipe, api_visibility="private",
-                    show_progress="hidden")  # fmt: skip
+    for comp in (f.arch, f.time_budget, f.source, f.builtin):
+        comp.change(_recipe_update, [f.arch, f.time_budget, f.source, f.builtin], f.recipe,
+                    api_visibility="private", show_progress="hidden")  # fmt: skip
     for comp in arch_inputs:
         comp.change(params_info, arch_inputs, f.size, api_visibility="private", show_progress="hidden")
 
@@ -233,15 +233,17 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     f.stop_btn.click(stop_training, None, f.status, api_name="stop_training", queue=False, cancels=[ev])
 
 
-def _recipe_line(arch: str, budget: float, lang: str = "en") -> str:
-    """Which recipe "auto" trains for this budget, and why (charlm.recipes)."""
+def _recipe_line(arch: str, budget: float, source: str, builtin: str | None, lang: str = "en") -> str:
+    """Which recipe "auto" trains for this budget, and why (charlm.recipes); a built-in corpus's vocabulary size is
+    known before training (a large one, such as the Chinese poems', has recipes of its own)."""
     if arch != AUTO:
         return ""
-    return "ℹ " + recipe_line(budget, lang)
+    vocab_size = builtin_vocab_size(builtin) if source == "builtin" and builtin in BUILTIN else None
+    return "ℹ " + recipe_line(budget, lang, vocab_size=vocab_size)
 
 
-def _recipe_update(arch: str, budget: float, request: gr.Request) -> str:
-    return _recipe_line(arch, budget, lang_of(request))
+def _recipe_update(arch: str, budget: float, source: str, builtin: str | None, request: gr.Request) -> str:
+    return _recipe_line(arch, budget, source, builtin, lang_of(request))
 
 
 def _size_update(arch: str, size: str, request: gr.Request):
