@@ -1,4 +1,5 @@
-"""The Chat tab: talk to a character-level model as a play script (dialogue) or let it continue your text.
+"""The Chat tab: talk to a character-level model as a play script (dialogue) or let it continue your text; below
+the chat, poem mode (``charlm.ui.poem_panel``).
 
 The page uses a ``gr.ChatInterface`` (``/chat_stream``); API users get ``/chat``, which streams plain strings.
 Both run the same generator, so the page and the API always agree. Replies are decoded by the model's shared
@@ -22,6 +23,7 @@ from charlm.ui.common import Number, Slider, as_number, user_errors
 from charlm.ui.gpu import gpu_task
 from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, text
 from charlm.ui.limits import Limits
+from charlm.ui.poem_panel import build_poem_panel
 
 MODES = ("dialogue", "completion")
 DEFAULT_YOU, DEFAULT_THEM = "ROMEO", "JULIET"
@@ -220,3 +222,4 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
                 yield reply
 
         gr.api(chat, api_name="chat", concurrency_limit=limits.chat_concurrency)
+        build_poem_panel(model_picker, resolve, limits, default_model)
