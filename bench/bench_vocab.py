@@ -24,6 +24,7 @@ import argparse
 import os
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,7 @@ from torch import nn
 from charlm.corpora import POEMS, builtin_text
 from charlm.data import build_corpus, get_batch, load_corpus
 from charlm.filtering import sample_top
-from charlm.models import build_model, count_parameters, preset_config
+from charlm.models import build_model, count_parameters, preset_config, resolve_head
 from charlm.models.output import AdaptiveHead, choose_cutoffs, count_ids, frequency_order, init_unigram_bias_
 from charlm.optim import make_optimizer
 from charlm.sample import _filter_logits
@@ -42,7 +43,8 @@ from charlm.sample import _filter_logits
 class Variant:
     """One model on one corpus, able to take a training step or score a batch; it remembers its timings."""
 
-    def __init__(self, name: str, arch: str, corpus, adaptive: bool, batch: int, seed: int = 0) -> None:
+    def __init__(self, name: str, arch: str, corpus, adaptive: bool, batch: int, seed: int = 0,
+                 wired: bool = False) -> None:  # fmt: skip
         self.name, self.arch, self.times, self.score_times = name, arch, [], []
         self.fast_score_times, self.loss_only_times = [], []
         train_ids, _ = corpus.split()
@@ -50,9 +52,17 @@ class Variant:
         config = preset_config(arch, "small", V)
         self.block, self.batch = config.block_size, batch
         torch.manual_seed(seed)
-        self.body = build_model(config)
         counts = count_ids(train_ids, V)
-        if adaptive:  # the body returns hidden states; the adaptive head maps them to the vocabulary
+        self.wired = wired
+        if wired:  # the model as charlm builds and trains it: head="adaptive" in its config, loss through forward
+            config = resolve_head(replace(config, head="adaptive"), counts)
+        else:  # a plain linear output layer (the body's), replaced below by a separate AdaptiveHead if asked
+            config = replace(config, head="linear")
+        self.body = build_model(config)
+        if wired:
+            init_unigram_bias_(self.body.output_head, counts)
+            self.head = None
+        elif adaptive:  # the body returns hidden states; the adaptive head maps them to the vocabulary
             width = config.n_embd if arch == "gpt" else config.hidden_size
             self.head = AdaptiveHead(width, V, frequency_order(counts), choose_cutoffs(counts))
             if arch == "gpt":
@@ -68,6 +78,8 @@ class Variant:
         self.gen = torch.Generator().manual_seed(seed)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.wired:
+            return self.body(x, None, y)[0]
         out, _ = self.body(x)
         if self.head is not None:
             return self.head.loss(out, y)
@@ -124,8 +136,10 @@ def bench_models(archs: list[str], rounds: int, sections: list[str]) -> None:
     variants = []
     for arch in archs:
         variants += [Variant("shakespeare, plain head", arch, shakespeare, False, 32),
-                     Variant("poems, plain head (today)", arch, poems, False, 32),
-                     Variant("poems, adaptive head", arch, poems, True, 32)]  # fmt: skip
+                     Variant("poems, plain head (before issue 13)", arch, poems, False, 32),
+                     Variant("poems, adaptive head", arch, poems, True, 32),
+                     Variant("poems, charlm's adaptive model (head in the config)", arch, poems, True, 32,
+                             wired=True)]  # fmt: skip
     if "training" in sections:
         for v in variants:  # warm-up: first-call allocations and kernel choices
             v.step()

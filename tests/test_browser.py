@@ -152,3 +152,42 @@ def test_inspect_tab_opens_with_its_example_drawn(page):
     expect(page.locator("#inspect-emb-plot .js-plotly-plot").first).to_be_visible(timeout=60_000)
     expect(page.locator("#query-text")).to_contain_text("Romeo")
     shot(page, "7-inspect")
+
+
+@pytest.fixture(scope="module")
+def zh_page(server):
+    """A browser set to simplified Chinese (navigator.language and Accept-Language both say zh-CN)."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
+        pg = context.new_page()
+        pg.goto(server)
+        yield pg
+        browser.close()
+
+
+def test_chinese_browser_sees_chinese_and_writes_a_poem(zh_page):
+    """Issue 13's user: a Chinese browser, a Chinese interface, the poetry model, a title typed in simplified
+    characters, a well-formed quatrain in either script."""
+    page = zh_page
+    expect(page.get_by_role("tab", name="对话")).to_be_visible(timeout=30_000)
+    for name in ("训练", "评估"):
+        expect(page.get_by_role("tab", name=name)).to_be_visible()
+    expect(page.locator("#poem-write")).to_have_text("写一首诗")
+    picker = page.locator("#model-picker input")
+    picker.click()
+    page.get_by_role("option", name="tang-poems-gru").click()
+    expect(page.locator("#model-card")).to_contain_text("tang-poems-gru", timeout=15_000)
+    expect(page.locator("#model-card")).to_contain_text("参数")  # the card is written by the server, in Chinese
+    page.locator("#poem-title").locator("input, textarea").first.fill("春晓")
+    page.locator("#poem-write").click()
+    expect(page.locator("#poem-form")).to_contain_text("格律检查通过", timeout=30_000)
+    expect(page.locator("#poem-notice")).to_contain_text("春晓 → 春曉")
+    poem = page.locator("#poem-output textarea").input_value()
+    title, _, body = poem.partition("\n\n")
+    assert title == "春晓" and len(body.splitlines()) == 4, poem
+    shot(page, "8-zh-poem")
+    page.locator("#poem-script").get_by_text("繁体字", exact=False).click()
+    page.locator("#poem-write").click()
+    expect(page.locator("#poem-output textarea")).to_have_value(re.compile(r"^春曉\n\n"), timeout=30_000)
+    expect(page.locator("#poem-form")).to_contain_text("格律检查通过")
