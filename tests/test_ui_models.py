@@ -18,6 +18,9 @@ from tests.helpers import REPO, TINY
 VOCAB = CharVocab.from_chars("abcdefghijklmnopqrstuvwxyz .,\n")
 
 
+POEM = "春曉:春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。\n靜夜思:牀前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。"
+
+
 def _save_tiny(path, seed: int) -> None:
     torch.manual_seed(seed)
     cfg = ModelConfig(arch="lstm", vocab_size=VOCAB.size, **TINY["lstm"])
@@ -31,7 +34,8 @@ def test_shipped_models_chat_in_int8_and_score_in_fp32(tmp_path):
         full, chat = reg.resolve(name, "k"), reg.resolve_chat(name, "k")
         assert not is_quantized(full) and is_quantized(chat)
         assert reg.resolve_chat(name, "k") is chat  # made once, at start-up
-        ids = torch.tensor([full.vocab.encode("ROMEO:\nWhat light through yonder window breaks?").ids])
+        text = POEM if "，" in full.vocab else "ROMEO:\nWhat light through yonder window breaks?"  # its own language
+        ids = torch.tensor([full.vocab.encode(text).ids])
         with torch.inference_mode():
             a, _ = full.model(ids)
             b, _ = chat.model(ids)
