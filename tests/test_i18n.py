@@ -82,6 +82,8 @@ def test_keys_made_from_names_cover_every_name():
     names += [f"eval.explain.{k}" for k in EXPLANATIONS] + [f"insp.class.{c}" for c in CLASSES]
     names += [f"corpus.{c}" for c in BUILTIN] + [f"card.kind.{k}" for k in ("shipped", "trained", "uploaded")]
     names += [f"train.reason.{r}" for r in ("done", "time budget", "stopped")]
+    names += [f"insp.col.{c}" for c in ("position", "char", "prob", "bits", "model_expected", "unit", "feature",
+                                         "correlation", "neighbour", "cosine")]  # fmt: skip
     assert [n for n in names if n not in EN] == []
 
 

@@ -42,22 +42,31 @@ def _status(d: dict, lang: str = "en") -> str:
     return " · ".join(parts) + "".join(f"\n\n⚠ {tr_error(lang, n)}" for n in d["notes"])
 
 
-def _worst_table(d: dict) -> pd.DataFrame:
+def _columns(lang: str, *names: str) -> dict[str, str]:
+    """Table headers in a language (``insp.col.<name>``)."""
+    return {name: text(lang, f"insp.col.{name.replace(' ', '_')}") for name in names}
+
+
+def _worst_table(d: dict, lang: str = "en") -> pd.DataFrame:
     rows = [{"position": r["position"], "char": figs.show(r["char"]), "prob": round(r["prob"], 5),
              "bits": round(r["bits"], 2), "model expected": ", ".join(f"{figs.show(c)} {p:.2f}" for c, p in r["top5"])}
             for r in d["most_surprising"]]  # fmt: skip
-    return pd.DataFrame(rows, columns=["position", "char", "prob", "bits", "model expected"])
+    cols = ["position", "char", "prob", "bits", "model expected"]
+    return pd.DataFrame(rows, columns=cols).rename(columns=_columns(lang, *cols))
 
 
-def _units_table(d: dict) -> pd.DataFrame:
+def _units_table(d: dict, lang: str = "en") -> pd.DataFrame:
     rows = [{"unit": r["unit"], "feature": r["feature"], "correlation": round(r["correlation"], 3)}
             for r in d.get("units") or []]  # fmt: skip
-    return pd.DataFrame(rows, columns=["unit", "feature", "correlation"])
+    cols = ["unit", "feature", "correlation"]
+    return pd.DataFrame(rows, columns=cols).rename(columns=_columns(lang, *cols))
 
 
-def _neighbours_table(d: dict, char: str | None) -> pd.DataFrame:
+def _neighbours_table(d: dict, char: str | None, lang: str = "en") -> pd.DataFrame:
     nn = d["embedding"]["neighbours"].get(char or "", [])
-    return pd.DataFrame([{"neighbour": figs.show(c), "cosine": s} for c, s in nn], columns=["neighbour", "cosine"])
+    cols = ["neighbour", "cosine"]
+    table = pd.DataFrame([{"neighbour": figs.show(c), "cosine": s} for c, s in nn], columns=cols)
+    return table.rename(columns=_columns(lang, *cols))
 
 
 def _shape(d: dict | None) -> SimpleNamespace:
@@ -83,12 +92,12 @@ def _pictures(d: dict | None, lang: str = "en") -> SimpleNamespace:
     s = _shape(d)
     att = d.get("attention")
     return SimpleNamespace(
-        status=_status(d, lang), surprise=figs.surprise_html(d, lang), worst=_worst_table(d),
+        status=_status(d, lang), surprise=figs.surprise_html(d, lang), worst=_worst_table(d, lang),
         att=figs.attention_figure(att, s.text, 0, 0, lang) if s.gpt else None,
         query=figs.query_html(att, s.text, 0, 0, s.last_query, lang) if s.gpt else "",
         hidden=None if s.gpt else figs.hidden_figure(d["hidden"], d["text"], d["units"], lang),
-        units=_units_table(d), emb=figs.embedding_figure(d["embedding"], lang),
-        neighbours=_neighbours_table(d, s.first_char),
+        units=_units_table(d, lang), emb=figs.embedding_figure(d["embedding"], lang),
+        neighbours=_neighbours_table(d, s.first_char, lang),
     )  # fmt: skip
 
 
@@ -191,8 +200,11 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
                     api_visibility="private", show_progress="hidden")  # fmt: skip
     v.query.release(redraw_query, [v.state, v.layer, v.head, v.query], v.query_view, api_visibility="private",
                     show_progress="hidden")  # fmt: skip
-    v.char.change(lambda d, c: _neighbours_table(d, c) if d else gr.skip(), [v.state, v.char], v.neighbours,
-                  api_visibility="private", show_progress="hidden")  # fmt: skip
+    def redraw_neighbours(d, c, request: gr.Request):
+        return _neighbours_table(d, c, lang_of(request)) if d else gr.skip()
+
+    v.char.change(redraw_neighbours, [v.state, v.char], v.neighbours, api_visibility="private",
+                  show_progress="hidden")  # fmt: skip
 
 
 __all__ = ["EXAMPLE", "build_inspect_tab", "render", "view_data"]
