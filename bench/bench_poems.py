@@ -40,6 +40,7 @@ from _common import REPO, header
 
 from charlm.checkpoint import load_checkpoint
 from charlm.errors import CharlmError
+from charlm.models import config_parameters
 from charlm.poetry import write_poem
 from charlm.quantize import quantize_for_cpu
 
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     header("bench_poems: quatrain form, free vs constrained decoding")
     try:
         loaded = load(args.checkpoint, args.fp32)
-        print(f"# model: {loaded.config.arch}, {loaded.n_params:,} parameters, vocabulary {loaded.vocab.size}")
+        n_params = config_parameters(loaded.config)  # from the config: an int8 copy packs its weights
+        print(f"# model: {loaded.config.arch}, {n_params:,} parameters, vocabulary {loaded.vocab.size}")
         rows = write_all(loaded, args.titles, args.samples, args)
     except CharlmError as exc:
         print(f"error: {exc}", file=sys.stderr)
