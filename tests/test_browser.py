@@ -61,13 +61,20 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
+    """One chromium for the module (Playwright's sync API allows one running instance per thread)."""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-        pg.goto(server)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    pg.goto(server)
+    yield pg
+    pg.close()
 
 
 def shot(page, name: str) -> None:
@@ -155,15 +162,13 @@ def test_inspect_tab_opens_with_its_example_drawn(page):
 
 
 @pytest.fixture(scope="module")
-def zh_page(server):
+def zh_page(server, browser):
     """A browser set to simplified Chinese (navigator.language and Accept-Language both say zh-CN)."""
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
-        pg = context.new_page()
-        pg.goto(server)
-        yield pg
-        browser.close()
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
+    pg = context.new_page()
+    pg.goto(server)
+    yield pg
+    context.close()
 
 
 def test_chinese_browser_sees_chinese_and_writes_a_poem(zh_page):
