@@ -82,8 +82,11 @@ def test_scripts_and_notices(gru):
         write_poem(gru, "江雪", script="pinyin")
     with pytest.raises(PoetryError, match="title or a first line"):
         write_poem(gru, "")
-    english = LoadedModel(model=build_model(ModelConfig(vocab_size=5, **TINY["gru"])),
-                          vocab=CharVocab.from_chars("abc\n"), config=ModelConfig(vocab_size=5, **TINY["gru"]))
+    english = LoadedModel(
+        model=build_model(ModelConfig(vocab_size=5, **TINY["gru"])),
+        vocab=CharVocab.from_chars("abc\n"),
+        config=ModelConfig(vocab_size=5, **TINY["gru"]),
+    )
     with pytest.raises(PoetryError, match="lacks"):
         write_poem(english, "abc", constrained=True)
 

@@ -200,6 +200,7 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
                     api_visibility="private", show_progress="hidden")  # fmt: skip
     v.query.release(redraw_query, [v.state, v.layer, v.head, v.query], v.query_view, api_visibility="private",
                     show_progress="hidden")  # fmt: skip
+
     def redraw_neighbours(d, c, request: gr.Request):
         return _neighbours_table(d, c, lang_of(request)) if d else gr.skip()
 
