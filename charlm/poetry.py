@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from charlm.errors import PoetryError
-from charlm.sample import sample_ids
+from charlm.sample import check_sampling, sample_ids
 from charlm.vocab import CharVocab, describe_chars
 
 COMMA, STOP, END = "，", "。", "\n"
@@ -411,13 +411,18 @@ def write_poem(
     the model writes until it ends the line (at most ``FREE_MAX_CHARS`` characters)."""
     if script not in SCRIPTS:
         raise PoetryError(f"script must be one of {', '.join(SCRIPTS)}, not {script!r}")
+    try:
+        check_sampling(temperature, top_k, top_p, 0)
+    except ValueError as exc:
+        raise PoetryError(str(exc)) from None
     vocab, notices = loaded.vocab, []
     prompt = poem_prompt(_convert(title, vocab, notices), _convert(first_line, vocab, notices, first_line=True))
     read_title, start = prompt[1:].split(":", 1)  # the title as read, and the first line with its punctuation
-    unknown = vocab.encode(prompt).unknown
+    encoded = vocab.encode(prompt)
+    unknown = encoded.unknown
     if unknown:
         notices.append(f"the model does not know {describe_chars(unknown)}; they are read as 'unknown'")
-    ids = fit_prompt(vocab.encode(prompt).ids, loaded.model.max_context)
+    ids = fit_prompt(encoded.ids, loaded.model.max_context)
     quatrain = rule_for(vocab)  # also checks that the model can write a quatrain at all (，。 and Han characters)
     rule = _quatrain_steps(quatrain, len(start)) if constrained else None
     end = vocab.id_of(END) if END in vocab else None

@@ -7,7 +7,6 @@ import json
 import sys
 
 from charlm.cli.common import add_inference_flags, load_for_inference
-from charlm.errors import CharlmError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,12 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_poem(args) -> int:
     from charlm.poetry import write_poem
-    from charlm.sample import check_sampling
 
-    try:
-        check_sampling(args.temperature, args.top_k, args.top_p, 0)
-    except ValueError as exc:
-        raise CharlmError(str(exc)) from None
     loaded = load_for_inference(args, work="decode")
     result = write_poem(loaded, args.title, args.first_line, constrained=args.constrained, script=args.script,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)  # fmt: skip
