@@ -176,11 +176,10 @@ def apply_recipe(args, vocab_size: int | None = None) -> str | None:
     from charlm.recipes import choose_recipe, explain
 
     share = cpu_share()
-    arch = choose_recipe(args.time_budget, share, vocab_size).arch if args.time_budget else None
-    if args.resume or not args.time_budget or args.arch not in (None, arch):
+    recipe = None if args.resume or not args.time_budget else choose_recipe(args.time_budget, share, vocab_size)
+    if recipe is None or args.arch not in (None, recipe.arch):
         args.arch, args.size = args.arch or "gpt", args.size or "small"
         return None
-    recipe = choose_recipe(args.time_budget, share, vocab_size)
     kept = [key for key in recipe.settings() if key != "threads" and getattr(args, key, None) is not None]
     for key, value in recipe.settings().items():
         if key != "threads" and getattr(args, key, None) is None:  # threads: chosen from the machine's load

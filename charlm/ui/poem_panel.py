@@ -24,10 +24,11 @@ POETRY_MODEL = "tang-poems-gru"  # the shipped poetry model, named in the hint w
 SCRIPTS = [("poem.script.simplified", "simplified"), ("poem.script.traditional", "traditional")]
 
 
-def form_markdown(form: FormCheck, shown: str, lang: str) -> str:
-    """The form check as a list, one line of the poem per item, in ``lang``. ``shown`` is the poem in the script
-    the user asked for (the check itself ran on the model's traditional characters; both split the same way)."""
-    texts = [line.text for line in check_form(shown).lines]
+def form_markdown(form: FormCheck, shown: list[str], lang: str) -> str:
+    """The form check as a list, one line of the poem per item, in ``lang``. ``shown`` is the poem's lines in the
+    script the user asked for (the check itself ran on the model's traditional characters; both split the same
+    way)."""
+    texts = shown
     if len(texts) != len(form.lines):  # a conversion that changed the line structure: show the checked text
         texts = [line.text for line in form.lines]
     head = text(lang, "poem.form.ok") if form.ok else text(lang, "poem.form.bad")
@@ -52,10 +53,14 @@ def form_markdown(form: FormCheck, shown: str, lang: str) -> str:
     return "\n".join([head, *items])
 
 
-def poem_text(title: str, poem: str) -> str:
+def poem_lines(poem: str) -> list[str]:
+    """A poem's lines, each with its closing punctuation (the form check's split)."""
+    return [line.text for line in check_form(poem).lines]
+
+
+def poem_text(title: str, lines: list[str], poem: str) -> str:
     """The title, then the poem one line per row (as a quatrain is printed), for the page."""
-    lines = [line.text for line in check_form(poem).lines] or [poem]
-    return "\n".join([title, "", *lines])
+    return "\n".join([title, "", *(lines or [poem])])
 
 
 def check_poetry_model(loaded: LoadedModel) -> None:
@@ -114,7 +119,8 @@ def build_poem_panel(model_picker: gr.Dropdown, resolve: Resolver, limits: Limit
         result = write_poem(loaded, title or "", first_line or "", constrained=bool(constrained), script=script,
                             temperature=float(temperature), seed=seed)  # fmt: skip
         notices = "\n".join(f"⚠ {tr_error(lang, n)}" for n in result.notices)
-        return poem_text(result.title, result.poem), form_markdown(result.form, result.poem, lang), notices
+        lines = poem_lines(result.poem)
+        return poem_text(result.title, lines, result.poem), form_markdown(result.form, lines, lang), notices
 
     inputs, outputs = [title, first_line, model_picker, constrained, script, temperature, seed], [poem, form, notice]
     slots = {"concurrency_limit": limits.chat_concurrency, "concurrency_id": "chat"}  # shared with the chat's replies
