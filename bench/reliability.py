@@ -28,16 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import CORPUS, REPO, header
+from bench_app import free_port, proc_mem
 
 PROBE_LIMIT = 90.0  # seconds a probe may take before it counts as "held the server"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -65,12 +58,7 @@ class Server:
 
     def mem_mb(self) -> tuple[float, float]:
         """(RSS now, peak RSS) in MB."""
-        vals = {}
-        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
-            for line in f:
-                key, _, val = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    vals[key] = int(val.split()[0]) / 1024
+        vals = proc_mem(self.proc.pid)
         return vals["VmRSS"], vals["VmHWM"]
 
     def stop(self) -> None:

@@ -36,6 +36,12 @@ TINY = {
 ARCHS = tuple(TINY)
 
 
+# The real-browser tests drive Debian's chromium through Playwright (no `playwright install`).
+CHROMIUM = os.environ.get("CHARLM_CHROMIUM", "/usr/bin/chromium")
+CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
 def free_port() -> int:
     """A free local port (gradio cannot be asked for port 0: it health-checks the port it was given)."""
     import socket

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import ARTIFACTS, ROOT
 
-from tests.helpers import free_port, shakespeare_slice
+from tests.helpers import CHROME_ARGS, CHROMIUM, free_port, shakespeare_slice
 
-CHROMIUM = os.environ.get("CHARLM_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
@@ -25,8 +24,6 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 expect = sync_api.expect
-CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 class App:
