@@ -33,6 +33,7 @@ adaptive one only adds approximation error.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import numpy as np
 import torch
@@ -109,9 +110,18 @@ def adaptive_parameters(in_features: int, vocab_size: int, cutoffs: Sequence[int
     return head + tails
 
 
+def _fp32(h: torch.Tensor) -> tuple[torch.Tensor, AbstractContextManager]:
+    """``h`` as fp32 rows, and a context that turns autocast off: the head always runs in fp32, also inside a bf16
+    autocast region. torch's ``AdaptiveLogSoftmaxWithLoss`` writes each cluster's bf16 output into an fp32 buffer
+    with ``index_copy_`` and fails on mixed dtypes (issue 17); its matmuls are a small part of a step, and fp32
+    keeps the log-probabilities of rare characters exact."""
+    return h.reshape(-1, h.shape[-1]).float(), torch.autocast(h.device.type, enabled=False)
+
+
 class AdaptiveHead(nn.Module):
     """Adaptive softmax over vocabulary ids: ``forward`` gives exact log-probabilities (for sampling and scoring),
-    ``loss`` the fast training loss. Both take and give vocabulary ids; the frequency ranks stay inside."""
+    ``loss`` the fast training loss. Both take and give vocabulary ids; the frequency ranks stay inside. All three
+    run in fp32 whatever the autocast around them (``_fp32``)."""
 
     def __init__(
         self,
@@ -135,14 +145,17 @@ class AdaptiveHead(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """(..., in_features) -> (..., vocab_size) log-probabilities in vocabulary order. They are normalised, so
         they work wherever logits do: softmax, top-k/top-p, ``F.cross_entropy`` (log_softmax leaves them as is)."""
-        logp = self.asm.log_prob(h.reshape(-1, h.shape[-1]))  # columns in frequency-rank order
+        x, fp32 = _fp32(h)
+        with fp32:
+            logp = self.asm.log_prob(x)  # columns in frequency-rank order
         return logp.index_select(1, self.rank).view(*h.shape[:-1], self.vocab_size)
 
     def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood of ``targets`` (vocabulary ids), computing only the clusters that hold
         them: this is where the speed-up comes from. Equals ``-forward(h).gather(targets).mean()``."""
-        ranks = self.rank[targets.reshape(-1)]
-        return self.asm(h.reshape(-1, h.shape[-1]).float(), ranks).loss
+        x, fp32 = _fp32(h)
+        with fp32:
+            return self.asm(x, self.rank[targets.reshape(-1)]).loss
 
     @torch.no_grad()
     def score(self, h: torch.Tensor, targets: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,7 +168,11 @@ class AdaptiveHead(nn.Module):
         and a cluster is expanded for the top-k only in rows where it could hold one -- a member's log-probability
         is at most its cluster's, so a cluster below the shortlist's k-th best cannot enter. (In a trained model
         both clusters usually can: then this costs about what the plain head does.)"""
-        x = h.reshape(-1, h.shape[-1]).float()
+        x, fp32 = _fp32(h)
+        with fp32:
+            return self._score(x, targets, k)
+
+    def _score(self, x: torch.Tensor, targets: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         nll = -self.asm(x, self.rank[targets.reshape(-1)]).output
         if k == 0:
             return nll, torch.empty(len(x), 0, dtype=torch.long, device=x.device)

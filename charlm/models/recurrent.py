@@ -60,6 +60,10 @@ class RecurrentLM(LanguageModel):
 
     def hidden(self, idx: torch.Tensor, state=None):
         x = self.drop(self.embed(idx))
+        if torch.is_autocast_enabled(x.device.type):
+            # Under bf16 autocast the layer's weights are cast but the embedding's output is not, and oneDNN's
+            # LSTM has no kernel for fp32 input with bf16 weights on CPUs without native bf16 (issue 17).
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         out, state = self.rnn(x, state)
         return self.drop(out), state
 
