@@ -15,9 +15,8 @@ import multiprocessing as mp
 import os
 import time
 
-from _common import CORPUS, header
-
 import torch
+from _common import CORPUS, header
 
 
 def _spin(stop) -> None:  # pragma: no cover - runs in a child process
