@@ -307,3 +307,15 @@ def test_zip_bomb_and_traversal_are_refused(client, tmp_path):
     with pytest.raises(AppError, match="not a charlm checkpoint"):
         client.predict([handle_file(str(sneaky))], api_name="/upload_model")
     assert not Path("/tmp/charlm-evil").exists()
+
+
+def test_a_reply_longer_than_the_servers_limit_is_refused_clearly(client):
+    """The test app allows 500 characters per reply. The page's slider stops there (Gradio refuses more); the API
+    endpoint used to cut a longer request to the limit silently (issue 17): now it says what the limit is."""
+    with pytest.raises(AppError, match="max_new_chars is 600, more than this server's limit of 500"):
+        client.predict("hi", max_new_chars=600, api_name="/chat")
+    with pytest.raises(AppError, match="greater than maximum value 500"):
+        client.predict("ROMEO:", "shakespeare-gpt", "completion", "A", "B", 0.8, 0, 1.0, 600, 1,
+                       api_name="/chat_stream")  # fmt: skip
+    reply = client.predict("ROMEO:", mode="completion", max_new_chars=500, seed=1, api_name="/chat")
+    assert 0 < len(reply) <= 500

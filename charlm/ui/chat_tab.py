@@ -97,7 +97,8 @@ def reply_stream(
         check_sampling(float(temperature), int(top_k), float(top_p), n)
     except ValueError as exc:
         raise CharlmError(str(exc)) from None
-    n = min(n, limits.max_new_chars)
+    if n > limits.max_new_chars:  # the page's slider stops at the limit; an API client is told, not cut short
+        raise CharlmError(text(lang, "chat.error.limit", asked=f"{n:,}", n=f"{limits.max_new_chars:,}"))
     prompt = build_prompt(turns, message or "", mode, you, them)
     window = loaded.model.max_context or RECURRENT_CONTEXT
     notices = []
@@ -107,8 +108,6 @@ def reply_stream(
     unknown = loaded.vocab.encode(prompt).unknown
     if unknown:
         notices.append(text(lang, "chat.notice.unknown", chars=chars_list(lang, unknown)))
-    if n > limits.max_new_chars:
-        notices.append(text(lang, "chat.notice.limit", n=f"{limits.max_new_chars:,}"))
     notice = " ".join(f"⚠ {x}" for x in notices)
     seed_ = None if seed is None or seed < 0 else seed
     reply = ""
