@@ -70,7 +70,7 @@ def main() -> None:
         for arch in args.archs.split(","):
             runs: dict[int, list[float]] = {1: [], cores: []}
             for r in range(args.rounds):
-                for t in ((1, cores) if r % 2 == 0 else (cores, 1)):
+                for t in (1, cores) if r % 2 == 0 else (cores, 1):
                     runs[t].append(tokens_per_second(arch, t, args.steps, corpus))
             for t, xs in runs.items():
                 each = ", ".join(f"{x:,.0f}" for x in xs)

@@ -146,7 +146,11 @@ def _score_windows(model, ids: torch.Tensor, acc: dict, device, batch: int = 32,
             progress(min(1.0, (i + batch) / len(rows)))
 
 
-def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int, progress=None) -> None:
+def stream_batch(ids: torch.Tensor, streams: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """How a recurrent model reads ``ids``: (x, y, mask), each (S, width). The text is cut into S parallel streams
+    (one per 512 targets, at most ``streams``; a text under 1,024 characters is one stream), each warmed up on the
+    ``_WARMUP`` characters before its part, which it reads but does not score (``mask`` False). Inspection's
+    per-character view reads the same batch, so its bits/char equal ``score_ids``'s at every length."""
     n_targets = len(ids) - 1
     S = max(1, min(streams, n_targets // 512))
     bounds = np.linspace(0, n_targets, S + 1).astype(int)
@@ -162,8 +166,13 @@ def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int, pr
         x[j, : w + length] = ids[start : start + w + length]
         y[j, : w + length] = ids[start + 1 : start + 1 + w + length]
         mask[j, w : w + length] = True
-    x, y, mask = x.to(device), y.to(device), mask.to(device)
-    state = model.init_state(S)
+    return x, y, mask
+
+
+def _score_streams(model, ids: torch.Tensor, acc: dict, device, streams: int, progress=None) -> None:
+    x, y, mask = (t.to(device) for t in stream_batch(ids, streams))
+    width = x.shape[1]
+    state = model.init_state(x.shape[0])
     for t in range(0, width, _CHUNK):
         state = _run(model, x[:, t : t + _CHUNK], y[:, t : t + _CHUNK], mask[:, t : t + _CHUNK], acc, state)
         if progress is not None:

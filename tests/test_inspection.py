@@ -70,12 +70,21 @@ def test_attention_refuses_more_than_the_context_and_recurrent_models(text):
 
 
 @pytest.mark.parametrize("arch", ["gpt", "lstm", "gru", "rnn"])
-def test_surprise_is_what_scoring_counts(text, arch):
+@pytest.mark.parametrize("n", [500, 1_024, 1_025, 2_000])  # recurrent scoring switches to parallel streams at 1,025
+def test_surprise_is_what_scoring_counts(text, arch, n):
     loaded = make(arch, text)
+    if arch == "lstm":  # a cell that never forgets: where each stream's state starts changes every later prediction
+        H = loaded.config.hidden_size
+        with torch.no_grad():
+            for i in range(loaded.config.n_layer):
+                getattr(loaded.model.rnn, f"bias_ih_l{i}")[H : 2 * H] = 30.0
+    assert len(text) >= n
+    s = inspect_text(loaded, text[:n]).surprise
+    assert len(s.chars) == n - 1 and s.chars == list(text[1:n])
+    assert math.isclose(s.bpc, score_text(loaded, text[:n])["bpc"], rel_tol=1e-6)
+    if n != 500:
+        return
     report = inspect_text(loaded, text[:500])
-    s = report.surprise
-    assert len(s.chars) == 499 and s.chars == list(text[1:500])
-    assert math.isclose(s.bpc, score_text(loaded, text[:500])["bpc"], rel_tol=1e-6)
     out = report.to_json()
     assert math.isclose(out["bpc"], np.mean([-math.log2(c["prob"]) for c in out["chars"]]), rel_tol=1e-9)
     for c in out["chars"][:50]:

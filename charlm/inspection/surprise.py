@@ -1,9 +1,11 @@
 """How surprised the model is by each character of a text: its probability, the top-5 alternatives, bits/char.
 
 Every character after the first is predicted from as much preceding text as the model can use, exactly as
-``charlm.score`` reads a text (so the bits/char here equal ``score_text``'s): recurrent models read the whole text
-with their state, the GPT reads windows of its context with stride half a context and keeps each window's new
-predictions, so every character sees at least half a context of history.
+``charlm.score`` reads a text, so the bits/char here equal ``score_text``'s at every length (tested across the
+switch at 1,024 characters): recurrent models read the text as ``score.stream_batch``'s streams (one stream below
+1,024 characters; above, parallel streams each warmed up on the 256 characters before its part), the GPT reads
+windows of its context with stride half a context and keeps each window's new predictions, so every character
+sees at least half a context of history.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from charlm.score import stream_batch
 from charlm.vocab import UNK_ID
 
 TOP_K = 5
@@ -70,10 +73,12 @@ def next_char_probs(model, ids: list[int]) -> torch.Tensor:
             logits, _ = model(x[None, s : s + length])
             out[s + first : s + length] = torch.softmax(logits[0, first:].float(), dim=-1).cpu()
     else:
-        state = model.init_state(1)
-        for t in range(0, n, _CHUNK):
-            logits, state = model(x[None, t : min(n, t + _CHUNK)], state)
-            out[t : t + logits.shape[1]] = torch.softmax(logits[0].float(), dim=-1).cpu()
+        xs, _, mask = (t.to(device) for t in stream_batch(x.cpu()))
+        state, chunks = model.init_state(len(xs)), []
+        for t in range(0, xs.shape[1], _CHUNK):
+            logits, state = model(xs[:, t : t + _CHUNK], state)
+            chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
+        out[:] = torch.cat(chunks, dim=1)[mask.cpu()]  # streams hold consecutive parts: row-major is text order
     return out
 
 
