@@ -122,7 +122,8 @@ def test_score(trained):
     "args, message",
     [
         (["train", "--data", "missing.txt", "--out", "x"], "no such file"),
-        (["sample", "--checkpoint", "nowhere"], "no checkpoint"),
+        (["sample", "--checkpoint", "some/dir/nowhere"], "no checkpoint at some/dir/nowhere: no such"),
+        (["score", "--checkpoint", "some/dir/nowhere", "--text", "README.md"], "no checkpoint at some/dir/nowhere"),
         (["sample", "--checkpoint", "checkpoints/shakespeare-gpt", "--top-p", "0"], "top-p"),
         (["train", "--data", "pyproject.toml", "--out", "x", "--n-embd", "30", "--n-head", "4"], "divisible"),
         (["train", "--data", "pyproject.toml", "--out", "x", "--min-lr-ratio", "2"], "between 0 and 1"),
@@ -133,6 +134,14 @@ def test_bad_input_is_one_line_no_traceback(args, message):
     assert p.returncode == 2
     assert message in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_text_too_short_is_reported_without_a_progress_bar(tmp_path):
+    f = tmp_path / "short.txt"
+    f.write_text("hello", encoding="utf-8")
+    p = run("train", "--data", str(f), "--out", str(tmp_path / "o"), "--max-steps", "3", "--threads", "1")
+    assert p.returncode == 2 and "fewer than one training window" in p.stderr
+    assert "%|" not in p.stderr and "Traceback" not in p.stderr  # no 0% tqdm bar above the error
 
 
 def test_binary_upload_is_refused(tmp_path):

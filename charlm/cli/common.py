@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from charlm.errors import CharlmError
 
@@ -49,7 +50,10 @@ def load_for_inference(args: argparse.Namespace, checkpoint: str | None = None, 
         dev = pick_device(args.device)
     except ValueError as exc:
         raise CharlmError(str(exc)) from None
-    loaded = load_checkpoint(checkpoint or args.checkpoint, device=dev)
+    path = checkpoint or args.checkpoint
+    if not Path(path).exists():  # the path as the user typed it (the core names only its last part: it may be a
+        raise CharlmError(f"no checkpoint at {path}: no such file or folder")  # server path in the app)
+    loaded = load_checkpoint(path, device=dev)
     if args.int8 is None and dev.type == "cpu":
         try:
             return quantize_for_cpu(loaded)

@@ -188,10 +188,8 @@ def apply_recipe(args, vocab_size: int | None = None) -> str | None:
 
 
 def run_train(args) -> int:
-    from tqdm import tqdm
-
     from charlm.distributed import env_info
-    from charlm.train import train
+    from charlm.train import Trainer
 
     is_main = env_info().is_main  # under torchrun, rank 0 alone prints
     corpus = load_training_text(args)
@@ -204,13 +202,10 @@ def run_train(args) -> int:
             print(chosen, file=sys.stderr)
         print(f"torch threads: {threads}" + ("" if args.threads else " (the idle cores; --threads to set)"),
               file=sys.stderr)  # fmt: skip
-    by_steps = bool(cfg.max_steps)
-    bar = tqdm(total=cfg.max_steps if by_steps else int(cfg.time_budget), unit="step" if by_steps else "s",
-               file=sys.stderr, disable=args.quiet or not is_main, dynamic_ncols=True)  # fmt: skip
-    with StopOnSignal() as stop, bar:
-        events = train(corpus, model_config, cfg, args.out, resume=args.resume, should_stop=lambda: stop.requested,
-                       name=args.name)  # fmt: skip
-        final = show_progress(events, bar, by_steps)
+    with StopOnSignal() as stop:
+        # Built before the bar: a text too short or a bad resume is reported without a 0% bar above the error.
+        trainer = Trainer(corpus, model_config, cfg, args.out, args.resume, lambda: stop.requested, args.name)
+        final = _run_with_bar(trainer, cfg, quiet=args.quiet or not is_main)
     if not is_main:
         return 0
     result = result_json(final)
@@ -223,3 +218,14 @@ def run_train(args) -> int:
     else:
         print(f"trained {result['steps']} steps; checkpoint: {result['checkpoint']}")
     return 0
+
+
+def _run_with_bar(trainer, cfg, quiet: bool):
+    """Drain the trainer's events into a tqdm bar on stderr (steps, or seconds of a time budget)."""
+    from tqdm import tqdm
+
+    by_steps = bool(cfg.max_steps)
+    bar = tqdm(total=cfg.max_steps if by_steps else int(cfg.time_budget), unit="step" if by_steps else "s",
+               file=sys.stderr, disable=quiet, dynamic_ncols=True)  # fmt: skip
+    with bar:
+        return show_progress(trainer.run(), bar, by_steps)
