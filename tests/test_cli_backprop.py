@@ -37,6 +37,8 @@ def test_spec_file_json(tmp_path):
     )
     proc = run_cli("--spec", str(spec), "--json")
     assert proc.returncode == 0, proc.stderr
+    spec.write_bytes(spec.read_text().encode("utf-16"))  # read by charlm.text as every other text file is
+    assert run_cli("--spec", str(spec), "--json").stdout == proc.stdout
     out = json.loads(proc.stdout)
     assert KEYS <= set(out)
     assert out["loss"] == pytest.approx(3.89205, abs=1e-12)
@@ -72,3 +74,10 @@ def test_preset_trace_and_training():
     assert "Backward, layer 1" in proc.stdout and "SGD update" in proc.stdout
     bad = run_cli("--preset", "nope")
     assert bad.returncode == 2 and "unknown preset" in bad.stderr
+
+
+def test_a_missing_spec_file_is_one_clear_line(tmp_path):
+    proc = run_cli("--spec", str(tmp_path / "nowhere.json"))
+    assert (
+        proc.returncode == 2 and proc.stderr.strip() == "error: cannot read the spec file: no such file: nowhere.json"
+    )

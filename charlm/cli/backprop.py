@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from charlm.backprop import SpecError, parse_spec, step, train
 from charlm.backprop.presets import PRESETS, preset
 from charlm.backprop.trace import build_trace, fmt, trace_text
+from charlm.errors import DataError
+from charlm.text import read_text
+
+MAX_SPEC_BYTES = 1_000_000  # a network small enough to print fits in far less
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,11 +45,10 @@ def _load(args: argparse.Namespace) -> dict | str:
         import sys
 
         return sys.stdin.read()
-    path = Path(args.spec)
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+    try:  # charlm.text's reader: a UTF-16 or BOM-marked spec reads as any other text file does
+        return read_text(args.spec, max_bytes=MAX_SPEC_BYTES)
+    except DataError as exc:
+        raise SpecError(f"cannot read the spec file: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
