@@ -4,9 +4,9 @@
         ...
 
 An optimizer from ``charlm.optim`` (SGD, momentum, Adam or AdamW, the default) with linear warm-up then cosine
-decay, gradient clipping, periodic validation (nats/char, bits/char, perplexity). The output folder holds ``best/`` (lowest validation loss) and ``last/`` (with optimizer and RNG
-state, for an exact resume). A stop request saves and returns normally; a non-finite loss saves the last good
-weights and raises ``TrainingError``.
+decay, gradient clipping, periodic validation (nats/char, bits/char, perplexity). The output folder holds
+``best/`` (lowest validation loss) and ``last/`` (with optimizer and RNG state, for an exact resume). A stop
+request saves and returns normally; a non-finite loss saves the last good weights and raises ``TrainingError``.
 """
 
 from __future__ import annotations
