@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from charlm.cli.common import apply_caps
 from charlm.errors import CharlmError
 
 # Each command module exposes ``add_parser(subparsers)``, which registers its sub-command and sets
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        apply_caps(args)
         return int(args.func(args) or 0)
     except CharlmError as exc:
         print(f"error: {exc}", file=sys.stderr)

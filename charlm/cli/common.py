@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -77,3 +78,28 @@ def load_models(args: argparse.Namespace, work: str = "score"):
     from charlm.ensemble import ensemble
 
     return ensemble(members), members
+
+
+# Upper bounds from the environment on what one command may spend. Unset in normal use; the test suite runs the
+# README's command-line examples exactly as written with budgets of seconds (tests/test_readme_examples.py).
+CAPS = {"time_budget": "CHARLM_CLI_MAX_SECONDS", "trial_budget": "CHARLM_CLI_MAX_SECONDS",
+        "max_steps": "CHARLM_CLI_MAX_STEPS"}  # fmt: skip
+MAX_CHARS_ENV = "CHARLM_CLI_MAX_CHARS"  # characters scored by `score`
+
+
+def env_cap(name: str) -> int | None:
+    """The positive integer in environment variable ``name``, or None when it is unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise CharlmError(f"{name} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+def apply_caps(args: argparse.Namespace) -> None:
+    """Lower the command's time budgets and step counts to the ``CAPS`` set in the environment."""
+    for attr, env in CAPS.items():
+        most, value = env_cap(env), getattr(args, attr, None)
+        if most is not None and value is not None and value > most:
+            setattr(args, attr, type(value)(most))

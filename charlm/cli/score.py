@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from charlm.cli.common import add_inference_flags, load_models
+from charlm.cli.common import MAX_CHARS_ENV, add_inference_flags, env_cap, load_models
 from charlm.errors import DataError
 
 
@@ -35,9 +35,9 @@ def run_score(args) -> int:
         text = text[val_start(len(text)) :]
     if len(text) < 2:
         raise DataError(f"{Path(args.text).name} is too short to score")
-    res = score_text(loaded, text)
+    res = score_text(loaded, text, max_chars=env_cap(MAX_CHARS_ENV))
     if members:
-        res["members"] = [{"checkpoint": path, "name": m.name} | score_text(m, text)
+        res["members"] = [{"checkpoint": path, "name": m.name} | score_text(m, text, max_chars=env_cap(MAX_CHARS_ENV))
                           for path, m in zip(args.checkpoint, members, strict=True)]  # fmt: skip
     if args.json:
         print(json.dumps(res, ensure_ascii=False))
