@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import DATA_DIR, REPO
 
 pytestmark = pytest.mark.slow
-CAPS = {"CHARLM_CLI_MAX_SECONDS": "2", "CHARLM_CLI_MAX_STEPS": "6", "CHARLM_CLI_MAX_CHARS": "3000"}
+CAPS = {"CHARLM_CLI_MAX_SECONDS": "3", "CHARLM_CLI_MAX_STEPS": "6", "CHARLM_CLI_MAX_CHARS": "2000"}
 STARTS = ("python -m charlm ", "torchrun ", "OMP_NUM_THREADS=1 python -m charlm ")
 
 
@@ -86,3 +86,21 @@ def test_readme_command_runs_as_written(clone, command):
     p = subprocess.run(["bash", "-c", command], cwd=clone, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, f"{command}\nstdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-3000:]}"
     assert "Traceback" not in p.stderr
+
+
+def test_caps_lower_budgets_and_refuse_nonsense(monkeypatch):
+    import argparse
+
+    from charlm.cli.common import apply_caps
+    from charlm.errors import CharlmError
+
+    monkeypatch.setenv("CHARLM_CLI_MAX_SECONDS", "3")
+    monkeypatch.setenv("CHARLM_CLI_MAX_CHARS", "2000")
+    monkeypatch.delenv("CHARLM_CLI_MAX_STEPS", raising=False)
+    args = argparse.Namespace(time_budget=90.0, trial_budget=2.0, max_steps=5000, eval_chars=None, max_new_chars=300)
+    apply_caps(args)
+    assert (args.time_budget, args.trial_budget, args.max_steps, args.eval_chars, args.max_new_chars) == \
+        (3.0, 2.0, 5000, 2000, 300)  # fmt: skip
+    monkeypatch.setenv("CHARLM_CLI_MAX_STEPS", "ten")
+    with pytest.raises(CharlmError, match="CHARLM_CLI_MAX_STEPS must be a positive whole number, not 'ten'"):
+        apply_caps(args)

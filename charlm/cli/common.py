@@ -82,9 +82,10 @@ def load_models(args: argparse.Namespace, work: str = "score"):
 
 # Upper bounds from the environment on what one command may spend. Unset in normal use; the test suite runs the
 # README's command-line examples exactly as written with budgets of seconds (tests/test_readme_examples.py).
+MAX_CHARS_ENV = "CHARLM_CLI_MAX_CHARS"  # characters scored (score, training's validation) or generated (sample)
 CAPS = {"time_budget": "CHARLM_CLI_MAX_SECONDS", "trial_budget": "CHARLM_CLI_MAX_SECONDS",
-        "max_steps": "CHARLM_CLI_MAX_STEPS"}  # fmt: skip
-MAX_CHARS_ENV = "CHARLM_CLI_MAX_CHARS"  # characters scored by `score`
+        "max_steps": "CHARLM_CLI_MAX_STEPS", "eval_chars": MAX_CHARS_ENV, "max_new_chars": MAX_CHARS_ENV}  # fmt: skip
+UNSET_MEANS_MORE = {"eval_chars"}  # None here is a large default (200,000 validation characters), so it is capped
 
 
 def env_cap(name: str) -> int | None:
@@ -100,6 +101,10 @@ def env_cap(name: str) -> int | None:
 def apply_caps(args: argparse.Namespace) -> None:
     """Lower the command's time budgets and step counts to the ``CAPS`` set in the environment."""
     for attr, env in CAPS.items():
-        most, value = env_cap(env), getattr(args, attr, None)
-        if most is not None and value is not None and value > most:
+        if not hasattr(args, attr) or (most := env_cap(env)) is None:
+            continue
+        value = getattr(args, attr)
+        if value is None and attr in UNSET_MEANS_MORE:
+            setattr(args, attr, most)
+        elif value is not None and value > most:
             setattr(args, attr, type(value)(most))
