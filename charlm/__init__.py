@@ -10,7 +10,7 @@ The public API, importable without gradio (and without paying for torch until yo
                               charlm.TrainConfig(max_steps=500), "runs/demo"):
         ...
     model = charlm.load_checkpoint("runs/demo")
-    print("".join(charlm.generate(model, "ROMEO:", max_new_chars=200, seed=1)))
+    print("".join(charlm.generate(model, "ROMEO:", charlm.Sampling(max_new_chars=200, seed=1))))
     print(charlm.score_text(model, "Some text")["bpc"])
 
 The web app lives in ``app.py`` and ``charlm.ui`` (the only modules that import gradio).
@@ -31,9 +31,10 @@ _EXPORTS = {
     "preset_config": "charlm.models",
     "build_model": "charlm.models",
     "TrainConfig": "charlm.train",
-    "load_checkpoint": "charlm.checkpoint",
-    "save_checkpoint": "charlm.checkpoint",
-    "generate": "charlm.sample",
+    "load_checkpoint": "charlm.storage.checkpoint",
+    "save_checkpoint": "charlm.storage.checkpoint",
+    "generate": "charlm.generation.sample",
+    "Sampling": "charlm.generation.settings",
     "score_text": "charlm.score",
     "evaluate_texts": "charlm.evaluation",
     "CharlmError": "charlm.errors",

@@ -27,13 +27,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from charlm.errors import PoetryError
-from charlm.sample import check_sampling, sample_ids
+from charlm.generation.sample import sample_ids
+from charlm.generation.settings import DEFAULT_SAMPLING, Sampling
 from charlm.vocab import CharVocab, describe_chars
 
 COMMA, STOP, END = "，", "。", "\n"
@@ -401,20 +402,14 @@ def write_poem(
     *,
     constrained: bool = False,
     script: str = "traditional",
-    temperature: float = 0.8,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    seed: int | None = None,
+    sampling: Sampling = DEFAULT_SAMPLING,
 ) -> PoemResult:
     """Write one quatrain with ``loaded`` (a LoadedModel) for ``title`` and/or ``first_line`` (simplified or
     traditional characters). ``constrained`` samples under the form (``QuatrainRule``): it cannot break it. Free,
-    the model writes until it ends the line (at most ``FREE_MAX_CHARS`` characters)."""
+    the model writes until it ends the line (at most ``FREE_MAX_CHARS`` characters): the form sets the length,
+    so ``sampling.max_new_chars`` and ``sampling.stop`` are not used."""
     if script not in SCRIPTS:
         raise PoetryError(f"script must be one of {', '.join(SCRIPTS)}, not {script!r}")
-    try:
-        check_sampling(temperature, top_k, top_p, 0)
-    except ValueError as exc:
-        raise PoetryError(str(exc)) from None
     vocab, notices = loaded.vocab, []
     prompt = poem_prompt(_convert(title, vocab, notices), _convert(first_line, vocab, notices, first_line=True))
     read_title, start = prompt[1:].split(":", 1)  # the title as read, and the first line with its punctuation
@@ -428,8 +423,7 @@ def write_poem(
     end = vocab.id_of(END) if END in vocab else None
     most = POEM_LENGTH - len(start) if constrained else FREE_MAX_CHARS
     out = []
-    for i in sample_ids(loaded.model, vocab, ids, max_new_chars=most, temperature=temperature, top_k=top_k,
-                        top_p=top_p, seed=seed, rule=rule):  # fmt: skip
+    for i in sample_ids(loaded.model, vocab, ids, replace(sampling, max_new_chars=most, stop=()), rule=rule):
         if i == end:
             break
         out.append(i)

@@ -373,7 +373,7 @@ def test_generate_and_score_uses_the_sampler(monkeypatch):
     def has_zh(s):
         return any("\u4e00" <= c <= "\u9fff" for c in s)
 
-    monkeypatch.setitem(sys.modules, "charlm.sample", types.SimpleNamespace(generate=fake_generate))
+    monkeypatch.setitem(sys.modules, "charlm.generation.sample", types.SimpleNamespace(generate=fake_generate))
     r = generate_and_score(object(), ["天气：", "cat:"], [[ZH_R], [EN_R]], seed=1, max_new_chars=20)
     assert [row["hypothesis"] for row in r.rows] == [ZH_H, EN_H]
     assert calls[0][1] == {"seed": 1, "max_new_chars": 20}
@@ -384,7 +384,7 @@ def test_generate_and_score_uses_the_sampler(monkeypatch):
 def tiny_model(tmp_path_factory):
     """A random-weight tiny GPT saved and loaded through the real checkpoint code."""
     torch = pytest.importorskip("torch")
-    checkpoint = pytest.importorskip("charlm.checkpoint")
+    checkpoint = pytest.importorskip("charlm.storage.checkpoint")
     from charlm.models import build_model, preset_config
     from charlm.vocab import CharVocab
 

@@ -70,7 +70,9 @@ class RecurrentLM(LanguageModel):
         ``state`` is what ``forward`` returns for n rows (``(h, c)`` for an LSTM, ``h`` otherwise; never None).
         Same maths as ``forward`` on a one-character input, in eval mode (no dropout).
         """
-        if type(self.rnn) is not _LAYERS[self.config.arch]:  # an int8 copy (charlm.quantize): its own fused layer
+        if (
+            type(self.rnn) is not _LAYERS[self.config.arch]
+        ):  # an int8 copy (charlm.models.quantize): its own fused layer
             logits, state = self(idx[:, None], state)
             return logits[:, 0], state
         lstm = self.config.arch == "lstm"

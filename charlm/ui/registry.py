@@ -1,5 +1,6 @@
 """Which models a browser session can use: the shipped checkpoints (loaded once, shared read-only by every
-session) plus the models its user trained or uploaded (kept on disk by ``charlm.store``, so no restart loses them).
+session) plus the models its user trained or uploaded (kept on disk by ``charlm.storage.store``, so no restart
+loses them).
 
 Who the user is: a page load sends the random key the browser keeps in its localStorage (``gr.BrowserState``);
 ``bind`` ties the Gradio session to that key's folder, so the same browser finds its models again after a restart
@@ -22,12 +23,12 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
-from charlm.archive import pack_checkpoint
-from charlm.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel, load_checkpoint
 from charlm.errors import CheckpointError
-from charlm.quantize import quantize_for_cpu
-from charlm.runs import Run, safe_name
-from charlm.store import BROWSER, SESSION, ModelStore, user_id
+from charlm.models.quantize import quantize_for_cpu
+from charlm.storage.archive import pack_checkpoint
+from charlm.storage.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel, load_checkpoint
+from charlm.storage.run import Run, safe_name
+from charlm.storage.store import BROWSER, SESSION, ModelStore, user_id
 from charlm.ui.i18n import corpus_label, text, text_or
 from charlm.ui.limits import Limits
 

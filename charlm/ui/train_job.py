@@ -25,7 +25,7 @@ from charlm.data import Corpus, build_corpus
 from charlm.errors import CharlmError, TrainingError
 from charlm.models import ModelConfig, config_parameters, preset_config
 from charlm.optim import default_lr
-from charlm.runs import Run
+from charlm.storage.run import Run
 from charlm.train import TrainConfig, TrainEvent, train
 from charlm.ui.common import fmt_time
 from charlm.ui.i18n import corpus_label, text, text_or

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from charlm.checkpoint import LoadedModel
 from charlm.errors import CheckpointError
 from charlm.models import LanguageModel
+from charlm.storage.checkpoint import LoadedModel
 from charlm.vocab import describe_chars
 
 
