@@ -48,7 +48,7 @@ def step_variants(model, B: int) -> dict:
 
         caches = {b: model.init_state(b) for b in (1, B)}
         pos = {b: torch.arange(b) * 7 + 10 for b in (1, B)}
-        steps = {b: (lambda b=b: model.decode_step(tok[:b], pos[b], caches[b])) for b in (1, B)}
+        steps = {b: (lambda b=b: model.decode_step(tok[:b], caches[b], pos[b])) for b in (1, B)}
     else:
         st1 = model(torch.randint(1, V, (1, 60)))[1]
 
@@ -56,7 +56,7 @@ def step_variants(model, B: int) -> dict:
             model(tok[:1].view(1, 1), st1)
 
         states = {b: model(torch.randint(1, V, (b, 5)))[1] for b in (1, B)}
-        steps = {b: (lambda b=b: model.decode_step(tok[:b], states[b])) for b in (1, B)}
+        steps = {b: (lambda b=b: model.decode_step(tok[:b], states[b], None)) for b in (1, B)}
     return {"cached forward, batch 1": forward, "decode_step, batch 1": steps[1], f"decode_step, batch {B}": steps[B]}
 
 

@@ -147,9 +147,9 @@ def test_adaptive_incremental_decoding_and_decode_step_give_the_forwards_log_pro
         _, state = model(idx[:, :8], state)
         if arch == "gpt":
             pos = torch.full((3,), 8)
-            step = model.decode_step(idx[:, 8], pos, state)
+            step, _ = model.decode_step(idx[:, 8], state, pos)
         else:
-            step, _ = model.decode_step(idx[:, 8], state)
+            step, _ = model.decode_step(idx[:, 8], state, None)
     torch.testing.assert_close(step, full[:, 8], atol=1e-5, rtol=0)
 
 

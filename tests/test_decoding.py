@@ -63,7 +63,7 @@ def test_batched_rows_get_the_same_next_character_probabilities(arch):
                 cache.k[:, r, :, : len(p)] = st.k[:, 0, :, : len(p)]
                 cache.v[:, r, :, : len(p)] = st.v[:, 0, :, : len(p)]
             pos = torch.tensor([len(p) for p in prompts])
-            rows = [model.decode_step(feeds[:, j], pos + j, cache) for j in range(feeds.shape[1])]
+            rows = [model.decode_step(feeds[:, j], cache, pos + j)[0] for j in range(feeds.shape[1])]
         else:
             states = [model(torch.tensor([p]))[1] for p in prompts]
             if arch == "lstm":
@@ -72,7 +72,7 @@ def test_batched_rows_get_the_same_next_character_probabilities(arch):
                 state = torch.cat(states, 1)
             rows = []
             for j in range(feeds.shape[1]):
-                logits, state = model.decode_step(feeds[:, j], state)
+                logits, state = model.decode_step(feeds[:, j], state, None)
                 rows.append(logits)
     batched = torch.stack(rows, 1)  # (4 rows, 10 steps, vocab)
     for r in range(4):

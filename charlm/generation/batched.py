@@ -113,7 +113,7 @@ class _GPTRows:
         return logits[0, -1]
 
     def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
-        logits = self.model.decode_step(ids, self.pos[:n], self.cache)
+        logits, _ = self.model.decode_step(ids, self.cache, self.pos[:n])
         self.pos[:n] += 1
         return logits
 
@@ -134,40 +134,39 @@ class _GPTRows:
 
 
 class _RecurrentRows:
-    """The batch's recurrent state: ``h`` (and ``c`` for an LSTM), each (layers, capacity, hidden)."""
+    """The batch's recurrent state, whatever the model's: a tensor or a tuple of tensors (an LSTM's ``h``, ``c``),
+    each with the batch on dim 1. Its rows are allocated at the first pre-fill, shaped like that state."""
 
     def __init__(self, model, capacity: int) -> None:
-        c, p = model.config, next(model.parameters())
-        self.model, self.lstm, self.capacity = model, c.arch == "lstm", capacity
-        self.h = torch.zeros(c.n_layer, capacity, c.hidden_size, device=p.device, dtype=p.dtype)
-        self.c = torch.zeros_like(self.h) if self.lstm else None
+        self.model, self.capacity = model, capacity
+        self.device = next(model.parameters()).device
+        self.parts: tuple[torch.Tensor, ...] | None = None
+        self.is_tuple = False
 
     def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
         """Read the whole prompt alone (one call: the fused layer is fast for many positions) into ``row``."""
-        logits, state = self.model(torch.tensor([ids], device=self.h.device), None)
-        if self.lstm:
-            self.h[:, row], self.c[:, row] = state[0][:, 0], state[1][:, 0]
-        else:
-            self.h[:, row] = state[:, 0]
+        logits, state = self.model(torch.tensor([ids], device=self.device), None)
+        self.is_tuple = isinstance(state, tuple)
+        parts = state if self.is_tuple else (state,)
+        if self.parts is None:
+            self.parts = tuple(p.new_zeros(p.shape[0], self.capacity, *p.shape[2:]) for p in parts)
+        for mine, p in zip(self.parts, parts, strict=True):
+            mine[:, row] = p[:, 0]
         return logits[0, -1]
 
     def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
-        h = self.h[:, :n].contiguous()
-        state = (h, self.c[:, :n].contiguous()) if self.lstm else h
-        logits, state = self.model.decode_step(ids, state)
-        if self.lstm:
-            self.h[:, :n], self.c[:, :n] = state
-        else:
-            self.h[:, :n] = state
+        rows = tuple(p[:, :n].contiguous() for p in self.parts)
+        logits, state = self.model.decode_step(ids, rows if self.is_tuple else rows[0], None)
+        for mine, p in zip(self.parts, state if self.is_tuple else (state,), strict=True):
+            mine[:, :n] = p
         return logits
 
     def advance(self, row: int, req: Request, nxt: int) -> None:
         req.next_id = nxt  # no window: the state carries everything
 
     def move(self, src: int, dst: int) -> None:
-        self.h[:, dst] = self.h[:, src]
-        if self.lstm:
-            self.c[:, dst] = self.c[:, src]
+        for p in self.parts:
+            p[:, dst] = p[:, src]
 
 
 class DecodingEngine:

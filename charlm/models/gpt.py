@@ -174,11 +174,11 @@ class GPT(LanguageModel):
             state.pos += T
         return self.ln_f(x), state
 
-    def decode_step(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    def decode_step(self, idx: torch.Tensor, cache: KVCache, pos: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
         """One new character for each of ``n = len(idx)`` rows, row b at its own position ``pos[b]``.
 
-        ``cache`` holds at least n rows (rows 0..n-1 are used; ``cache.pos`` is ignored). Returns logits (n, vocab)
-        (an adaptive head's log-probabilities).
+        ``cache`` holds at least n rows (rows 0..n-1 are used and written in place; ``cache.pos`` is ignored).
+        Returns logits (n, vocab) (an adaptive head's log-probabilities) and the cache.
         The same maths as ``forward`` with a cache, written for one position per row: 2-D activations, and
         attention over all ``block_size`` slots with ``-inf`` at the slots a row has not filled yet. A single row
         attends over its filled slots with ``forward``'s own kernel instead: the very same rounding, so a text
@@ -209,4 +209,4 @@ class GPT(LanguageModel):
                 y = y.transpose(1, 2).reshape(n, C)
             x = x + attn.c_proj(y)
             x = x + block.mlp(block.ln_2(x))
-        return self.lm_head(self.ln_f(x))
+        return self.lm_head(self.ln_f(x)), cache

@@ -63,9 +63,9 @@ class RecurrentLM(LanguageModel):
         out, state = self.rnn(x, state)
         return self.drop(out), state
 
-    def decode_step(self, idx: torch.Tensor, state):
+    def decode_step(self, idx: torch.Tensor, state, pos: torch.Tensor | None):
         """One new character for each of ``n = len(idx)`` rows: logits (n, vocab) (an adaptive head's
-        log-probabilities) and the new state.
+        log-probabilities) and the new state. ``pos`` is not needed: the state carries everything.
 
         ``state`` is what ``forward`` returns for n rows (``(h, c)`` for an LSTM, ``h`` otherwise; never None).
         Same maths as ``forward`` on a one-character input, in eval mode (no dropout).
