@@ -14,6 +14,17 @@ The public API, importable without gradio (and without paying for torch until yo
     print(charlm.score_text(model, "Some text")["bpc"])
 
 The web app lives in ``app.py`` and ``charlm.ui`` (the only modules that import gradio).
+
+Where things are (the folder names answer "where is X?"; README's "Project layout" has one line per module)::
+
+    text, vocab, data, cleaning, corpora   reading a text and turning it into ids
+    models/        what a model is: GPT, RNN/LSTM/GRU, the LanguageModel ABC; int8 copies and ensembles
+    train.py       training (with optim.py and recipes.py)
+    storage/       where models live on disk: checkpoint ⊂ run ⊂ store, plus zip archives
+    generation/    where text is generated: Sampling, the reference sampler, the batched engine, top-k/top-p
+    poetry/        quatrains: the form, its decoding rule, script conversion, write_poem
+    score.py, evaluation/, inspection/, experiments/, backprop/   measuring, looking inside, comparing, teaching
+    cli/, ui/      the command line and the web app
 """
 
 from __future__ import annotations
