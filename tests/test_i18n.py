@@ -167,10 +167,10 @@ def test_message_table_fills_in_the_values():
 @pytest.mark.parametrize("lang", ["zh-CN", "zh-TW"])
 def test_real_errors_come_out_in_chinese(lang):
     from charlm.errors import CharlmError
-    from charlm.ui.train_job import check_form
+    from charlm.ui.train_job import check_train_form
 
     with pytest.raises(CharlmError) as exc:
-        check_form({"time_budget": 5000, "max_steps": 0}, 900)
+        check_train_form({"time_budget": 5000, "max_steps": 0}, 900)
     zh = i18n.tr_error(lang, str(exc.value))
     assert zh.startswith("时间预算" if lang == "zh-CN" else "時間預算") and "900" in zh
     assert i18n.tr_error("en", str(exc.value)) == str(exc.value)

@@ -49,11 +49,11 @@ def _turns(history: list | None) -> list[tuple[str, str]]:
     """(user, model) pairs from the chat history, oldest first."""
     turns: list[tuple[str, str]] = []
     for msg in history or []:
-        role, text = msg.get("role"), _text_of(msg.get("content"))
+        role, said = msg.get("role"), _text_of(msg.get("content"))
         if role == "user":
-            turns.append((text, ""))
+            turns.append((said, ""))
         elif role == "assistant" and turns:
-            turns[-1] = (turns[-1][0], turns[-1][1] + text)
+            turns[-1] = (turns[-1][0], turns[-1][1] + said)
     return turns
 
 
