@@ -81,11 +81,11 @@ def derivative(name: str, z: np.ndarray) -> np.ndarray:
     return df(z)
 
 
-def _loss(name: str) -> Loss:
+def _loss(loss: str) -> Loss:
     try:
-        return LOSSES[name]
+        return LOSSES[loss]
     except (KeyError, TypeError):
-        raise SpecError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}") from None
+        raise SpecError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}") from None
 
 
 def loss_value(loss: str, yhat: np.ndarray, y: np.ndarray) -> float:
