@@ -1,8 +1,8 @@
 """One decoding stream and batched streams of the shipped models: chars/s of each decoding path, side by side.
 
-Variants (each on the fp32 model and on its int8 copy, ``charlm.quantize.quantize_for_cpu``):
+Variants (each on the fp32 model and on its int8 copy, ``charlm.models.quantize.quantize_for_cpu``):
 - ``sample_ids``: the reference sampler (``model(idx, state)`` per character);
-- ``engine``: ``charlm.decoding`` with one request (``GPT.decode_step`` / ``RecurrentLM.decode_step``);
+- ``engine``: ``charlm.generation.batched`` with one request (``GPT.decode_step`` / ``RecurrentLM.decode_step``);
 - ``engine xB``: B requests at once, total characters per second (rows of the same batch).
 
 A 1,000-character prompt from the middle of tinyshakespeare, --new-chars new characters, temperature 0.8 (the CLI
@@ -48,7 +48,7 @@ def step_variants(model, B: int) -> dict:
 
         caches = {b: model.init_state(b) for b in (1, B)}
         pos = {b: torch.arange(b) * 7 + 10 for b in (1, B)}
-        steps = {b: (lambda b=b: model.decode_step(tok[:b], pos[b], caches[b])) for b in (1, B)}
+        steps = {b: (lambda b=b: model.decode_step(tok[:b], caches[b], pos[b])) for b in (1, B)}
     else:
         st1 = model(torch.randint(1, V, (1, 60)))[1]
 
@@ -56,7 +56,7 @@ def step_variants(model, B: int) -> dict:
             model(tok[:1].view(1, 1), st1)
 
         states = {b: model(torch.randint(1, V, (b, 5)))[1] for b in (1, B)}
-        steps = {b: (lambda b=b: model.decode_step(tok[:b], states[b])) for b in (1, B)}
+        steps = {b: (lambda b=b: model.decode_step(tok[:b], states[b], None)) for b in (1, B)}
     return {"cached forward, batch 1": forward, "decode_step, batch 1": steps[1], f"decode_step, batch {B}": steps[B]}
 
 
@@ -93,10 +93,11 @@ def main() -> None:
     ap.add_argument("--steps", action="store_true", help="time single decoding steps (CPU time) instead")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from charlm.checkpoint import load_checkpoint
-    from charlm.decoding import DecodingEngine
-    from charlm.quantize import quantize_for_cpu
-    from charlm.sample import sample_ids
+    from charlm.generation.batched import DecodingEngine
+    from charlm.generation.sample import sample_ids
+    from charlm.generation.settings import Sampling
+    from charlm.models.quantize import quantize_for_cpu
+    from charlm.storage.checkpoint import load_checkpoint
 
     header("decoding: chars/s of one stream and of a batch")
     text = CORPUS.read_text(encoding="utf-8")
@@ -112,16 +113,15 @@ def main() -> None:
             continue
         variants = {}
         for kind, model in models.items():
-            variants[f"sample_ids {kind}"] = (lambda m=model, v=vocab: sample_ids(m, v, prompt, max_new_chars=n,
-                                                                                  seed=0), n)  # fmt: skip
+            one = Sampling(max_new_chars=n, seed=0)
+            variants[f"sample_ids {kind}"] = (lambda m=model, v=vocab, s=one: sample_ids(m, v, prompt, s), n)
             for bg in (True, False):
                 eng = DecodingEngine(model, capacity=B, background=bg)
                 tag = "" if bg else ", no thread (CLI)"
-                variants[f"engine {kind}{tag}"] = (lambda e=eng, v=vocab: e.stream(v, prompt, max_new_chars=n,
-                                                                                    seed=0), n)  # fmt: skip
+                variants[f"engine {kind}{tag}"] = (lambda e=eng, v=vocab, s=one: e.stream(v, prompt, s), n)
 
             def batch(e=eng, vocab=vocab):
-                reqs = [e.submit(vocab, prompt[i * 10 :], max_new_chars=n, seed=i) for i in range(B)]
+                reqs = [e.submit(vocab, prompt[i * 10 :], Sampling(max_new_chars=n, seed=i)) for i in range(B)]
                 for r in reqs:
                     yield from r.ids()
 

@@ -20,11 +20,11 @@ import time
 import torch
 from _common import CORPUS, header
 
-from charlm.checkpoint import load_checkpoint
 from charlm.data import load_corpus
 from charlm.models import preset_config
 from charlm.optim import DEFAULT_LR, OPTIMIZERS
 from charlm.score import score_ids
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.train import TrainConfig, train
 
 # Grids spaced by ~3x. A first pass with the GPT's grids for every architecture put the recurrent nets' best rates

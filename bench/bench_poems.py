@@ -33,16 +33,18 @@ import sys
 import time
 import unicodedata
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from _common import REPO, header
 
-from charlm.checkpoint import load_checkpoint
 from charlm.errors import CharlmError
+from charlm.generation.settings import Sampling
 from charlm.models import config_parameters
+from charlm.models.quantize import quantize_for_cpu
 from charlm.poetry import write_poem
-from charlm.quantize import quantize_for_cpu
+from charlm.storage.checkpoint import load_checkpoint
 
 TITLES = ("春晓", "江雪", "静夜思", "登高", "送别", "秋思", "山居", "月夜", "听雨", "咏柳")  # simplified, as typed
 MODES = ("free", "constrained")
@@ -80,15 +82,17 @@ def load(path: str, fp32: bool):
 
 def write_all(loaded, titles: list[str], samples: int, args: argparse.Namespace) -> list[dict]:
     """Every poem, free and constrained per seed, with its time in ms and its independent check."""
-    kw = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, script=args.script)
+    kw = dict(script=args.script)
+    sampling = Sampling(args.temperature, args.top_k, args.top_p)
     for constrained in (False, True):  # warm-up: OpenCC dictionaries, first-call allocations (seed outside 0..N-1)
-        write_poem(loaded, titles[0], constrained=constrained, seed=samples, **kw)
+        write_poem(loaded, titles[0], constrained=constrained, sampling=replace(sampling, seed=samples), **kw)
     rows = []
     for seed in range(samples):
         title = titles[seed % len(titles)]
         for mode in MODES:
             t0 = time.perf_counter()
-            result = write_poem(loaded, title, constrained=mode == "constrained", seed=seed, **kw)
+            one = replace(sampling, seed=seed)
+            result = write_poem(loaded, title, constrained=mode == "constrained", sampling=one, **kw)
             ms = (time.perf_counter() - t0) * 1000
             ok = independent_form_ok(result.poem_traditional)
             rows.append({"seed": seed, "title_typed": title, "mode": mode, "ms": ms, "independent_ok": ok,

@@ -20,10 +20,10 @@ import time
 import torch
 from _common import CORPUS, header
 
-from charlm.checkpoint import load_checkpoint
 from charlm.data import load_corpus
 from charlm.models import ARCHS, count_parameters, preset_config
 from charlm.score import score_ids
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.train import TrainConfig, train
 
 

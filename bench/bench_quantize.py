@@ -1,6 +1,6 @@
-"""int8 dynamic quantization (charlm.quantize): sampling speed and validation bits/char, before and after.
+"""int8 dynamic quantization (charlm.models.quantize): sampling speed and validation bits/char, before and after.
 
-For every checkpoint under checkpoints/ (or --checkpoints a,b): characters/s of ``charlm.sample.sample_ids``
+For every checkpoint under checkpoints/ (or --checkpoints a,b): characters/s of ``charlm.generation.sample.sample_ids``
 (fp32 and int8 interleaved, --repeats, medians) and the mean loss over the whole validation split of
 tinyshakespeare (charlm.score.score_ids; the last 10% of the text, as the trainer splits it).
 
@@ -16,16 +16,17 @@ import time
 import torch
 from _common import CORPUS, checkpoints, header, median
 
-from charlm.checkpoint import load_checkpoint
 from charlm.data import load_corpus
-from charlm.quantize import quantize_for_cpu
-from charlm.sample import sample_ids
+from charlm.generation.sample import sample_ids
+from charlm.generation.settings import Sampling
+from charlm.models.quantize import quantize_for_cpu
 from charlm.score import score_ids
+from charlm.storage.checkpoint import load_checkpoint
 
 
 def rate(loaded, prompt: str, n: int) -> float:
     t0 = time.perf_counter()
-    count = sum(1 for _ in sample_ids(loaded.model, loaded.vocab, prompt, max_new_chars=n, seed=0))
+    count = sum(1 for _ in sample_ids(loaded.model, loaded.vocab, prompt, Sampling(max_new_chars=n, seed=0)))
     return count / (time.perf_counter() - t0)
 
 

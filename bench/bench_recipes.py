@@ -20,10 +20,10 @@ import tempfile
 import torch
 from _common import CORPUS, header
 
-from charlm.checkpoint import load_checkpoint
 from charlm.data import load_corpus
 from charlm.models import preset_config
 from charlm.score import score_ids
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.train import TrainConfig, train
 
 # name: (arch, size, block, batch, lr, weight decay, min-lr-ratio, warm-up). The GRU rows come from the 90-s/5-min

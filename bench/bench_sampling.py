@@ -3,7 +3,7 @@
 For every checkpoint under checkpoints/ (or --checkpoints a,b): characters/s for --new characters and the time
 to the first character after a 1,000-character prompt, for
 
-- cached: ``charlm.sample.sample_ids`` (KV cache / recurrent state, one new character per forward);
+- cached: ``charlm.generation.sample.sample_ids`` (KV cache / recurrent state, one new character per forward);
 - naive:  nanoGPT's ``generate``: crop to the last ``block_size`` characters and run the whole window for
           every character (recurrent models: re-read the last ``block_size`` characters from a zero state);
 - proto (GPT only): a prototype of the recommended sampler change, a static-shape decode step (the cache is
@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from _common import CORPUS, checkpoints, header, median
 
-from charlm.checkpoint import load_checkpoint
-from charlm.sample import sample_ids
+from charlm.generation.sample import sample_ids
+from charlm.generation.settings import Sampling
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.vocab import UNK_ID
 
 
@@ -157,12 +158,14 @@ def bench_one(path, args, prompt: str) -> None:
         model, vocab = loaded.model, loaded.vocab
         is_gpt = loaded.config.arch == "gpt"
         variants = {
-            "cached (charlm.sample)": lambda: sample_ids(model, vocab, prompt, max_new_chars=args.new, seed=0),
+            "cached (charlm.generation.sample)": lambda: sample_ids(
+                model, vocab, prompt, Sampling(max_new_chars=args.new, seed=0)
+            ),
             "naive (full window)": lambda: naive_sample_ids(model, vocab, prompt, args.naive_new),
         }
-        counts = {"cached (charlm.sample)": args.new, "naive (full window)": args.naive_new}
+        counts = {"cached (charlm.generation.sample)": args.new, "naive (full window)": args.naive_new}
         variants["cached, called under torch.inference_mode"] = lambda: in_inference_mode(
-            sample_ids(model, vocab, prompt, max_new_chars=args.new, seed=0)
+            sample_ids(model, vocab, prompt, Sampling(max_new_chars=args.new, seed=0))
         )
         counts["cached, called under torch.inference_mode"] = args.new
         if is_gpt:

@@ -12,7 +12,7 @@ For GRU, LSTM and GPT "small" (the presets), side by side in one process, interl
   NLL + top-5 without the full distribution), and the same without the top-5 (the loss alone, what a periodic
   evaluation during training needs);
 - sampling: the cost of filtering and drawing one character at V = 6,258 and V = 66:
-  charlm.sample._filter_logits + softmax + multinomial against charlm.filtering.sample_top.
+  charlm.generation.filtering.filter_dense + softmax + multinomial against charlm.generation.filtering.sample_top.
 
     python bench/bench_vocab.py                          # all three sections, 1 thread, 6 rounds
     python bench/bench_vocab.py --sections training --archs gru --rounds 10
@@ -33,11 +33,10 @@ from torch import nn
 
 from charlm.corpora import POEMS, builtin_text
 from charlm.data import build_corpus, get_batch, load_corpus
-from charlm.filtering import sample_top
+from charlm.generation.filtering import filter_dense, sample_top
 from charlm.models import build_model, count_parameters, preset_config, resolve_head
 from charlm.models.output import AdaptiveHead, choose_cutoffs, count_ids, frequency_order, init_unigram_bias_
 from charlm.optim import make_optimizer
-from charlm.sample import _filter_logits
 
 
 class Variant:
@@ -176,7 +175,7 @@ def bench_models(archs: list[str], rounds: int, sections: list[str]) -> None:
 def bench_sampling(rounds: int, n: int = 200) -> None:
     print(f"\n## sampling one character: filter + draw, microseconds (fastest of {rounds} x {n} calls)")
     print(f"# load before: {os.getloadavg()[0]:.2f}")
-    print("| V | logits | setting | _filter_logits + softmax + multinomial | sample_top | speed-up |")
+    print("| V | logits | setting | filter_dense + softmax + multinomial | sample_top | speed-up |")
     print("|---|---|---|---|---|---|")
     gen = torch.Generator().manual_seed(0)
     for V in (66, 6258):
@@ -185,7 +184,7 @@ def bench_sampling(rounds: int, n: int = 200) -> None:
             for T, k, p in ((0.8, 0, 1.0), (0.8, 0, 0.9), (0.8, 40, 0.9)):
 
                 def ref(logits=logits, T=T, k=k, p=p):
-                    return torch.multinomial(torch.softmax(_filter_logits(logits, T, k, p), -1), 1, generator=gen)
+                    return torch.multinomial(torch.softmax(filter_dense(logits / T, k, p), -1), 1, generator=gen)
 
                 def new(logits=logits, T=T, k=k, p=p):
                     return sample_top(logits, T, k, p, generator=gen)

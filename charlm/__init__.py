@@ -10,10 +10,21 @@ The public API, importable without gradio (and without paying for torch until yo
                               charlm.TrainConfig(max_steps=500), "runs/demo"):
         ...
     model = charlm.load_checkpoint("runs/demo")
-    print("".join(charlm.generate(model, "ROMEO:", max_new_chars=200, seed=1)))
+    print("".join(charlm.generate(model, "ROMEO:", charlm.Sampling(max_new_chars=200, seed=1))))
     print(charlm.score_text(model, "Some text")["bpc"])
 
 The web app lives in ``app.py`` and ``charlm.ui`` (the only modules that import gradio).
+
+Where things are (the folder names answer "where is X?"; README's "Project layout" has one line per module)::
+
+    text, vocab, data, cleaning, corpora   reading a text and turning it into ids
+    models/        what a model is: GPT, RNN/LSTM/GRU, the LanguageModel ABC; int8 copies and ensembles
+    train.py       training (with optim.py and recipes.py)
+    storage/       where models live on disk: checkpoint ⊂ run ⊂ store, plus zip archives
+    generation/    where text is generated: Sampling, the reference sampler, the batched engine, top-k/top-p
+    poetry/        quatrains: the form, its decoding rule, script conversion, write_poem
+    score.py, evaluation/, inspection/, experiments/, backprop/   measuring, looking inside, comparing, teaching
+    cli/, ui/      the command line and the web app
 """
 
 from __future__ import annotations
@@ -31,9 +42,10 @@ _EXPORTS = {
     "preset_config": "charlm.models",
     "build_model": "charlm.models",
     "TrainConfig": "charlm.train",
-    "load_checkpoint": "charlm.checkpoint",
-    "save_checkpoint": "charlm.checkpoint",
-    "generate": "charlm.sample",
+    "load_checkpoint": "charlm.storage.checkpoint",
+    "save_checkpoint": "charlm.storage.checkpoint",
+    "generate": "charlm.generation.sample",
+    "Sampling": "charlm.generation.settings",
     "score_text": "charlm.score",
     "evaluate_texts": "charlm.evaluation",
     "CharlmError": "charlm.errors",

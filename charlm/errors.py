@@ -31,3 +31,7 @@ class BudgetError(CharlmError):
 
 class PoetryError(CharlmError):
     """A poem request the model cannot serve: a bad title or first line, or a vocabulary that lacks the form."""
+
+
+class SamplingError(CharlmError):
+    """Sampling settings out of range: a negative temperature or top-k, a top-p outside (0, 1]."""

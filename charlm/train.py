@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from charlm import __version__, distributed
-from charlm.checkpoint import ResumeState, load_checkpoint, save_checkpoint
 from charlm.data import Corpus, check_trainable, get_batch
 from charlm.device import autocast, pick_device, pick_precision
 from charlm.errors import CheckpointError, TrainingError
@@ -29,6 +28,7 @@ from charlm.models.output import count_ids, init_unigram_bias_, use_adaptive
 from charlm.optim import DEFAULT_LR as OPTIMIZER_LR
 from charlm.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, make_optimizer
 from charlm.score import score_ids
+from charlm.storage.checkpoint import ResumeState, load_checkpoint, save_checkpoint
 
 # AdamW's peak learning rates per architecture, chosen by measurement on tinyshakespeare (docs/benchmarks.md): at
 # these sizes, with warm-up, clipping and cosine decay, the recurrent nets learn fastest at rates far above the usual
@@ -399,9 +399,10 @@ def state_config(state: ResumeState, cfg: TrainConfig) -> TrainConfig:
 
 
 def _sample(model, vocab, prompt: str, n: int, seed: int) -> str:
-    from charlm.sample import sample_ids
+    from charlm.generation.sample import sample_ids
+    from charlm.generation.settings import Sampling
 
-    return vocab.decode(sample_ids(model, vocab, prompt, max_new_chars=n, temperature=0.8, seed=seed))
+    return vocab.decode(sample_ids(model, vocab, prompt, Sampling(max_new_chars=n, temperature=0.8, seed=seed)))
 
 
 def train(

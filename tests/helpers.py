@@ -56,3 +56,16 @@ def launch(demo, **kwargs) -> str:
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                             **kwargs)  # fmt: skip
     return url
+
+
+# --- texts of the metric tests (tests/test_metric_*.py, tests/test_evaluation_*.py) -----------------------------
+EN_H, EN_R = "The cat sat on the mat.", "The cat is sitting on the mat."
+ZH_H, ZH_R = "今天天气很好。", "今天的天气非常好。"
+MIX_H, MIX_R = "我用Python写代码，速度很快。", "我用 Python 编写代码，速度非常快。"
+
+
+def one(h: str, r: str, tokenize: str = "auto"):
+    """One hypothesis scored against one reference."""
+    from charlm.evaluation import evaluate_texts
+
+    return evaluate_texts([h], [[r]], tokenize=tokenize)

@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from charlm.data import build_corpus
-from charlm.decoding import DecodingEngine
-from charlm.filtering import CANDIDATES
+from charlm.generation.batched import DecodingEngine
+from charlm.generation.filtering import CANDIDATES, filter_dense
+from charlm.generation.sample import pick_next, sample_ids
+from charlm.generation.settings import Sampling
 from charlm.inspection import inspect_text
 from charlm.models import (
     ModelConfig,
@@ -23,9 +24,9 @@ from charlm.models import (
     resolve_head,
 )
 from charlm.models.output import AdaptiveHead, count_ids, unigram_log_prior
-from charlm.quantize import quantize_for_cpu
-from charlm.sample import _filter_logits, pick_next, sample_ids
+from charlm.models.quantize import quantize_for_cpu
 from charlm.score import score_ids
+from charlm.storage.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from charlm.train import TrainConfig, Trainer, run_to_end, train
 from tests.helpers import ARCHS, TINY, poems_slice, shakespeare_slice
 
@@ -146,9 +147,9 @@ def test_adaptive_incremental_decoding_and_decode_step_give_the_forwards_log_pro
         _, state = model(idx[:, :8], state)
         if arch == "gpt":
             pos = torch.full((3,), 8)
-            step = model.decode_step(idx[:, 8], pos, state)
+            step, _ = model.decode_step(idx[:, 8], state, pos)
         else:
-            step, _ = model.decode_step(idx[:, 8], state)
+            step, _ = model.decode_step(idx[:, 8], state, None)
     torch.testing.assert_close(step, full[:, 8], atol=1e-5, rtol=0)
 
 
@@ -203,11 +204,12 @@ def test_large_vocabularies_sample_from_the_same_distribution(one_thread):
     assert V > CANDIDATES
     logits = torch.randn(V, generator=torch.Generator().manual_seed(0)) * 3
     for T, k, p in ((0.8, 0, 1.0), (0.8, 0, 0.9), (1.0, 40, 0.95)):
-        want = torch.softmax(_filter_logits(logits.clone(), T, k, p), -1)
+        want = torch.softmax(filter_dense(logits.clone() / T, k, p), -1)
         want[0] = 0  # the unknown id is never drawn
         want /= want.sum()
         gen = torch.Generator().manual_seed(1)
-        draws = [pick_next(logits.clone(), T, k, p, gen) for _ in range(20_000)]
+        s = Sampling(T, k, p)
+        draws = [pick_next(logits.clone(), s, gen) for _ in range(20_000)]
         got = torch.bincount(torch.tensor(draws), minlength=V).float() / len(draws)
         assert 0 not in draws and float((got - want).abs().sum()) / 2 < 0.06  # total variation
         assert set(torch.tensor(draws).unique().tolist()) <= set(want.nonzero().flatten().tolist())
@@ -217,9 +219,9 @@ def test_large_vocabularies_sample_from_the_same_distribution(one_thread):
 def test_an_adaptive_model_samples_alone_and_batched_alike(poems, arch):
     model = adaptive_model(poems, arch)
     settings = dict(max_new_chars=30, temperature=0.9, top_p=0.95, seed=5)
-    alone = list(sample_ids(model, poems.vocab, "\n春", **settings))
+    alone = list(sample_ids(model, poems.vocab, "\n春", Sampling(**settings)))
     engine = DecodingEngine(model, capacity=4, background=False)
-    reqs = [engine.submit(poems.vocab, "\n春", **{**settings, "seed": 5 + i}) for i in range(3)]
+    reqs = [engine.submit(poems.vocab, "\n春", Sampling(**{**settings, "seed": 5 + i})) for i in range(3)]
     batched = [list(r.ids()) for r in reqs]
     assert batched[0] == alone and len(set(map(tuple, batched))) == 3
     assert all(0 not in ids for ids in batched)
@@ -237,7 +239,7 @@ def test_int8_adaptive_models_keep_the_distribution_and_score(poems, arch):
     assert float((p - pq).abs().sum(-1).max()) / 2 < 0.05
     _, val = poems.split()
     assert abs(score_ids(q.model, val)["loss"] - score_ids(model, val)["loss"]) < 0.02
-    assert len(list(sample_ids(q.model, poems.vocab, "\n", max_new_chars=10, seed=0))) == 10
+    assert len(list(sample_ids(q.model, poems.vocab, "\n", Sampling(max_new_chars=10, seed=0)))) == 10
 
 
 def test_inspect_an_adaptive_gpt(poems):

@@ -12,7 +12,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from charlm.checkpoint import load_checkpoint  # noqa: E402
+from charlm.storage.checkpoint import load_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.app
 ROOT = Path(__file__).resolve().parents[1]

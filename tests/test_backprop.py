@@ -264,7 +264,7 @@ def test_svg_escapes_user_text_and_is_stable():
 
 
 def test_unknown_activation_is_an_error_never_the_identity():
-    from charlm.backprop.engine import activate, derivative
+    from charlm.backprop.ops import activate, derivative
 
     z = np.array([-1.0, 2.0])
     for fn in (activate, derivative):

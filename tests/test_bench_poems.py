@@ -8,11 +8,11 @@ import sys
 import pytest
 import torch
 
-from charlm.checkpoint import save_checkpoint
 from charlm.data import build_corpus
 from charlm.models import ModelConfig, build_model, resolve_head
 from charlm.models.output import count_ids
 from charlm.poetry import is_well_formed, parse_corpus
+from charlm.storage.checkpoint import save_checkpoint
 from tests.helpers import REPO, TINY, poems_slice
 
 

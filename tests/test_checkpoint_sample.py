@@ -3,10 +3,11 @@ import json
 import pytest
 import torch
 
-from charlm.checkpoint import LoadedModel, ResumeState, load_checkpoint, save_checkpoint
-from charlm.errors import CheckpointError
+from charlm.errors import CheckpointError, SamplingError
+from charlm.generation.sample import generate, sample_ids
+from charlm.generation.settings import Sampling
 from charlm.models import ModelConfig, build_model
-from charlm.sample import generate, sample_ids
+from charlm.storage.checkpoint import LoadedModel, ResumeState, load_checkpoint, save_checkpoint
 from charlm.vocab import UNK_ID, CharVocab
 from tests.helpers import ARCHS, TINY
 
@@ -79,17 +80,17 @@ def test_failed_save_leaves_previous_checkpoint_intact(tmp_path):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_seeded_sampling_is_deterministic(arch):
     lm = tiny(arch)
-    a = "".join(generate(lm, "abc", max_new_chars=80, seed=3, top_k=10, top_p=0.9))
-    b = "".join(generate(lm, "abc", max_new_chars=80, seed=3, top_k=10, top_p=0.9))
-    c = "".join(generate(lm, "abc", max_new_chars=80, seed=4, top_k=10, top_p=0.9))
+    a = "".join(generate(lm, "abc", Sampling(max_new_chars=80, seed=3, top_k=10, top_p=0.9)))
+    b = "".join(generate(lm, "abc", Sampling(max_new_chars=80, seed=3, top_k=10, top_p=0.9)))
+    c = "".join(generate(lm, "abc", Sampling(max_new_chars=80, seed=4, top_k=10, top_p=0.9)))
     assert a == b and len(a) == 80 and a != c
 
 
 @pytest.mark.parametrize("arch", ["gpt", "lstm"])
 def test_greedy_and_top_k_one_agree(arch):
     lm = tiny(arch)
-    greedy = "".join(generate(lm, "hello", max_new_chars=40, temperature=0))
-    assert greedy == "".join(generate(lm, "hello", max_new_chars=40, temperature=1.0, top_k=1, seed=9))
+    greedy = "".join(generate(lm, "hello", Sampling(max_new_chars=40, temperature=0)))
+    assert greedy == "".join(generate(lm, "hello", Sampling(max_new_chars=40, temperature=1.0, top_k=1, seed=9)))
 
 
 def test_gpt_slides_past_its_context_and_matches_a_naive_sampler():
@@ -99,7 +100,7 @@ def test_gpt_slides_past_its_context_and_matches_a_naive_sampler():
     with torch.no_grad():
         for p in lm.model.parameters():  # sharpen a random model so that its output depends on the context
             p.mul_(25)
-    out = list(sample_ids(lm.model, VOCAB, "abc", max_new_chars=60, temperature=0))
+    out = list(sample_ids(lm.model, VOCAB, "abc", Sampling(max_new_chars=60, temperature=0)))
     assert len(out) == 60
     ctx = VOCAB.encode("abc").ids
     keep, window = 8, ctx[:]
@@ -119,17 +120,17 @@ def test_gpt_slides_past_its_context_and_matches_a_naive_sampler():
 
 def test_unknown_prompt_characters_never_crash_and_are_never_sampled():
     lm = tiny("gpt")
-    text = "".join(generate(lm, "ЖЖЖ🙂 héllo", max_new_chars=200, temperature=2.0, seed=0))
+    text = "".join(generate(lm, "ЖЖЖ🙂 héllo", Sampling(max_new_chars=200, temperature=2.0, seed=0)))
     assert len(text) == 200 and "\ufffd" not in text
-    assert "".join(generate(lm, "", max_new_chars=10, seed=0))  # empty prompt starts fresh
+    assert "".join(generate(lm, "", Sampling(max_new_chars=10, seed=0)))  # empty prompt starts fresh
 
 
 def test_stop_strings_end_generation_before_the_stop():
     lm = tiny("lstm")
-    full = "".join(generate(lm, "a", max_new_chars=300, temperature=1.5, seed=1))
+    full = "".join(generate(lm, "a", Sampling(max_new_chars=300, temperature=1.5, seed=1)))
     stop = full[40:42]
     cut = full.find(stop)
-    pieces = list(generate(lm, "a", max_new_chars=300, temperature=1.5, seed=1, stop=[stop]))
+    pieces = list(generate(lm, "a", Sampling(max_new_chars=300, temperature=1.5, seed=1, stop=[stop])))
     assert "".join(pieces) == full[:cut]
     assert len(pieces) > 1  # streamed, not all at once
 
@@ -137,5 +138,5 @@ def test_stop_strings_end_generation_before_the_stop():
 def test_bad_sampling_settings():
     lm = tiny("rnn")
     for kw, msg in [({"temperature": -1}, "temperature"), ({"top_p": 0}, "top-p"), ({"top_k": -2}, "top-k")]:
-        with pytest.raises(ValueError, match=msg):
-            list(generate(lm, "a", max_new_chars=5, **kw))
+        with pytest.raises(SamplingError, match=msg):
+            list(generate(lm, "a", Sampling(max_new_chars=5, **kw)))

@@ -153,7 +153,7 @@ def test_binary_upload_is_refused(tmp_path):
 
 def test_cleaning_flags_shrink_the_vocabulary(tmp_path):
     """--lowercase / --collapse-whitespace / --min-char-count: the Train tab's cleaning, from the CLI."""
-    from charlm.checkpoint import load_checkpoint
+    from charlm.storage.checkpoint import load_checkpoint
 
     data = tmp_path / "mixed.txt"
     data.write_text(shakespeare_slice(20_000) + "  \t  rare: §\n", encoding="utf-8")

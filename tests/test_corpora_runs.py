@@ -6,14 +6,15 @@ import unicodedata
 import pytest
 import torch
 
-from charlm.checkpoint import load_checkpoint
 from charlm.corpora import BUILTIN, POEMS, POEMS_WELL_FORMED, PYDOC, builtin_text, load_source
 from charlm.data import build_corpus
 from charlm.errors import DataError
+from charlm.generation.sample import generate
+from charlm.generation.settings import Sampling
 from charlm.models import ModelConfig
 from charlm.poetry import POEM_LENGTH, QuatrainRule, check_form, poem_prompt
-from charlm.runs import MAX_NAME, create_run, open_run, safe_name
-from charlm.sample import generate
+from charlm.storage.checkpoint import load_checkpoint
+from charlm.storage.run import MAX_NAME, create_run, open_run, safe_name
 from charlm.train import TrainConfig, run_to_end, train
 from tests.helpers import TINY
 
@@ -48,7 +49,7 @@ def test_builtin_poems_train_and_sample(tmp_path, arch, one_thread):
     lm = load_checkpoint(tmp_path / "poems" / "best")
     assert lm.vocab.chars == corpus.vocab.chars
     prompt = poem_prompt("靜夜思")
-    free = "".join(generate(lm, prompt, max_new_chars=30, seed=1))
+    free = "".join(generate(lm, prompt, Sampling(max_new_chars=30, seed=1)))
     assert len(free) == 30
     # the decoding rule with a real (barely trained) model: always a well-formed poem
     rule, gen, poem = QuatrainRule(lm.vocab), torch.Generator().manual_seed(1), ""

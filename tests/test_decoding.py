@@ -1,15 +1,17 @@
-"""Batched decoding (charlm.decoding): alone it matches charlm.sample exactly; batched rows get the same
-next-character distribution; a cancelled request leaves the batch at once."""
+"""Batched decoding (charlm.generation.batched): alone it matches charlm.generation.sample exactly; batched rows
+get the same next-character distribution; a cancelled request leaves the batch at once."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from charlm.checkpoint import LoadedModel
-from charlm.decoding import DecodingEngine, engine_for, generate_batched
+from charlm.errors import SamplingError
+from charlm.generation.batched import DecodingEngine, engine_for, generate_batched
+from charlm.generation.sample import generate, sample_ids
+from charlm.generation.settings import Sampling
 from charlm.models import ModelConfig, build_model
-from charlm.sample import generate, sample_ids
+from charlm.storage.checkpoint import LoadedModel
 from charlm.vocab import CharVocab
 from tests.helpers import ARCHS, TINY, shakespeare_slice
 
@@ -30,17 +32,17 @@ def tiny(arch: str) -> LoadedModel:
 def test_a_request_alone_gives_exactly_the_samplers_text(arch, settings):
     lm = tiny(arch)  # block 32: 90 new characters slide the GPT's window several times
     for prompt in ("", "to be or not", "x" * 50):
-        want = "".join(generate(lm, prompt, max_new_chars=90, **settings))
-        assert "".join(generate_batched(lm, prompt, max_new_chars=90, **settings)) == want
+        want = "".join(generate(lm, prompt, Sampling(max_new_chars=90, **settings)))
+        assert "".join(generate_batched(lm, prompt, Sampling(max_new_chars=90, **settings))) == want
 
 
 @pytest.mark.parametrize("arch", ["gpt", "lstm"])
 def test_stop_strings_and_lengths_match_the_sampler(arch):
     lm = tiny(arch)
     for stop in (["e"], ["th", "\n"], ["zzz"]):
-        want = list(generate(lm, "the ", max_new_chars=40, seed=5, stop=stop))
-        assert list(generate_batched(lm, "the ", max_new_chars=40, seed=5, stop=stop)) == want
-    assert list(generate_batched(lm, "the ", max_new_chars=0, seed=5)) == []
+        want = list(generate(lm, "the ", Sampling(max_new_chars=40, seed=5, stop=stop)))
+        assert list(generate_batched(lm, "the ", Sampling(max_new_chars=40, seed=5, stop=stop))) == want
+    assert list(generate_batched(lm, "the ", Sampling(max_new_chars=0, seed=5))) == []
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -61,7 +63,7 @@ def test_batched_rows_get_the_same_next_character_probabilities(arch):
                 cache.k[:, r, :, : len(p)] = st.k[:, 0, :, : len(p)]
                 cache.v[:, r, :, : len(p)] = st.v[:, 0, :, : len(p)]
             pos = torch.tensor([len(p) for p in prompts])
-            rows = [model.decode_step(feeds[:, j], pos + j, cache) for j in range(feeds.shape[1])]
+            rows = [model.decode_step(feeds[:, j], cache, pos + j)[0] for j in range(feeds.shape[1])]
         else:
             states = [model(torch.tensor([p]))[1] for p in prompts]
             if arch == "lstm":
@@ -70,7 +72,7 @@ def test_batched_rows_get_the_same_next_character_probabilities(arch):
                 state = torch.cat(states, 1)
             rows = []
             for j in range(feeds.shape[1]):
-                logits, state = model.decode_step(feeds[:, j], state)
+                logits, state = model.decode_step(feeds[:, j], state, None)
                 rows.append(logits)
     batched = torch.stack(rows, 1)  # (4 rows, 10 steps, vocab)
     for r in range(4):
@@ -83,9 +85,9 @@ def test_requests_decoded_together_match_their_texts_alone(arch, background):
     engine = DecodingEngine(lm.model, capacity=3, background=background)  # 5 requests, 3 rows: two wait
     prompts = ["", "a", "to be or not", "the king, the", "x" * 45]
     with engine._cond:  # all five are queued before the loop admits any: a fixed batch mix
-        reqs = [engine.submit(VOCAB, p, max_new_chars=30 + 7 * i, seed=i) for i, p in enumerate(prompts)]
+        reqs = [engine.submit(VOCAB, p, Sampling(max_new_chars=30 + 7 * i, seed=i)) for i, p in enumerate(prompts)]
     got = [VOCAB.decode(list(r.ids())) for r in reqs]
-    want = [VOCAB.decode(sample_ids(lm.model, VOCAB, p, max_new_chars=30 + 7 * i, seed=i)) for i, p in
+    want = [VOCAB.decode(sample_ids(lm.model, VOCAB, p, Sampling(max_new_chars=30 + 7 * i, seed=i))) for i, p in
             enumerate(prompts)]  # fmt: skip
     assert got == want
     assert engine.rows_stepped > engine.steps  # rows really were stepped together
@@ -96,16 +98,16 @@ def test_a_cancelled_request_leaves_the_batch_at_once(arch):
     lm = tiny(arch)
     engine = DecodingEngine(lm.model, capacity=4)
     with engine._cond:
-        quitter = engine.submit(VOCAB, "the ", max_new_chars=100_000, seed=1)
-        stayer = engine.submit(VOCAB, "a ", max_new_chars=300, seed=2)
+        quitter = engine.submit(VOCAB, "the ", Sampling(max_new_chars=100_000, seed=1))
+        stayer = engine.submit(VOCAB, "a ", Sampling(max_new_chars=300, seed=2))
     ids = quitter.ids()
     first = [next(ids) for _ in range(5)]
     ids.close()  # the caller stops listening (Stop button, closed tab)
     assert quitter.left.wait(10)
     assert quitter.generated < 100_000 and len(first) == 5
     # the other row moved or stayed, and its text is untouched by the leaving row
-    assert VOCAB.decode(list(stayer.ids())) == VOCAB.decode(sample_ids(lm.model, VOCAB, "a ", max_new_chars=300,
-                                                                       seed=2))  # fmt: skip
+    alone = sample_ids(lm.model, VOCAB, "a ", Sampling(max_new_chars=300, seed=2))
+    assert VOCAB.decode(list(stayer.ids())) == VOCAB.decode(alone)
     assert stayer.left.wait(10)
 
 
@@ -113,44 +115,44 @@ def test_shared_engine_per_model_and_errors_reach_the_caller():
     lm = tiny("gpt")
     assert engine_for(lm.model) is engine_for(lm.model)
     engine = DecodingEngine(lm.model)
-    with pytest.raises(ValueError, match="top-p"):
-        engine.submit(VOCAB, "a", top_p=0.0)
-    bad = engine.submit(VOCAB, [VOCAB.size + 5], max_new_chars=3)  # an id outside the vocabulary
+    with pytest.raises(SamplingError, match="top-p"):
+        engine.submit(VOCAB, "a", Sampling(top_p=0.0))
+    bad = engine.submit(VOCAB, [VOCAB.size + 5], Sampling(max_new_chars=3))  # an id outside the vocabulary
     with pytest.raises(IndexError):
         list(bad.ids())
-    assert "".join(generate_batched(lm, "to", max_new_chars=5, seed=1)) == "".join(
-        generate(lm, "to", max_new_chars=5, seed=1)
+    assert "".join(generate_batched(lm, "to", Sampling(max_new_chars=5, seed=1))) == "".join(
+        generate(lm, "to", Sampling(max_new_chars=5, seed=1))
     )  # the model's engine still serves after a failed request
 
 
 @pytest.mark.slow
 def test_shipped_gpt_alone_and_batched_matches_the_sampler():
-    from charlm.checkpoint import load_checkpoint
+    from charlm.storage.checkpoint import load_checkpoint
     from tests.helpers import REPO
 
     lm = load_checkpoint(REPO / "checkpoints" / "shakespeare-gpt")
     prompt = shakespeare_slice(2_000)[-300:]
     engine = DecodingEngine(lm.model, capacity=4)
     with engine._cond:
-        reqs = [engine.submit(lm.vocab, prompt[: 100 * (i + 1)], max_new_chars=150, seed=i) for i in range(3)]
+        reqs = [engine.submit(lm.vocab, prompt[: 100 * (i + 1)], Sampling(max_new_chars=150, seed=i)) for i in range(3)]
     for i, r in enumerate(reqs):
-        want = "".join(generate(lm, prompt[: 100 * (i + 1)], max_new_chars=150, seed=i))
+        want = "".join(generate(lm, prompt[: 100 * (i + 1)], Sampling(max_new_chars=150, seed=i)))
         assert lm.vocab.decode(list(r.ids())) == want
 
 
 @pytest.mark.parametrize("arch", ["gpt", "lstm"])
 def test_int8_request_alone_matches_the_int8_sampler(arch):
-    """The app chats with int8 copies: decoded alone, a seeded reply is the text charlm.sample gives today."""
-    from charlm.quantize import quantize_for_cpu
+    """The app chats with int8 copies: decoded alone, a seeded reply is the text charlm.generation.sample gives."""
+    from charlm.models.quantize import quantize_for_cpu
 
     lm = quantize_for_cpu(tiny(arch))
     for seed in (1, 2):
-        want = "".join(generate(lm, "to be or not to be", max_new_chars=80, seed=seed))
-        assert "".join(generate_batched(lm, "to be or not to be", max_new_chars=80, seed=seed)) == want
+        want = "".join(generate(lm, "to be or not to be", Sampling(max_new_chars=80, seed=seed)))
+        assert "".join(generate_batched(lm, "to be or not to be", Sampling(max_new_chars=80, seed=seed))) == want
 
 
 def test_one_character_requests_beyond_capacity_all_finish():
     lm = tiny("gpt")
     engine = DecodingEngine(lm.model, capacity=2, background=False)  # joiners finish at once; others still wait
-    reqs = [engine.submit(VOCAB, "ab", max_new_chars=1, seed=i) for i in range(5)]
+    reqs = [engine.submit(VOCAB, "ab", Sampling(max_new_chars=1, seed=i)) for i in range(5)]
     assert [len(list(r.ids())) for r in reqs] == [1] * 5

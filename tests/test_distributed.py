@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from charlm.checkpoint import load_checkpoint
+from charlm.storage.checkpoint import load_checkpoint
 from tests.helpers import REPO, shakespeare_slice
 
 

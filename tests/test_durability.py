@@ -135,8 +135,8 @@ def test_a_model_survives_kill_9_and_the_browser_resumes_it(app):
 
 
 def test_sigterm_saves_the_run_before_exiting(app):
-    from charlm.runs import open_run
-    from charlm.store import ModelStore
+    from charlm.storage.run import open_run
+    from charlm.storage.store import ModelStore
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from charlm.checkpoint import LoadedModel
-from charlm.ensemble import ensemble
 from charlm.errors import CheckpointError
+from charlm.generation.sample import generate
+from charlm.generation.settings import Sampling
 from charlm.inspection.surprise import next_char_probs
 from charlm.models import ModelConfig, build_model
-from charlm.sample import generate
+from charlm.models.ensemble import ensemble
 from charlm.score import score_text
+from charlm.storage.checkpoint import LoadedModel
 from charlm.vocab import CharVocab
 from tests.helpers import TINY, shakespeare_slice
 
@@ -33,8 +34,8 @@ def test_a_model_with_itself_is_the_model(text, arch):
     assert score_text(twice, text)["loss"] == pytest.approx(score_text(m, text)["loss"], rel=1e-6)
     ids = m.vocab.encode(text[:100]).ids
     assert torch.allclose(next_char_probs(twice.model, ids), next_char_probs(m.model, ids), atol=1e-6)
-    alone = "".join(generate(m, "ROMEO:", max_new_chars=80, seed=3, top_k=10))
-    assert "".join(generate(twice, "ROMEO:", max_new_chars=80, seed=3, top_k=10)) == alone
+    alone = "".join(generate(m, "ROMEO:", Sampling(max_new_chars=80, seed=3, top_k=10)))
+    assert "".join(generate(twice, "ROMEO:", Sampling(max_new_chars=80, seed=3, top_k=10))) == alone
 
 
 def test_the_ensemble_is_the_mean_of_the_distributions(text):
@@ -44,7 +45,7 @@ def test_the_ensemble_is_the_mean_of_the_distributions(text):
     ids = a.vocab.encode(text[:32]).ids  # one window: every member reads the same text
     mean = sum(next_char_probs(m.model, ids) for m in (a, b, c)) / 3
     assert torch.allclose(next_char_probs(ens.model, ids), mean, atol=1e-6)
-    long = "".join(generate(ens, text[:10], max_new_chars=100, seed=1))  # slides the GPT's 32-char window
+    long = "".join(generate(ens, text[:10], Sampling(max_new_chars=100, seed=1)))  # slides the GPT's 32-char window
     assert len(long) == 100
 
 

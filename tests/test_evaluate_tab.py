@@ -26,8 +26,8 @@ def _tiny_model(folder: Path):
     """A random tiny GPT through the real checkpoint code."""
     import torch
 
-    from charlm.checkpoint import load_checkpoint, save_checkpoint
     from charlm.models import build_model, preset_config
+    from charlm.storage.checkpoint import load_checkpoint, save_checkpoint
     from charlm.vocab import CharVocab
 
     torch.manual_seed(0)
@@ -109,7 +109,7 @@ def test_count_mismatch_is_a_clear_error(client):
 def test_model_based_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     if "/score_model" not in endpoints:
-        pytest.skip("LM core (charlm.checkpoint) not available")
+        pytest.skip("LM core (charlm.storage.checkpoint) not available")
     table = client.predict("tiny", "The cat sat on the mat.", api_name="/score_model")
     assert table["headers"][:2] == ["bpc", "perplexity"] and table["data"][0][0] > 0
     args = ("tiny", "The cat\n今天", "The cat sat on the mat.\n今天天气很好。", 10, 1.0, 3, "auto")

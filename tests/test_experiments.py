@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from charlm.checkpoint import load_checkpoint
 from charlm.data import build_corpus
 from charlm.errors import TrainingError
 from charlm.experiments.compare import RunSpec, compare, summary
 from charlm.experiments.search import REPORTS_PER_TRIAL, SearchSpace, make_study, search
 from charlm.optim import default_lr
+from charlm.storage.checkpoint import load_checkpoint
 from tests.helpers import shakespeare_slice
 
 

@@ -5,11 +5,11 @@ import itertools
 import pytest
 import torch
 
-from charlm.filtering import filter_logits, filter_top, sample_top
+from charlm.generation.filtering import filter_dense, filter_top, sample_top
 
 
 def reference_filter(logits, temperature, top_k, top_p):
-    """``charlm.sample._filter_logits`` as of commit 1edcb7e (copied, so this test outlives a sampler rewrite)."""
+    """The sampler's original ``_filter_logits`` as of commit 1edcb7e (copied, so this test outlives any rewrite)."""
     logits = logits.float() / temperature
     if top_k and 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k).values[..., -1, None]
@@ -23,15 +23,16 @@ def reference_filter(logits, temperature, top_k, top_p):
     return logits
 
 
-def references():
-    refs = [reference_filter]
-    try:
-        from charlm.sample import _filter_logits
+def filter_logits(logits, temperature, top_k, top_p, candidates=None):
+    """``filter_top``'s kept tokens scattered back to full size (-inf elsewhere), to compare with the references."""
+    kw = {} if candidates is None else {"candidates": candidates}
+    vals, ids = filter_top(logits, temperature, top_k, top_p, **kw)
+    return torch.full(logits.shape, float("-inf")).scatter(-1, ids, vals)
 
-        refs.append(_filter_logits)
-    except ImportError:  # the sampler was rewritten; the copy above still pins the behaviour
-        pass
-    return refs
+
+def references():
+    """The frozen copy, and the production full-sort filter (which must stay equal to it)."""
+    return [reference_filter, lambda logits, T, k, p: filter_dense(logits.float() / T, k, p)]
 
 
 SETTINGS = list(itertools.product((0.8, 1.0, 1.3), (0, 1, 40), (1.0, 0.99, 0.9, 0.5)))

@@ -90,9 +90,9 @@ def test_keys_made_from_names_cover_every_name():
 def test_english_texts_copied_from_the_core_are_current():
     """The English of texts the core owns is the core's own: a change there must reach the translation too."""
     from charlm.backprop.presets import PRESETS
+    from charlm.backprop.svg import LEGEND
     from charlm.evaluation import EXPLANATIONS
     from charlm.recipes import choose_recipe, explain
-    from charlm.ui.backprop_i18n import LEGEND
     from charlm.ui.train_job import recipe_line
 
     assert {k: EN[f"eval.explain.{k}"] for k in EXPLANATIONS} == EXPLANATIONS
@@ -167,10 +167,10 @@ def test_message_table_fills_in_the_values():
 @pytest.mark.parametrize("lang", ["zh-CN", "zh-TW"])
 def test_real_errors_come_out_in_chinese(lang):
     from charlm.errors import CharlmError
-    from charlm.ui.train_job import check_form
+    from charlm.ui.train_job import check_train_form
 
     with pytest.raises(CharlmError) as exc:
-        check_form({"time_budget": 5000, "max_steps": 0}, 900)
+        check_train_form({"time_budget": 5000, "max_steps": 0}, 900)
     zh = i18n.tr_error(lang, str(exc.value))
     assert zh.startswith("时间预算" if lang == "zh-CN" else "時間預算") and "900" in zh
     assert i18n.tr_error("en", str(exc.value)) == str(exc.value)
@@ -210,16 +210,16 @@ def test_backprop_picture_and_equations_in_chinese(name):
     from charlm.backprop.presets import preset
     from charlm.backprop.svg import render_svg
     from charlm.backprop.trace import build_trace
-    from charlm.ui.backprop_i18n import equations_html, localize_svg
+    from charlm.ui.backprop_i18n import equations_html, svg_labels
 
     spec = parse_spec(json.dumps(preset(name)))
     r = step(spec)
     steps = build_trace(r)
     for k, st in enumerate(steps):
-        svg = localize_svg(render_svg(r, k), "zh-CN")
+        svg = render_svg(r, k, svg_labels("zh-CN"))
         words = [m for t in re.findall(r"<text [^>]*>([^<]*)</text>|<title>([^<]*)</title>", svg) for m in t if m]
         left = [w for w in words if ENGLISH_WORDS.search(w.replace(spec.loss, ""))]
         assert left == [], f"English left in step {k}"
         eq = equations_html(st, spec, "zh-CN")
         assert f"第 {k} 步" in eq and not ENGLISH_WORDS.search(re.sub(r"<[^>]+>|" + spec.loss, "", eq))
-        assert localize_svg(render_svg(r, k), "en") == render_svg(r, k)
+        assert render_svg(r, k, svg_labels("en")) == render_svg(r, k)

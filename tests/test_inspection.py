@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.checkpoint import LoadedModel
 from charlm.errors import DataError
 from charlm.inspection import MAX_CHARS, attention_maps, char_class, hidden_states, inspect_text, pca_2d
 from charlm.inspection.recurrent import FEATURES, correlations, top_units
 from charlm.inspection.surprise import next_char_probs
 from charlm.models import ModelConfig, build_model
 from charlm.score import score_text
+from charlm.storage.checkpoint import LoadedModel
 from charlm.vocab import CharVocab
 from tests.helpers import TINY, poems_slice, shakespeare_slice
 

@@ -1,8 +1,10 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from charlm.models import ModelConfig, build_model, preset_config
+from charlm.models import LanguageModel, ModelConfig, build_model, preset_config
 from tests.helpers import ARCHS, TINY
 
 
@@ -98,3 +100,62 @@ def test_parameter_count_from_the_config_matches_the_built_model():
             assert config_parameters(cfg) == count_parameters(build_model(cfg)), cfg
     with pytest.raises(ValueError, match="n_layer must be an integer from 1 to 64"):
         ModelConfig(n_layer=1000)
+
+
+# --- the LanguageModel contract -------------------------------------------------------------------------------------
+class _Minimal(LanguageModel):
+    """The least a new architecture writes: one tanh cell, its state a (1, batch, width) tensor."""
+
+    def __init__(self, vocab_size: int, width: int = 8) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(vocab_size=vocab_size)
+        self.embed, self.cell = torch.nn.Embedding(vocab_size, width), torch.nn.RNN(width, width, batch_first=True)
+        self.head = torch.nn.Linear(width, vocab_size)
+
+    max_context = None
+
+    def init_state(self, batch_size: int = 1):
+        return None
+
+    @property
+    def output_head(self):
+        return self.head
+
+    def hidden(self, idx, state=None):
+        return self.cell(self.embed(idx), state)
+
+    def decode_step(self, idx, state, pos):
+        logits, state = self(idx[:, None], state)
+        return logits[:, 0], state
+
+
+def test_the_abstract_base_refuses_a_model_that_leaves_a_method_out():
+    class NoStep(_Minimal):
+        decode_step = LanguageModel.decode_step
+
+    with pytest.raises(TypeError, match="decode_step"):
+        NoStep(5)
+
+
+def test_a_minimal_subclass_is_enough_for_sampling_batching_scoring_and_training():
+    from charlm.generation import Sampling
+    from charlm.generation.batched import DecodingEngine
+    from charlm.generation.sample import sample_ids
+    from charlm.score import score_text
+    from charlm.storage.checkpoint import LoadedModel
+    from charlm.vocab import CharVocab
+
+    vocab = CharVocab.from_chars("abcde ")
+    torch.manual_seed(0)
+    model = _Minimal(vocab.size).eval()
+    lm = LoadedModel(model=model, vocab=vocab, config=model.config)
+    runs = [Sampling(max_new_chars=40, seed=i, top_k=3) for i in range(3)]
+    alone = [list(sample_ids(model, vocab, "abc", s)) for s in runs]
+    engine = DecodingEngine(model, capacity=3, background=False)
+    together = [list(r.ids()) for r in [engine.submit(vocab, "abc", s) for s in runs]]
+    assert together == alone and len(alone[0]) == 40 and engine.rows_stepped > engine.steps  # rows shared steps
+    scores = score_text(lm, "abcde abcde")
+    assert scores["n_chars"] == 10 and 0 < scores["bpc"] < 10
+    loss, _ = model.train()(torch.tensor([[1, 2, 3]]), None, targets=torch.tensor([[2, 3, 4]]))
+    loss.backward()
+    assert model.head.weight.grad is not None

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from charlm.checkpoint import load_checkpoint
 from charlm.data import build_corpus
 from charlm.errors import TrainingError
 from charlm.models import ModelConfig, build_model
 from charlm.optim import DEFAULT_LR, OPTIMIZERS, default_lr, make_optimizer
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.train import TrainConfig, train
 from tests.helpers import TINY, shakespeare_slice
 

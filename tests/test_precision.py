@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from charlm import device
-from charlm.checkpoint import load_checkpoint
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.data import build_corpus
 from charlm.inspection import inspect_text
 from charlm.models import ModelConfig, preset_config
-from charlm.sample import sample_ids
+from charlm.generation.sample import sample_ids
+from charlm.generation.settings import Sampling
 from charlm.score import score_ids
 from charlm.train import TrainConfig, Trainer, run_to_end
 from tests.helpers import ARCHS, TINY, poems_slice, shakespeare_slice
@@ -57,7 +58,7 @@ def test_train_score_inspect_sample(corpora, arch, head, precision, tmp_path, on
     assert res["loss"] == pytest.approx(fp32["loss"], rel=0.05)  # bf16 rounds; it does not change the answer
     with device.autocast(torch.device("cpu"), precision):  # a caller's autocast region reaches the model code
         report = inspect_text(loaded, text[:80])
-        out = list(sample_ids(loaded.model, loaded.vocab, text[:5], max_new_chars=12, seed=0))
+        out = list(sample_ids(loaded.model, loaded.vocab, text[:5], Sampling(max_new_chars=12, seed=0)))
     assert len(report.surprise.bits) == len(text[:80]) - 1 and all(map(math.isfinite, report.surprise.bits))
     assert len(out) == 12
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.checkpoint import LoadedModel
+from charlm.generation.sample import generate
+from charlm.generation.settings import Sampling
 from charlm.models import ModelConfig, build_model
-from charlm.quantize import is_quantized, quantize_for_cpu
-from charlm.sample import generate
+from charlm.models.quantize import is_quantized, quantize_for_cpu
 from charlm.score import score_ids
+from charlm.storage.checkpoint import LoadedModel
 from charlm.vocab import CharVocab
 from tests.helpers import ARCHS, TINY
 
@@ -45,7 +46,7 @@ def test_quantized_model_samples_and_scores(arch):
     q = quantize_for_cpu(tiny(arch))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # deprecations are silenced at quantize time only
-        text = "".join(generate(q, "abc", max_new_chars=70, seed=3))  # GPT: slides past its 32-char window
+        text = "".join(generate(q, "abc", Sampling(max_new_chars=70, seed=3)))  # GPT: slides past its 32-char window
     assert len(text) == 70
     ids = np.asarray(VOCAB.encode("the cat sat on the mat, and the dog sat on the log.\n" * 4).ids)
     res = score_ids(q.model, ids)

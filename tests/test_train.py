@@ -4,10 +4,10 @@ import time
 import pytest
 import torch
 
-from charlm.checkpoint import load_checkpoint
 from charlm.data import build_corpus
 from charlm.errors import TrainingError
 from charlm.models import ModelConfig
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.train import TrainConfig, lr_at, run_to_end, train
 from tests.helpers import ARCHS, TINY, shakespeare_slice
 

@@ -7,9 +7,9 @@ import os
 import pytest
 import torch
 
-from charlm.checkpoint import load_checkpoint, save_checkpoint
 from charlm.models import ModelConfig, build_model
-from charlm.quantize import is_quantized
+from charlm.models.quantize import is_quantized
+from charlm.storage.checkpoint import load_checkpoint, save_checkpoint
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 from charlm.vocab import CharVocab

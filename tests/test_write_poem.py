@@ -9,13 +9,14 @@ import sys
 import pytest
 import torch
 
-from charlm.checkpoint import LoadedModel, save_checkpoint
 from charlm.data import build_corpus
 from charlm.errors import PoetryError
+from charlm.generation.settings import Sampling
 from charlm.models import ModelConfig, build_model, resolve_head
 from charlm.models.output import count_ids
+from charlm.models.quantize import quantize_for_cpu
 from charlm.poetry import FREE_MAX_CHARS, POEM_LENGTH, check_form, to_simplified, write_poem
-from charlm.quantize import quantize_for_cpu
+from charlm.storage.checkpoint import LoadedModel, save_checkpoint
 from charlm.vocab import CharVocab
 from tests.helpers import REPO, TINY, poems_slice
 
@@ -41,19 +42,21 @@ def gru(corpus):
 def test_the_constrained_sampler_never_breaks_the_form(gru, one_thread):
     free_ok = 0
     for seed in range(100):
-        out = write_poem(gru, "春晓", constrained=True, seed=seed, temperature=1.2)
+        out = write_poem(gru, "春晓", constrained=True, sampling=Sampling(seed=seed, temperature=1.2))
         assert out.well_formed and check_form(out.poem_traditional).ok, (seed, out.poem)
         assert len(out.poem) == POEM_LENGTH - 1 and out.title == "春曉"
-        free_ok += write_poem(gru, "春晓", seed=seed).well_formed
+        free_ok += write_poem(gru, "春晓", sampling=Sampling(seed=seed)).well_formed
     assert free_ok < 10  # the same model unconstrained: the form is the rule's doing, not the model's
 
 
 @pytest.mark.parametrize("arch", ["gpt", "lstm"])
 def test_every_architecture_and_a_first_line(corpus, arch):
     lm = untrained(corpus, arch, block_size=32)  # a GPT window of 32: the prompt is cut to fit the poem
-    out = write_poem(lm, "", "床前明月光", constrained=True, seed=3, top_k=50, top_p=0.9)
+    out = write_poem(lm, "", "床前明月光", constrained=True, sampling=Sampling(seed=3, top_k=50, top_p=0.9))
     assert out.well_formed and out.title == "無題" and out.poem.startswith("牀前明月光，")  # s2t: 床 -> 牀
-    assert write_poem(quantize_for_cpu(lm), "长" * 30, constrained=True, seed=1).well_formed  # a long title, int8
+    assert write_poem(
+        quantize_for_cpu(lm), "长" * 30, constrained=True, sampling=Sampling(seed=1)
+    ).well_formed  # a long title, int8
 
 
 def test_free_mode_stops_at_the_end_of_the_line(corpus):
@@ -63,20 +66,20 @@ def test_free_mode_stops_at_the_end_of_the_line(corpus):
         head.weight.zero_()
         head.bias.fill_(-30.0)
         head.bias[int(lm.model.output_head.rank[corpus.vocab.id_of("\n")])] = 30.0
-    out = write_poem(lm, "江雪", "千山鳥飛絕", seed=0)
+    out = write_poem(lm, "江雪", "千山鳥飛絕", sampling=Sampling(seed=0))
     assert out.poem == "千山鳥飛絕，" and not out.well_formed and "line 2" not in out.form.summary()
     assert not any("did not end" in n for n in out.notices)
-    noisy = write_poem(untrained(corpus, "gru"), "江雪", seed=0, temperature=2.0)
+    noisy = write_poem(untrained(corpus, "gru"), "江雪", sampling=Sampling(seed=0, temperature=2.0))
     assert "\n" not in noisy.poem and len(noisy.poem) <= FREE_MAX_CHARS
 
 
 def test_scripts_and_notices(gru):
-    simp = write_poem(gru, "静夜思", constrained=True, seed=4, script="simplified")
-    trad = write_poem(gru, "静夜思", constrained=True, seed=4)
+    simp = write_poem(gru, "静夜思", constrained=True, script="simplified", sampling=Sampling(seed=4))
+    trad = write_poem(gru, "静夜思", constrained=True, sampling=Sampling(seed=4))
     assert trad.poem == simp.poem_traditional and simp.poem == to_simplified(trad.poem)
     assert any("静夜思 → 靜夜思" in n for n in simp.notices)
     assert simp.to_json()["well_formed"] is True and simp.to_json()["script"] == "simplified"
-    odd = write_poem(gru, "Ωmega", constrained=True, seed=0)
+    odd = write_poem(gru, "Ωmega", constrained=True, sampling=Sampling(seed=0))
     assert any("does not know" in n and "'Ω'" in n for n in odd.notices) and odd.well_formed
     with pytest.raises(PoetryError, match="script"):
         write_poem(gru, "江雪", script="pinyin")

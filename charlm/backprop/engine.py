@@ -14,84 +14,16 @@ the same positions as ``weights``; the input x is kept separately.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from charlm.backprop.ops import activate, derivative, loss_value, output_delta
+from charlm.backprop.spec import Spec
 from charlm.errors import SpecError, TrainingError
-
-if TYPE_CHECKING:
-    from charlm.backprop.spec import Spec
 
 MAX_TRAIN_STEPS = 20_000
 MAX_TRAIN_PASSES = 300_000  # steps x (samples + 1): every step re-measures the loss on every sample (~10 s at most)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
-@dataclass(frozen=True)
-class Activation:
-    """f and f′ side by side, as micrograd keeps an op's forward and backward together."""
-
-    f: Callable[[np.ndarray], np.ndarray]
-    df: Callable[[np.ndarray], np.ndarray] | None  # None: no elementwise f′ (softmax; see output_delta)
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation(lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64)),  # relu′(0) = 0, as torch
-    "tanh": Activation(np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "sigmoid": Activation(_sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z))),
-    "linear": Activation(lambda z: z.copy(), np.ones_like),
-    "softmax": Activation(_softmax, None),
-}
-LOSSES = ("half_sse", "mse", "softmax_ce")
-
-
-def _activation(name: str) -> Activation:
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise SpecError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}") from None
-
-
-def activate(name: str, z: np.ndarray) -> np.ndarray:
-    """f(z) for one layer."""
-    return _activation(name).f(z)
-
-
-def derivative(name: str, z: np.ndarray) -> np.ndarray:
-    """f′(z), elementwise."""
-    df = _activation(name).df
-    if df is None:
-        raise SpecError(f"{name} has no elementwise derivative; it is only allowed as the output with softmax_ce")
-    return df(z)
-
-
-def loss_value(loss: str, yhat: np.ndarray, y: np.ndarray) -> float:
-    if loss == "half_sse":
-        return float(0.5 * np.sum((yhat - y) ** 2))
-    if loss == "mse":
-        return float(np.mean((yhat - y) ** 2))
-    if loss == "softmax_ce":
-        return float(-np.sum(y * np.log(np.clip(yhat, 1e-300, None))))
-    raise SpecError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
-
-
-def output_delta(loss: str, act: str, z: np.ndarray, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """δ⁽ᴸ⁾ = ∂L/∂z⁽ᴸ⁾; with softmax + cross-entropy the Jacobian collapses to ŷ − y."""
-    if loss == "softmax_ce":
-        return yhat - y
-    dl_da = (yhat - y) if loss == "half_sse" else 2.0 * (yhat - y) / yhat.size
-    return dl_da * derivative(act, z)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from charlm.backprop.engine import ACTIVATIONS, LOSSES
+from charlm.backprop.ops import ACTIVATIONS, LOSSES
 from charlm.errors import SpecError
 
 SPEC_KEYS = {"layers", "activations", "weights", "biases", "input", "target", "loss", "lr", "samples", "name", "note",

@@ -3,11 +3,13 @@
 The layout depends only on the layer sizes, so editing a number or stepping through the trace changes the
 text and colours but never moves anything (micrograd's live demo does the same). Colours follow TF
 Playground: blue for positive weights, orange for negative, thicker for larger |w|. Every piece of text goes
-through ``html.escape`` because the spec (its name, for one) comes from the user.
+through ``html.escape`` because the spec (its name, for one) comes from the user. The words come from a
+``Labels`` (English by default), so the app draws the picture in the user's language without rewriting it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -17,6 +19,27 @@ from charlm.backprop.trace import fmt, n_steps, step_info, sub, sup
 POS, NEG, DEAD, HILITE, GRAD = "#2563eb", "#ea580c", "#9ca3af", "#fef3c7", "#b91c1c"
 WIDTH, BOX_W, BOX_H, ROW, LOSS_W = 1000, 166, 62, 84, 140
 COMPACT_UNITS = 8  # beyond this a layer is drawn as small circles without text
+LEGEND = ("blue = positive weight, orange = negative, thickness ∝ |w|;  ∂ = ∂L/∂w;  δ = ∂L/∂z (red);  "
+          "dashed grey = inactive ReLU (z ≤ 0, so δ = 0)")  # fmt: skip
+
+
+def _english_header(name: str, k: int, last: int, phase: str, layer: int | None) -> str:
+    return (f"{name}: " if name else "") + f"step {k} of {last}: {phase}" + (f" (layer {layer})" if layer else "")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Every word of the drawing; numbers and symbols are not words and stay as they are."""
+
+    header: Callable[[str, int, int, str, int | None], str] = _english_header  # (name, k, last, phase, layer)
+    input: str = "input"  # the first column's name
+    layer: Callable[[int, str], str] = lambda layer, act: f"layer {layer} ({act})"  # noqa: E731
+    value: Callable[[str], str] = lambda value: f"value {value}"  # noqa: E731 - a small neuron's tooltip
+    inactive: str = "inactive ReLU"
+    legend: str = LEGEND
+
+
+ENGLISH = Labels()
 
 
 def _t(
@@ -70,9 +93,10 @@ class _View:
     xs: list[float]
     pos: list[list[tuple[float, float]]]  # (x, y) of every neuron, per column
     half_w: float
+    labels: Labels
 
     @classmethod
-    def at(cls, r: Result, k: int) -> _View:
+    def at(cls, r: Result, k: int, labels: Labels) -> _View:
         s, n_l = r.spec, len(r.spec.weights)
         phase, layer = step_info(k, n_l)
         compact = max(s.layers) > COMPACT_UNITS
@@ -86,13 +110,13 @@ class _View:
 
         pos = [list(zip([x] * n, ys(n), strict=False)) for x, n in zip(xs, s.layers, strict=False)]
         return cls(r, k, phase, layer, compact, row, max(s.layers) * row + 150, top, xs, pos,
-                   9 if compact else BOX_W / 2)  # fmt: skip
+                   9 if compact else BOX_W / 2, labels)  # fmt: skip
 
 
-def render_svg(r: Result, k: int | None = None) -> str:
-    """The network at step k of the trace (None or past the end: everything, after the update)."""
+def render_svg(r: Result, k: int | None = None, labels: Labels = ENGLISH) -> str:
+    """The network at step k of the trace (None or past the end: everything, after the update), in ``labels``."""
     last = n_steps(len(r.spec.weights)) - 1
-    v = _View.at(r, last if k is None or k > last else max(k, 0))
+    v = _View.at(r, last if k is None or k > last else max(k, 0), labels)
     name = escape(r.spec.name or "network", quote=True)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {v.height}" width="100%" '
@@ -103,9 +127,7 @@ def render_svg(r: Result, k: int | None = None) -> str:
     out += _edges(v)
     out += _neurons(v)
     out += _loss_box(v)
-    out.append(_t(14, v.height - 14, "blue = positive weight, orange = negative, thickness ∝ |w|;  ∂ = ∂L/∂w;  "
-                  "δ = ∂L/∂z (red);  dashed grey = inactive ReLU (z ≤ 0, so δ = 0)", 12, "#4b5563",
-                  anchor="start"))  # fmt: skip
+    out.append(_t(14, v.height - 14, labels.legend, 12, "#4b5563", anchor="start"))
     out.append("</svg>")
     return "\n".join(out)
 
@@ -113,15 +135,13 @@ def render_svg(r: Result, k: int | None = None) -> str:
 def _header(v: _View, last: int) -> list[str]:
     """The step's title, the highlighted column and the column labels."""
     s = v.r.spec
-    title = f"{s.name}: " if s.name else ""
-    out = [_t(14, 24, f"{title}step {v.k} of {last}: {v.phase}" + (f" (layer {v.layer})" if v.layer else ""), 15,
-              weight="bold", anchor="start")]  # fmt: skip
+    out = [_t(14, 24, v.labels.header(s.name, v.k, last, v.phase, v.layer), 15, weight="bold", anchor="start")]
     hl_col = v.layer if v.phase in ("forward", "backward") else (0 if v.phase == "input" else None)
     if hl_col is not None:
         x0, x1 = v.xs[hl_col] - v.half_w - 8, v.xs[hl_col] + v.half_w + 8
         out.append(f'<rect x="{x0:.1f}" y="{v.top - 24}" width="{x1 - x0:.1f}" height="{v.height - v.top - 30}" '
                    f'rx="10" fill="{HILITE}"/>')  # fmt: skip
-    for i, lab in enumerate(["input"] + [f"layer {l} ({a})" for l, a in enumerate(s.activations, 1)]):
+    for i, lab in enumerate([v.labels.input] + [v.labels.layer(l, a) for l, a in enumerate(s.activations, 1)]):
         out.append(_t(v.xs[i], v.top - 8, lab, 12, "#374151", "bold"))
     return out
 
@@ -173,7 +193,7 @@ def _neurons(v: _View) -> list[str]:
     show_delta = [v.k >= 2 * n_l + 2 - l for l in range(1, n_l + 1)]
     return [
         _neuron(v.r, c, i, x, y, v.compact, show_val[c], c > 0 and show_delta[c - 1], v.k >= 2 * n_l + 1,
-                v.phase == "update")
+                v.phase == "update", v.labels)
         for c, column in enumerate(v.pos)
         for i, (x, y) in enumerate(column)
     ]  # fmt: skip
@@ -204,6 +224,7 @@ def _neuron(
     show_delta: bool,
     show_dx: bool,
     updated: bool,
+    labels: Labels,
 ) -> str:
     s = r.spec
     dead = c > 0 and s.activations[c - 1] == "relu" and show_val and r.z[c - 1][i] <= 0
@@ -213,7 +234,7 @@ def _neuron(
     if compact:
         v = (s.x[i] if c == 0 else r.a[c - 1][i]) if show_val else 0.0
         col = POS if v >= 0 else NEG
-        tip = f"value {fmt(v)}" + (f", δ {fmt(r.delta[c - 1][i])}" if show_delta else "")
+        tip = labels.value(fmt(v)) + (f", δ {fmt(r.delta[c - 1][i])}" if show_delta else "")
         return (
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{col if show_val else fill}" '
             f'fill-opacity="{min(abs(v), 1.0) * 0.8 + 0.1:.2f}" stroke="{stroke}"{dash}>'
@@ -242,5 +263,5 @@ def _neuron(
     if show_delta:
         parts.append(_t(x, y0 + 52, f"δ = {fmt(r.delta[c - 1][i])}", 12, GRAD, "bold"))
     if dead:
-        parts.append(_t(x0 + BOX_W - 4, y0 - 4, "inactive ReLU", 10, "#6b7280", anchor="end"))
+        parts.append(_t(x0 + BOX_W - 4, y0 - 4, labels.inactive, 10, "#6b7280", anchor="end"))
     return "\n".join(parts)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
-from charlm.backprop.engine import Result, derivative
+from charlm.backprop.engine import Result
+from charlm.backprop.ops import derivative
 
 MAX_LINES = 24  # per step; a big layer would otherwise bury the equation
 

@@ -42,9 +42,9 @@ def load_for_inference(args: argparse.Namespace, checkpoint: str | None = None, 
 
     ``args.int8`` None means the command's default: int8 on the CPU when torch has an int8 engine.
     """
-    from charlm.checkpoint import load_checkpoint
     from charlm.device import pick_device
-    from charlm.quantize import quantize_for_cpu
+    from charlm.models.quantize import quantize_for_cpu
+    from charlm.storage.checkpoint import load_checkpoint
 
     set_threads(args.threads, work)
     try:
@@ -75,7 +75,7 @@ def load_models(args: argparse.Namespace, work: str = "score"):
     members = [load_for_inference(args, path, work=work) for path in paths]
     if len(members) == 1:
         return members[0], []
-    from charlm.ensemble import ensemble
+    from charlm.models.ensemble import ensemble
 
     return ensemble(members), members
 

@@ -31,11 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_poem(args) -> int:
+    from charlm.generation.settings import Sampling
     from charlm.poetry import write_poem
 
     loaded = load_for_inference(args, work="decode")
     result = write_poem(loaded, args.title, args.first_line, constrained=args.constrained, script=args.script,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)  # fmt: skip
+                        sampling=Sampling(args.temperature, args.top_k, args.top_p, seed=args.seed))  # fmt: skip
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0

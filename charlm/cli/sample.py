@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from charlm.cli.common import add_inference_flags, load_models
 from charlm.errors import CharlmError
@@ -33,15 +34,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sample(args) -> int:
-    from charlm.decoding import DecodingEngine
-    from charlm.sample import check_sampling, generate, text_until_stop
+    from charlm.generation.batched import DecodingEngine
+    from charlm.generation.sample import generate, text_until_stop
+    from charlm.generation.settings import Sampling
     from charlm.text import read_text
     from charlm.vocab import describe_chars
 
-    try:
-        check_sampling(args.temperature, args.top_k, args.top_p, args.max_new_chars)
-    except ValueError as exc:
-        raise CharlmError(str(exc)) from None
+    stop = tuple(s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop)
+    sampling = Sampling(args.temperature, args.top_k, args.top_p, args.max_new_chars, args.seed, stop)
     n = args.num_samples
     if not 1 <= n <= MAX_SAMPLES:
         raise CharlmError(f"--num-samples must be between 1 and {MAX_SAMPLES}, not {n}")
@@ -53,16 +53,13 @@ def run_sample(args) -> int:
             f"note: the model does not know {describe_chars(unknown)}; they are read as 'unknown'",
             file=sys.stderr,
         )
-    stop = [s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop]
-    seeds = [None if args.seed is None else args.seed + i for i in range(n)]
+    runs = [replace(sampling, seed=None if args.seed is None else args.seed + i) for i in range(n)]
     if members:  # an ensemble has no batched step: its samples are drawn one after another
-        streams = [generate(loaded, prompt, max_new_chars=args.max_new_chars, temperature=args.temperature,
-                            top_k=args.top_k, top_p=args.top_p, seed=seed, stop=stop) for seed in seeds]  # fmt: skip
+        streams = [generate(loaded, prompt, s) for s in runs]
     else:  # all N decode together, stepped by this thread as it prints (no background thread: nothing to hand over)
         engine = DecodingEngine(loaded.model, capacity=n, background=False)
-        reqs = [engine.submit(loaded.vocab, prompt, max_new_chars=args.max_new_chars, temperature=args.temperature,
-                              top_k=args.top_k, top_p=args.top_p, seed=seed, stop=stop) for seed in seeds]  # fmt: skip
-        streams = [text_until_stop(req.ids(), loaded.vocab.chars, stop) for req in reqs]
+        streams = [text_until_stop(engine.submit(loaded.vocab, prompt, s).ids(), loaded.vocab.chars, s.stop)
+                   for s in runs]  # fmt: skip
     for i, pieces in enumerate(streams):
         if n > 1:
             sys.stdout.write(f"{'' if i == 0 else chr(10)}--- sample {i + 1} of {n} ---\n")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 import sacrebleu
 
 from charlm.errors import DataError
 from charlm.evaluation.text_metrics import EvalReport, evaluate_texts
+from charlm.generation.settings import DEFAULT_SAMPLING, Sampling
 
 
 def score_model_on_text(
@@ -37,31 +39,31 @@ def generate_and_score(
     tokenize: str = "auto",
     max_gflop: float | None = None,
     progress: Callable[[float], None] | None = None,
-    **sampling,
+    sampling: Sampling = DEFAULT_SAMPLING,
 ) -> EvalReport:
     """Generate a continuation for every prompt with ``loaded`` and score the outputs against ``refs``.
 
-    ``sampling`` goes to ``charlm.sample.generate`` (``max_new_chars``, ``temperature``, ``top_k``, ``top_p``,
-    ``seed``, ``stop``). Pass a ``seed`` for reproducible reports. ``max_gflop`` refuses too much work up front.
+    ``sampling`` goes to ``charlm.generation.sample.generate``; give it a ``seed`` for reproducible reports.
+    ``max_gflop`` refuses too much work up front.
     """
     from charlm.budget import check, generation_cost  # lazy: text metrics need no torch
-    from charlm.sample import generate
+    from charlm.generation.sample import generate
 
     if len(prompts) != len(refs):
         raise DataError(f"{len(prompts)} prompts but {len(refs)} references")
     if max_gflop is not None:
-        new = int(sampling.get("max_new_chars", 200))
+        new = sampling.max_new_chars
         cost = generation_cost(loaded.config, loaded.n_params, len(prompts), sum(map(len, prompts)), new)
         check(cost, max_gflop, None, f"generating {new:,} characters for each of {len(prompts):,} prompts",
               "CHARLM_MAX_REQUEST_GFLOP")  # fmt: skip
     outputs = []
     for i, p in enumerate(prompts):
-        outputs.append("".join(generate(loaded, p, **sampling)))
+        outputs.append("".join(generate(loaded, p, sampling)))
         if progress is not None:
             progress((i + 1) / len(prompts))
     report = evaluate_texts(outputs, refs, tokenize=tokenize)
     for row, prompt in zip(report.rows, prompts, strict=True):
         row["prompt"] = prompt
-    report.details["sampling"] = ", ".join(f"{k}={v}" for k, v in sorted(sampling.items()))
+    report.details["sampling"] = ", ".join(f"{k}={v}" for k, v in sorted(asdict(sampling).items()))
     report.details["sacrebleu"] = sacrebleu.__version__
     return report

@@ -90,11 +90,12 @@ class CompareEvent:
 
 
 def _sample(checkpoint: Path, seed: int) -> str:
-    from charlm.checkpoint import load_checkpoint
-    from charlm.sample import generate
+    from charlm.generation.sample import generate
+    from charlm.generation.settings import Sampling
+    from charlm.storage.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
-    return "".join(generate(loaded, "\n", max_new_chars=SAMPLE_CHARS, temperature=0.8, seed=seed))
+    return "".join(generate(loaded, "\n", Sampling(max_new_chars=SAMPLE_CHARS, temperature=0.8, seed=seed)))
 
 
 def check_specs(specs: list[RunSpec], size: str) -> None:

@@ -12,6 +12,7 @@ log-probabilities. Both work wherever logits do (softmax, top-k/top-p, cross-ent
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -22,31 +23,44 @@ from charlm.models.output import head_loss
 State = Any  # opaque to callers: pass back what the model returned
 
 
-class LanguageModel(nn.Module):
-    """Base class of every charlm model (GPT, RecurrentLM)."""
+class LanguageModel(nn.Module, ABC):
+    """Base class of every charlm model (GPT, RecurrentLM, Ensemble): what a new architecture must provide.
+
+    The sampler calls ``max_context``, ``init_state`` and ``forward``; the batched engine ``decode_step``; scoring
+    ``output_head`` and ``hidden`` (an adaptive head scores from the hidden vectors); training ``forward`` with
+    targets. ``tests/test_models.py`` builds a minimal subclass and runs all of them through it.
+    """
 
     config: Any  # the ModelConfig it was built from
     tied_keys: tuple[str, ...] = ()  # state-dict keys that alias another tensor (saved once)
 
     @property
+    @abstractmethod
     def max_context(self) -> int | None:
         """How many positions the model can see at once; None when the state carries everything (recurrent)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def init_state(self, batch_size: int = 1) -> State:
         """A fresh state for ``batch_size`` rows (None where the layers start from zeros themselves)."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def output_head(self) -> nn.Module | None:
         """The output layer: an ``nn.Linear`` (logits) or a ``charlm.models.output.AdaptiveHead`` (log-probs);
         None for a model without a single one (an ensemble)."""
-        return None
 
+    @abstractmethod
     def hidden(self, idx: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         """The hidden vectors the output layer reads, (batch, time, width), and the new state: ``forward``
         without its last layer, for callers that use the head's own methods (``AdaptiveHead.score``)."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def decode_step(self, idx: torch.Tensor, state: State, pos: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+        """One new character for each of ``n = len(idx)`` rows, row b at its own position ``pos[b]`` (None for a
+        model whose state carries everything, a recurrent one): the logits
+        (n, vocab) and the state (a state for at least n rows, updated in place or returned anew). Same maths as
+        ``forward`` on a one-character input in eval mode; the batched engine (``charlm.generation.batched``)
+        steps every live row with it."""
 
     def forward(self, idx: torch.Tensor, state: State = None, targets: torch.Tensor | None = None):
         """``logits, state``; with ``targets`` (batch, time) ``loss, state``: the mean next-character loss, through

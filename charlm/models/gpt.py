@@ -7,12 +7,12 @@ for a large vocabulary, an adaptive softmax (``charlm.models.output``) with the 
 Decoding: without a cache, generating character n re-runs attention over all n previous characters (nanoGPT's
 sample.py does this, ~80 chars/s on a laptop). With the cache each step only computes the new character's query,
 key and value and attends to the stored keys/values. The cache holds at most ``block_size`` positions; the
-sampler slides the window when it is full (see ``charlm.sample``).
+sampler slides the window when it is full (see ``charlm.generation.sample``).
 
 Batched decoding (``decode_step``): several independent texts, each at its own position, advance by one
 character in one forward pass. Every row writes its new key/value at its own position of a preallocated cache and
 attends over the whole cache with a mask that hides the slots beyond its position, so the shapes never depend on
-where each row is (``charlm.decoding`` serves many chat replies this way).
+where each row is (``charlm.generation.batched`` serves many chat replies this way).
 """
 
 from __future__ import annotations
@@ -174,15 +174,15 @@ class GPT(LanguageModel):
             state.pos += T
         return self.ln_f(x), state
 
-    def decode_step(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    def decode_step(self, idx: torch.Tensor, cache: KVCache, pos: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
         """One new character for each of ``n = len(idx)`` rows, row b at its own position ``pos[b]``.
 
-        ``cache`` holds at least n rows (rows 0..n-1 are used; ``cache.pos`` is ignored). Returns logits (n, vocab)
-        (an adaptive head's log-probabilities).
+        ``cache`` holds at least n rows (rows 0..n-1 are used and written in place; ``cache.pos`` is ignored).
+        Returns logits (n, vocab) (an adaptive head's log-probabilities) and the cache.
         The same maths as ``forward`` with a cache, written for one position per row: 2-D activations, and
         attention over all ``block_size`` slots with ``-inf`` at the slots a row has not filled yet. A single row
         attends over its filled slots with ``forward``'s own kernel instead: the very same rounding, so a text
-        decoded alone is exactly ``charlm.sample``'s (an int8 model would turn a 1e-7 difference into a
+        decoded alone is exactly ``charlm.generation.sample``'s (an int8 model would turn a 1e-7 difference into a
         different quantized activation now and then).
         """
         n, C, nh = idx.shape[0], self.config.n_embd, self.config.n_head
@@ -209,4 +209,4 @@ class GPT(LanguageModel):
                 y = y.transpose(1, 2).reshape(n, C)
             x = x + attn.c_proj(y)
             x = x + block.mlp(block.ln_2(x))
-        return self.lm_head(self.ln_f(x))
+        return self.lm_head(self.ln_f(x)), cache

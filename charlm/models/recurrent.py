@@ -67,14 +67,16 @@ class RecurrentLM(LanguageModel):
         out, state = self.rnn(x, state)
         return self.drop(out), state
 
-    def decode_step(self, idx: torch.Tensor, state):
+    def decode_step(self, idx: torch.Tensor, state, pos: torch.Tensor | None):
         """One new character for each of ``n = len(idx)`` rows: logits (n, vocab) (an adaptive head's
-        log-probabilities) and the new state.
+        log-probabilities) and the new state. ``pos`` is not needed: the state carries everything.
 
         ``state`` is what ``forward`` returns for n rows (``(h, c)`` for an LSTM, ``h`` otherwise; never None).
         Same maths as ``forward`` on a one-character input, in eval mode (no dropout).
         """
-        if type(self.rnn) is not _LAYERS[self.config.arch]:  # an int8 copy (charlm.quantize): its own fused layer
+        if (
+            type(self.rnn) is not _LAYERS[self.config.arch]
+        ):  # an int8 copy (charlm.models.quantize): its own fused layer
             logits, state = self(idx[:, None], state)
             return logits[:, 0], state
         lstm = self.config.arch == "lstm"

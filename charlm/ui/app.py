@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import threading
 import time
@@ -67,7 +66,7 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
             build_backprop_tab(limits)
             build_inspect_tab(picker, registry)
         gr.Markdown(static(limits.describe), elem_id="limits")
-        browser_key = gr.BrowserState(None, storage_key="charlm-user", secret=browser_secret(registry))
+        browser_key = gr.BrowserState(None, storage_key="charlm-user", secret=registry.store.browser_secret())
 
         def restore_user(key: str | None, request: gr.Request):
             """A page load: tie this session to the browser's own models (they survive server restarts)."""
@@ -152,16 +151,6 @@ def _model_bar(registry: ModelRegistry, default: str) -> tuple[gr.Dropdown, gr.M
                   concurrency_id="zip")  # fmt: skip
     delete_btn.click(delete_model, picker, [picker, card], api_name="delete_model")
     return picker, card
-
-
-def browser_secret(registry: ModelRegistry) -> str:
-    """The key that encrypts the browser's stored value: kept with the models, so a restart can still read it."""
-    path = registry.store.root / "browser-secret"
-    if not path.is_file():
-        tmp = path.with_name(f".browser-secret-{os.getpid()}")
-        tmp.write_text(secrets.token_urlsafe(24))
-        os.replace(tmp, path)
-    return path.read_text().strip()
 
 
 def _start_cleaner(registry: ModelRegistry, every: float = 600.0) -> None:

@@ -2,9 +2,9 @@
 
 ``charlm.backprop`` draws the network and writes each step's title in English (the CLI prints them). The
 equations and numbers are symbols and stay as they are; the few words around them are put in the user's
-language here: the step's title is rebuilt from its phase and layer, and the SVG's text nodes (header, column
-names, legend, "inactive ReLU", tooltips) are matched one by one. ``tests/test_i18n.py`` draws every step of every
-preset in Chinese and fails when an English word is left, so a change to the drawing shows up there.
+language here: the step's title is rebuilt from its phase and layer, and the drawing takes its words as data
+(``svg_labels``, a ``charlm.backprop.svg.Labels``). ``tests/test_i18n.py`` draws every step of every preset in
+Chinese and fails when an English word is left, so a new word in the drawing shows up there.
 """
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ import html
 import re
 
 from charlm.backprop.spec import Spec
+from charlm.backprop.svg import ENGLISH, Labels
 from charlm.backprop.trace import fmt, trace_html
 from charlm.ui.i18n import EN_LANG, text, text_or
 
-_HEADER = re.compile(r"step (\d+) of (\d+): (input|forward|loss|backward|update)(?: \(layer (\d+)\))?$")
-_COLUMN = re.compile(r"layer (\d+) \(([^()]*)\)")
-_VALUE = re.compile(r"value ([^,]*)(, δ .*)?")
 _MORE = re.compile(r"… \((\d+) more\)")
-_NODES = re.compile(r"(<text [^>]*>|<title>)([^<]*)(</text>|</title>)")
-LEGEND = ("blue = positive weight, orange = negative, thickness ∝ |w|;  ∂ = ∂L/∂w;  δ = ∂L/∂z (red);  "
-          "dashed grey = inactive ReLU (z ≤ 0, so δ = 0)")  # fmt: skip
 
 
 def step_title(st: dict, spec: Spec, lang: str) -> str:
@@ -45,32 +40,24 @@ def equations_html(st: dict, spec: Spec, lang: str) -> str:
     return out.replace(head, ">" + html.escape(text(lang, "bp.step_title", k=st["index"])), 1)
 
 
-def _node(content: str, lang: str) -> str:
-    raw = html.unescape(content)
-    if raw == LEGEND:
-        return text(lang, "bp.legend")
-    if raw == "inactive ReLU":
-        return text(lang, "bp.inactive")
-    if raw == "input":
-        return text(lang, "bp.column.input")
-    if m := _COLUMN.fullmatch(raw):
-        return text(lang, "bp.column.layer", layer=m.group(1), act=m.group(2))
-    if m := _VALUE.fullmatch(raw):
-        return text(lang, "bp.value", value=m.group(1)) + (m.group(2) or "")
-    if m := _HEADER.search(raw):
-        phase = text(lang, f"bp.phase.{m.group(3)}")
-        where = text(lang, "bp.header.layer", layer=m.group(4)) if m.group(4) else ""
-        name = raw[: m.start()].removesuffix(": ")
-        head = text(lang, "bp.header", k=m.group(1), last=m.group(2), phase=phase, where=where)
-        return f"{text_or(lang, f'bp.preset.{name}', name)}：{head}" if name else head
-    return raw
-
-
-def localize_svg(svg: str, lang: str) -> str:
-    """The SVG of ``charlm.backprop.svg.render_svg`` with its words in ``lang``."""
+def svg_labels(lang: str) -> Labels:
+    """The drawing's words (``charlm.backprop.svg.render_svg``) in ``lang``; a preset's name is translated too."""
     if lang == EN_LANG:
-        return svg
-    return _NODES.sub(lambda m: m.group(1) + html.escape(_node(m.group(2), lang)) + m.group(3), svg)
+        return ENGLISH
+
+    def header(name: str, k: int, last: int, phase: str, layer: int | None) -> str:
+        where = text(lang, "bp.header.layer", layer=layer) if layer else ""
+        head = text(lang, "bp.header", k=k, last=last, phase=text(lang, f"bp.phase.{phase}"), where=where)
+        return f"{text_or(lang, f'bp.preset.{name}', name)}：{head}" if name else head
+
+    return Labels(
+        header=header,
+        input=text(lang, "bp.column.input"),
+        layer=lambda layer, act: text(lang, "bp.column.layer", layer=layer, act=act),
+        value=lambda value: text(lang, "bp.value", value=value),
+        inactive=text(lang, "bp.inactive"),
+        legend=text(lang, "bp.legend"),
+    )
 
 
 def preset_note(name: str, note: str, lang: str) -> str:

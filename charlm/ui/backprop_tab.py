@@ -18,7 +18,7 @@ from charlm.backprop.presets import PRESETS, preset
 from charlm.backprop.spec import MAX_WEIGHTS
 from charlm.backprop.svg import render_svg
 from charlm.backprop.trace import build_trace, n_steps
-from charlm.ui.backprop_i18n import equations_html, localize_svg, preset_note
+from charlm.ui.backprop_i18n import equations_html, preset_note, svg_labels
 from charlm.ui.common import Number, user_errors
 from charlm.ui.i18n import lang_of, late_label, late_value, static, t, t_or, text
 from charlm.ui.limits import Limits
@@ -60,7 +60,7 @@ class Endpoints:
         last = n_steps(len(spec.weights)) - 1
         k = last if step_index is None or not step_index >= 0 else min(int(min(step_index, last)), last)
         out = r.to_json() | {"trace": steps}
-        return out, localize_svg(render_svg(r, k), lang), equations_html(steps[k], spec, lang), k
+        return out, render_svg(r, k, svg_labels(lang)), equations_html(steps[k], spec, lang), k
 
     def ui_compute(self, spec_json: str, step_index: float | None, request: gr.Request = None) -> tuple:
         """Same as the API, but a bad spec (often half-typed) becomes a message, not a pop-up."""

@@ -3,8 +3,8 @@ the chat, poem mode (``charlm.ui.poem_panel``).
 
 The page uses a ``gr.ChatInterface`` (``/chat_stream``); API users get ``/chat``, which streams plain strings.
 Both run the same generator, so the page and the API always agree. Replies are decoded by the model's shared
-batching engine (``charlm.decoding``): every reply in progress advances in one forward pass per character, and a
-stopped reply (Stop, a closed tab) leaves the batch at once.
+batching engine (``charlm.generation.batched``): every reply in progress advances in one forward pass per
+character, and a stopped reply (Stop, a closed tab) leaves the batch at once.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import replace
 
 import gradio as gr
 
-from charlm.checkpoint import LoadedModel
-from charlm.decoding import generate_batched
 from charlm.errors import CharlmError
-from charlm.sample import check_sampling
+from charlm.generation.batched import generate_batched
+from charlm.generation.settings import Sampling
+from charlm.storage.checkpoint import LoadedModel
 from charlm.ui.common import Number, Slider, as_number, user_errors
 from charlm.ui.gpu import gpu_task
 from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, text
@@ -48,11 +49,11 @@ def _turns(history: list | None) -> list[tuple[str, str]]:
     """(user, model) pairs from the chat history, oldest first."""
     turns: list[tuple[str, str]] = []
     for msg in history or []:
-        role, text = msg.get("role"), _text_of(msg.get("content"))
+        role, said = msg.get("role"), _text_of(msg.get("content"))
         if role == "user":
-            turns.append((text, ""))
+            turns.append((said, ""))
         elif role == "assistant" and turns:
-            turns[-1] = (turns[-1][0], turns[-1][1] + text)
+            turns[-1] = (turns[-1][0], turns[-1][1] + said)
     return turns
 
 
@@ -93,10 +94,7 @@ def reply_stream(
     temperature, top_p = as_number(temperature, "temperature"), as_number(top_p, "top_p")
     top_k, n = as_number(top_k, "top_k", integer=True), as_number(max_new_chars, "max_new_chars", integer=True)
     seed = None if seed is None else as_number(seed, "seed", integer=True)
-    try:
-        check_sampling(float(temperature), int(top_k), float(top_p), n)
-    except ValueError as exc:
-        raise CharlmError(str(exc)) from None
+    sampling = Sampling(float(temperature), int(top_k), float(top_p), n, None if seed is None or seed < 0 else seed)
     if n > limits.max_new_chars:  # the page's slider stops at the limit; an API client is told, not cut short
         raise CharlmError(text(lang, "chat.error.limit", asked=f"{n:,}", n=f"{limits.max_new_chars:,}"))
     prompt = build_prompt(turns, message or "", mode, you, them)
@@ -109,16 +107,13 @@ def reply_stream(
     if unknown:
         notices.append(text(lang, "chat.notice.unknown", chars=chars_list(lang, unknown)))
     notice = " ".join(f"⚠ {x}" for x in notices)
-    seed_ = None if seed is None or seed < 0 else seed
     reply = ""
     yield reply, notice
     # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
     # (the first characters go out at once, so the first-character latency is unchanged).
     sent_at, sent_len = 0.0, 0
-    pieces = generate_batched(
-        loaded, prompt, max_new_chars=n, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
-        seed=seed_, stop=stop_strings(mode, you), capacity=limits.chat_concurrency,
-    )  # fmt: skip
+    sampling = replace(sampling, stop=tuple(stop_strings(mode, you)))
+    pieces = generate_batched(loaded, prompt, sampling, capacity=limits.chat_concurrency)
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:
             reply += piece

@@ -23,6 +23,7 @@ from charlm.evaluation import (
     score_model_on_text,
 )
 from charlm.evaluation.files import read_lines_file, read_table, split_reference_sets, streams_to_refs, write_reports
+from charlm.generation.settings import Sampling
 from charlm.text import split_lines
 from charlm.ui.common import Number, Slider, user_errors
 from charlm.ui.i18n import lang_of, late_label, t, text, tr_error
@@ -92,10 +93,10 @@ class Endpoints:
     @user_errors
     def sample_ensemble(self, names: list[str], prompt: str, seed, request: gr.Request) -> str:
         """300 characters from the ensemble (temperature 0.8)."""
-        from charlm.sample import generate
+        from charlm.generation.sample import generate
 
         ens, _ = _ensemble_members(self, names, request)
-        return "".join(generate(ens, (prompt or "")[-2000:], max_new_chars=300, temperature=0.8, seed=int(seed or 0)))
+        return "".join(generate(ens, (prompt or "")[-2000:], Sampling(max_new_chars=300, seed=int(seed or 0))))
 
     def __init__(self, registry: ModelRegistry | None, limits: Limits) -> None:
         self.registry, self.limits = registry, limits
@@ -133,15 +134,15 @@ class Endpoints:
             raise DataError("no prompts")
         loaded, lang = self.registry.resolve(name, request.session_hash or ""), lang_of(request)
         desc = text(lang, "eval.progress.generating")
-        report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", max_new_chars=int(n),
-                                    temperature=float(temp), seed=int(seed_),
+        sampling = Sampling(max_new_chars=int(n), temperature=float(temp), seed=int(seed_))
+        report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", sampling=sampling,
                                     max_gflop=self.limits.max_request_gflop,
                                     progress=lambda f: progress(f, desc=desc))  # fmt: skip
         return _outputs(report, self._folder(request), lang)
 
 
 def _ensemble_members(api: Endpoints, names: list[str] | None, request: gr.Request):
-    from charlm.ensemble import ensemble
+    from charlm.models.ensemble import ensemble
 
     names = list(dict.fromkeys(names or []))
     if len(names) < 2:

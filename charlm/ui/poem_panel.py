@@ -11,9 +11,10 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from charlm.checkpoint import LoadedModel
 from charlm.errors import CharlmError, PoetryError
+from charlm.generation.settings import Sampling
 from charlm.poetry import LINE_CHARS, FormCheck, check_form, rule_for, write_poem
+from charlm.storage.checkpoint import LoadedModel
 from charlm.ui.common import Number, Slider, as_number, user_errors
 from charlm.ui.gpu import gpu_task
 from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, text, tr_error
@@ -117,7 +118,7 @@ def build_poem_panel(model_picker: gr.Dropdown, resolve: Resolver, limits: Limit
         check_poetry_model(loaded)
         seed = None if seed is None or seed < 0 else seed
         result = write_poem(loaded, title or "", first_line or "", constrained=bool(constrained), script=script,
-                            temperature=float(temperature), seed=seed)  # fmt: skip
+                            sampling=Sampling(temperature=float(temperature), seed=seed))  # fmt: skip
         notices = "\n".join(f"⚠ {tr_error(lang, n)}" for n in result.notices)
         lines = poem_lines(result.poem)
         return poem_text(result.title, lines, result.poem), form_markdown(result.form, lines, lang), notices

@@ -25,11 +25,12 @@ from charlm.data import Corpus, build_corpus
 from charlm.errors import CharlmError, TrainingError
 from charlm.models import ModelConfig, config_parameters, preset_config
 from charlm.optim import default_lr
-from charlm.runs import Run
+from charlm.storage.run import Run
 from charlm.train import TrainConfig, TrainEvent, train
 from charlm.ui.common import fmt_time
 from charlm.ui.i18n import corpus_label, text, text_or
-from charlm.ui.registry import ModelRegistry, Session
+from charlm.ui.registry import ModelRegistry
+from charlm.ui.sessions import Session
 
 YIELD_EVERY = 1.0  # seconds between updates sent to the page
 MAX_PLOT_POINTS = 1500
@@ -117,7 +118,7 @@ def plan_resume(registry: ModelRegistry, sess: Session, form: dict) -> Job:
     return Job(run, run.corpus(), None, cfg, resume=True, rows=run.loss_rows())
 
 
-def check_form(form: dict, max_seconds: int) -> None:
+def check_train_form(form: dict, max_seconds: int) -> None:
     budget = float(form["time_budget"] or 0)
     if not 0 < budget <= max_seconds:
         raise TrainingError(f"the time budget must be between 1 and {max_seconds} seconds")

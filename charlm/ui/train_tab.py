@@ -20,7 +20,7 @@ from charlm.ui.common import Number, Slider, user_errors
 from charlm.ui.experiments import build_experiments
 from charlm.ui.i18n import chars_list, choices, corpus_label, lang_of, late_label, static, t, t_or, text, tr, tr_error
 from charlm.ui.registry import ModelRegistry
-from charlm.ui.train_job import AUTO, check_form, overrides, plan_new, plan_resume, recipe_line, stream
+from charlm.ui.train_job import AUTO, check_train_form, overrides, plan_new, plan_resume, recipe_line, stream
 
 SOURCES = [("train.source.file", "file"), ("train.source.paste", "paste"), ("train.source.builtin", "builtin")]
 
@@ -198,7 +198,7 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
         """Train (or resume) a model on the chosen text; streams (plot, status, sample, model, checkpoint zip)."""
         form = {k: v for k, v in locals().items() if k not in ("request", "progress")}
         sess = registry.session(request.session_hash or "")
-        check_form(form, limits.max_train_seconds)
+        check_train_form(form, limits.max_train_seconds)
         lang = lang_of(request)
         job = plan_resume(registry, sess, form) if resume else plan_new(registry, sess, form, lang)
         yield from stream(registry, sess, job, progress, lang)

@@ -1,6 +1,7 @@
 """Every user's models on disk, so that no restart loses them: trained runs and uploads, one folder each.
 
-    <root>/users/<user>/<folder>/    one model (``charlm.runs``: run.json, corpus.txt, best/, last/)
+    <root>/browser-secret            the key of the browsers' stored values (``browser_secret``)
+    <root>/users/<user>/<folder>/    one model (``charlm.storage.run``: run.json, corpus.txt, best/, last/)
 
 A user is an opaque id: ``user_id`` derives it from a secret the browser keeps (so the folder name reveals
 nothing), or from an API session, whose models are temporary. The store enforces the per-user cap (oldest models
@@ -11,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from charlm.archive import unpack_checkpoint
-from charlm.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint
 from charlm.errors import CheckpointError, TrainingError
-from charlm.runs import RUN_FILE, Run, create_run, open_run, safe_name
+from charlm.storage.archive import unpack_checkpoint
+from charlm.storage.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint
+from charlm.storage.run import RUN_FILE, Run, create_run, open_run, safe_name
 
 BROWSER, SESSION = "u-", "s-"  # user id prefixes: a browser's lasting key, or an API session's temporary one
 
@@ -134,6 +136,16 @@ class ModelStore:
 
     def drop_user(self, user: str) -> None:
         shutil.rmtree(self.user_dir(user), ignore_errors=True)
+
+    def browser_secret(self) -> str:
+        """The key that encrypts the browser's stored value: kept with the models, so a restart can still read the
+        browsers' keys (and so find their users' folders)."""
+        path = self.root / "browser-secret"
+        if not path.is_file():
+            tmp = path.with_name(f".browser-secret-{os.getpid()}")
+            tmp.write_text(secrets.token_urlsafe(24))
+            os.replace(tmp, path)
+        return path.read_text().strip()
 
     def disk_bytes(self) -> int:
         return sum(f.stat().st_size for f in (self.root / "users").rglob("*") if f.is_file())

@@ -8,21 +8,22 @@ share one forward per character.
 How (continuous batching):
 
 - ``DecodingEngine`` owns a background thread and up to ``capacity`` rows. A request joins between steps: its
-  prompt is pre-filled alone (batch 1, the model's ordinary ``forward``, exactly as ``charlm.sample`` does), its
-  first character is drawn from that pre-fill, and its key/value cache (GPT) or recurrent state is copied into a
-  free row.
+  prompt is pre-filled alone (batch 1, the model's ordinary ``forward``, exactly as ``sample`` does), its first
+  character is drawn from that pre-fill, and its key/value cache (GPT) or recurrent state is copied into a free
+  row.
 - Each step advances every row by one character (``model.decode_step``), then draws one character per row with
-  that request's own temperature/top-k/top-p and its own ``torch.Generator`` (``charlm.sample.pick_next``).
+  that request's own ``Sampling`` and its own ``torch.Generator`` (``sample.pick_next``).
 - A row leaves when it reaches its length, when a stop string completes, or at once when its caller stops
   listening (closes the iterator); the last row moves into its place, so the live rows are always 0..n-1.
-- The GPT slides its window as ``charlm.sample`` does: when a row's cache is full it keeps its last
-  ``block_size // 2`` characters and pre-fills them again, alone; the other rows are untouched.
+- The GPT slides its window by ``sample.slid``: when a row's cache is full it keeps its last ``block_size // 2``
+  characters and pre-fills them again, alone; the other rows are untouched. A stop string is spotted by
+  ``sample.find_stop``, the detector ``text_until_stop`` uses.
 
-Equivalence: a request decoded alone runs the same algorithm as ``charlm.sample.sample_ids`` (the same pre-fills,
+Equivalence: a request decoded alone runs the same algorithm as ``sample.sample_ids`` (the same pre-fills,
 one-character steps and slides, the generator consumed identically), so it draws the same characters for the same
 seed, fp32 or int8: the GPT's logits are bit for bit the sampler's; a recurrent model's fp32 cells agree with its
 fused layer to float rounding (~1e-6, so a draw could in principle flip on a near tie). Rows
-decoded together get the same next-character distribution in fp32. With an int8 model (``charlm.quantize``)
+decoded together get the same next-character distribution in fp32. With an int8 model (``charlm.models.quantize``)
 activations are quantized with one scale per tensor, i.e. over all rows of a step, so a row's probabilities move
 slightly (~1e-2) with the other rows in its batch: same quality, not bit-reproducible.
 """
@@ -37,7 +38,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from charlm.sample import check_sampling, new_generator, pick_next, start_ids, text_until_stop
+from charlm.generation.sample import find_stop, new_generator, pick_next, slid, start_ids, text_until_stop
+from charlm.generation.settings import Sampling
 from charlm.vocab import CharVocab
 
 DEFAULT_CAPACITY = 8  # rows decoded together; more requests wait for a free row
@@ -49,12 +51,8 @@ class Request:
     """One text being generated. The engine writes ids to ``out`` (then None, or the exception that ended it)."""
 
     prompt: list[int]
-    max_new_chars: int
-    temperature: float
-    top_k: int
-    top_p: float
+    sampling: Sampling
     gen: torch.Generator
-    stop: list[str]
     chars: Sequence[str]
     out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -87,11 +85,12 @@ class Request:
         """Hand ``nxt`` to the caller; True when this request is finished (length or stop string)."""
         self.out.put(nxt)
         self.generated += 1
-        if self.stop:
-            self.tail = (self.tail + self.chars[nxt - 1])[-max(map(len, self.stop)) :]
-            if any(self.tail.endswith(s) for s in self.stop):
+        stop = self.sampling.stop
+        if stop:
+            self.tail = (self.tail + self.chars[nxt - 1])[-max(map(len, stop)) :]
+            if find_stop(self.tail, stop) >= 0:  # (a stop string ending earlier would have ended the row then)
                 return True
-        return self.generated >= self.max_new_chars
+        return self.generated >= self.sampling.max_new_chars
 
 
 class _GPTRows:
@@ -99,7 +98,6 @@ class _GPTRows:
 
     def __init__(self, model, capacity: int) -> None:
         self.model, self.T, self.capacity = model, model.max_context, capacity
-        self.keep = max(1, self.T // 2)
         self.cache = model.init_state(capacity)
         self.pos = torch.zeros(capacity, dtype=torch.long, device=self.cache.k.device)
 
@@ -115,7 +113,7 @@ class _GPTRows:
         return logits[0, -1]
 
     def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
-        logits = self.model.decode_step(ids, self.pos[:n], self.cache)
+        logits, _ = self.model.decode_step(ids, self.cache, self.pos[:n])
         self.pos[:n] += 1
         return logits
 
@@ -123,8 +121,8 @@ class _GPTRows:
         """Feed ``nxt`` at the next step (None); when the window is full, slide instead: restart the row from its
         most recent text and return the logits of that pre-fill."""
         req.context.append(nxt)
-        if int(self.pos[row]) >= self.T:
-            return self.start(row, req, req.context[-self.keep :])
+        if (again := slid(req.context, int(self.pos[row]), self.T)) is not None:
+            return self.start(row, req, again)
         req.context = req.context[-self.T :]
         req.next_id = nxt
         return None
@@ -136,40 +134,39 @@ class _GPTRows:
 
 
 class _RecurrentRows:
-    """The batch's recurrent state: ``h`` (and ``c`` for an LSTM), each (layers, capacity, hidden)."""
+    """The batch's recurrent state, whatever the model's: a tensor or a tuple of tensors (an LSTM's ``h``, ``c``),
+    each with the batch on dim 1. Its rows are allocated at the first pre-fill, shaped like that state."""
 
     def __init__(self, model, capacity: int) -> None:
-        c, p = model.config, next(model.parameters())
-        self.model, self.lstm, self.capacity = model, c.arch == "lstm", capacity
-        self.h = torch.zeros(c.n_layer, capacity, c.hidden_size, device=p.device, dtype=p.dtype)
-        self.c = torch.zeros_like(self.h) if self.lstm else None
+        self.model, self.capacity = model, capacity
+        self.device = next(model.parameters()).device
+        self.parts: tuple[torch.Tensor, ...] | None = None
+        self.is_tuple = False
 
     def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
         """Read the whole prompt alone (one call: the fused layer is fast for many positions) into ``row``."""
-        logits, state = self.model(torch.tensor([ids], device=self.h.device), None)
-        if self.lstm:
-            self.h[:, row], self.c[:, row] = state[0][:, 0], state[1][:, 0]
-        else:
-            self.h[:, row] = state[:, 0]
+        logits, state = self.model(torch.tensor([ids], device=self.device), None)
+        self.is_tuple = isinstance(state, tuple)
+        parts = state if self.is_tuple else (state,)
+        if self.parts is None:
+            self.parts = tuple(p.new_zeros(p.shape[0], self.capacity, *p.shape[2:]) for p in parts)
+        for mine, p in zip(self.parts, parts, strict=True):
+            mine[:, row] = p[:, 0]
         return logits[0, -1]
 
     def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
-        h = self.h[:, :n].contiguous()
-        state = (h, self.c[:, :n].contiguous()) if self.lstm else h
-        logits, state = self.model.decode_step(ids, state)
-        if self.lstm:
-            self.h[:, :n], self.c[:, :n] = state
-        else:
-            self.h[:, :n] = state
+        rows = tuple(p[:, :n].contiguous() for p in self.parts)
+        logits, state = self.model.decode_step(ids, rows if self.is_tuple else rows[0], None)
+        for mine, p in zip(self.parts, state if self.is_tuple else (state,), strict=True):
+            mine[:, :n] = p
         return logits
 
     def advance(self, row: int, req: Request, nxt: int) -> None:
         req.next_id = nxt  # no window: the state carries everything
 
     def move(self, src: int, dst: int) -> None:
-        self.h[:, dst] = self.h[:, src]
-        if self.lstm:
-            self.c[:, dst] = self.c[:, src]
+        for p in self.parts:
+            p[:, dst] = p[:, src]
 
 
 class DecodingEngine:
@@ -194,23 +191,10 @@ class DecodingEngine:
         self.steps = 0  # batched steps taken (for tests and benchmarks)
         self.rows_stepped = 0  # sum of the batch sizes of those steps
 
-    def submit(
-        self,
-        vocab: CharVocab,
-        prompt: str | Sequence[int],
-        *,
-        max_new_chars: int = 200,
-        temperature: float = 0.8,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-    ) -> Request:
+    def submit(self, vocab: CharVocab, prompt: str | Sequence[int], s: Sampling) -> Request:
         """Queue one request; it joins the batch before the next step. Read its ids with ``request.ids()``."""
-        check_sampling(temperature, top_k, top_p, max_new_chars)
-        req = Request(start_ids(vocab, prompt), max_new_chars, temperature, top_k, top_p,
-                      new_generator(seed, self._device), [s for s in stop if s], vocab.chars)  # fmt: skip
-        if max_new_chars == 0:
+        req = Request(start_ids(vocab, prompt), s, new_generator(s.seed, self._device), vocab.chars)
+        if s.max_new_chars == 0:
             req.out.put(None)
             req.left.set()
             return req
@@ -224,9 +208,9 @@ class DecodingEngine:
             self._cond.notify()
         return req
 
-    def stream(self, vocab: CharVocab, prompt: str | Sequence[int], **settings) -> Iterator[int]:
+    def stream(self, vocab: CharVocab, prompt: str | Sequence[int], s: Sampling) -> Iterator[int]:
         """Submit, then yield the ids as they come (closing the iterator cancels the request)."""
-        return self.submit(vocab, prompt, **settings).ids()
+        return self.submit(vocab, prompt, s).ids()
 
     # --- the loop -------------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -289,10 +273,10 @@ class DecodingEngine:
 
     def _draw(self, rows: list[Request], batch, i: int, logits: torch.Tensor) -> None:
         """Draw row ``i``'s next character; it leaves when finished, or a GPT row whose window is full slides and
-        draws again from its re-read text (as ``charlm.sample`` does)."""
+        draws again from its re-read text (as ``sample.sample_ids`` does)."""
         req = rows[i]
         while logits is not None:
-            nxt = pick_next(logits, req.temperature, req.top_k, req.top_p, req.gen)
+            nxt = pick_next(logits, req.sampling, req.gen)
             if req.emit(nxt):
                 self._leave(rows, batch, i, None)
                 return
@@ -349,25 +333,11 @@ def engine_for(model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY) -> Deco
         return engine
 
 
-def generate_batched(
-    loaded,
-    prompt: str,
-    *,
-    max_new_chars: int = 200,
-    temperature: float = 0.8,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    seed: int | None = None,
-    stop: Sequence[str] = (),
-    capacity: int = DEFAULT_CAPACITY,
-) -> Iterator[str]:
-    """``charlm.sample.generate`` through the model's shared engine: the same text for the same seed, decoded in
-    one batch (of up to ``capacity`` rows) with every other request to this model. Closing the iterator cancels
-    the request."""
-    req = engine_for(loaded.model, capacity).submit(loaded.vocab, prompt, max_new_chars=max_new_chars,
-                                          temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                                          stop=stop)  # fmt: skip
-    return text_until_stop(req.ids(), loaded.vocab.chars, stop)
+def generate_batched(loaded, prompt: str, s: Sampling, capacity: int = DEFAULT_CAPACITY) -> Iterator[str]:
+    """``sample.generate`` through the model's shared engine: the same text for the same seed, decoded in one batch
+    (of up to ``capacity`` rows) with every other request to this model. Closing the iterator cancels it."""
+    req = engine_for(loaded.model, capacity).submit(loaded.vocab, prompt, s)
+    return text_until_stop(req.ids(), loaded.vocab.chars, s.stop)
 
 
 __all__ = ["DecodingEngine", "Request", "engine_for", "generate_batched", "DEFAULT_CAPACITY"]

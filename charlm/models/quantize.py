@@ -21,7 +21,7 @@ import warnings
 import torch
 from torch import nn
 
-from charlm.checkpoint import LoadedModel
+from charlm.storage.checkpoint import LoadedModel
 
 
 def _quantize_dynamic():

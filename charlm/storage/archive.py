@@ -12,8 +12,8 @@ import os
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from charlm.checkpoint import CONFIG_FILE, MODEL_FILE
 from charlm.errors import CheckpointError
+from charlm.storage.checkpoint import CONFIG_FILE, MODEL_FILE
 
 MAX_MEMBERS = 64
 _CHUNK = 1 << 20

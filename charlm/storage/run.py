@@ -19,9 +19,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from charlm.checkpoint import MODEL_FILE, STATE_FILE
 from charlm.data import Corpus, build_corpus
 from charlm.errors import TrainingError
+from charlm.storage.checkpoint import MODEL_FILE, STATE_FILE
 from charlm.text import read_text
 
 RUN_FILE = "run.json"

@@ -13,7 +13,8 @@ so the nucleus lies inside the candidates and is cut exactly as the full sort wo
 top-p 0.9 the nucleus fit in the top 1,024 at 99.7% of positions (the first character of a line is nearly flat
 over thousands of characters; the top 256 fit only 58-61%). Sampling then runs over the survivors only.
 
-The kept set and its weights equal ``charlm.sample._filter_logits``'s (the tests compare them on random logits):
+The kept set and its weights equal ``filter_dense``'s (the tests compare them on random logits, and both with a
+frozen copy of the original filter):
 a token is dropped when the tokens ranked above it already hold more than ``top_p``, top-k keeps every token
 tied with the k-th, and the top token always stays. (Where two tokens tie exactly at the nucleus boundary, either
 implementation may keep either one: sorting does not order ties.)
@@ -26,8 +27,9 @@ import torch
 CANDIDATES = 1024  # sorted candidates per row: holds the nucleus at 99.7% of positions of the poem model
 
 
-def _dense(x: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """The full-sort reference (already scaled by the temperature): -inf outside the kept set."""
+def filter_dense(x: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """The full-sort filter (``x`` already scaled by the temperature): -inf outside the kept set. The small
+    vocabularies' path (``sample.pick_next``) and the fallback of the candidate path below."""
     V = x.shape[-1]
     if 0 < top_k < V:
         kth = torch.topk(x, top_k).values[..., -1, None]
@@ -83,23 +85,13 @@ def filter_top(
         return rows.view(logits.shape), torch.arange(V, device=rows.device).expand(logits.shape)
     found = _nucleus(rows, k, top_p, candidates)
     if found is None:  # rare: a flat distribution; do the whole batch the slow, exact way
-        vals, ids = torch.sort(_dense(rows, k, top_p), dim=-1, descending=True)
+        vals, ids = torch.sort(filter_dense(rows, k, top_p), dim=-1, descending=True)
     else:
         vals, ids, _, keep = found
         vals = vals.masked_fill(~keep, float("-inf"))
     n = int((vals > float("-inf")).sum(-1).max().clamp(min=1))  # kept tokens come first: trim the rest
     shape = (*logits.shape[:-1], n)
     return vals[:, :n].reshape(shape), ids[:, :n].reshape(shape)
-
-
-def filter_logits(
-    logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, candidates: int = CANDIDATES
-) -> torch.Tensor:
-    """Drop-in for ``charlm.sample._filter_logits``: the scaled logits with -inf outside the kept set (full size).
-    Prefer ``sample_top``, which samples from the kept tokens only."""
-    vals, ids = filter_top(logits, temperature, top_k, top_p, candidates)
-    out = torch.full(logits.shape, float("-inf"), device=logits.device)
-    return out.scatter(-1, ids, vals)
 
 
 def _draw(cum: torch.Tensor, count: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -119,7 +111,7 @@ def sample_top(
     candidates: int = CANDIDATES,
 ) -> torch.Tensor:
     """One id per row drawn from the filtered distribution (temperature 0: the argmax). (V,) -> scalar tensor,
-    (batch, V) -> (batch,). The same distribution as ``multinomial(softmax(_filter_logits(...)))``, drawn over
+    (batch, V) -> (batch,). The same distribution as ``multinomial(softmax(filter_dense(...)))``, drawn over
     the kept tokens only (so the same seed gives other draws than the full-size sampler)."""
     if temperature == 0:
         return logits.argmax(-1)
@@ -128,7 +120,7 @@ def sample_top(
     V = logits.shape[-1]
     k = top_k if 0 < top_k < V else 0
     if V <= candidates:  # a small vocabulary: sorting it is cheap, and the plain path has fewer operators
-        probs = torch.softmax(_dense(logits.float() / temperature, k, top_p), -1)
+        probs = torch.softmax(filter_dense(logits.float() / temperature, k, top_p), -1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
     rows = _rows(logits, temperature)
     if not k and not 0.0 < top_p < 1.0:  # temperature only: the whole row
@@ -137,7 +129,7 @@ def sample_top(
         return pick.view(logits.shape[:-1])
     found = _nucleus(rows, k, top_p, candidates)
     if found is None:  # the full-sort reference
-        probs = torch.softmax(_dense(rows, k, top_p), -1)
+        probs = torch.softmax(filter_dense(rows, k, top_p), -1)
         return torch.multinomial(probs, 1, generator=generator).view(logits.shape[:-1])
     _, ids, cum, keep = found
     pick = _draw(cum, keep.sum(-1, keepdim=True), generator)  # the kept tokens are a prefix of the candidates

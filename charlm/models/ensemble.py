@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from charlm.checkpoint import LoadedModel
 from charlm.errors import CheckpointError
 from charlm.models import LanguageModel
+from charlm.storage.checkpoint import LoadedModel
 from charlm.vocab import describe_chars
 
 
@@ -47,6 +47,16 @@ class Ensemble(LanguageModel):
 
     def init_state(self, batch_size: int = 1) -> EnsembleState:
         return EnsembleState([m.init_state(batch_size) for m in self.members])
+
+    @property
+    def output_head(self) -> None:
+        return None  # each member has its own: scoring and sampling go through ``forward``
+
+    def hidden(self, idx: torch.Tensor, state: EnsembleState | None = None):
+        raise TypeError("an ensemble has no single hidden layer: call the ensemble itself (forward)")
+
+    def decode_step(self, idx: torch.Tensor, state: EnsembleState, pos: torch.Tensor | None):
+        raise TypeError("an ensemble has no batched step: sample it with charlm.generation.sample")
 
     def forward(self, idx: torch.Tensor, state: EnsembleState | None = None):
         states = state.members if state is not None else [None] * len(self.members)
