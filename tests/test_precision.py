@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from charlm import device
-from charlm.storage.checkpoint import load_checkpoint
 from charlm.data import build_corpus
-from charlm.inspection import inspect_text
-from charlm.models import ModelConfig, preset_config
 from charlm.generation.sample import sample_ids
 from charlm.generation.settings import Sampling
+from charlm.inspection import inspect_text
+from charlm.models import ModelConfig, preset_config
 from charlm.score import score_ids
+from charlm.storage.checkpoint import load_checkpoint
 from charlm.train import TrainConfig, Trainer, run_to_end
 from tests.helpers import ARCHS, TINY, poems_slice, shakespeare_slice
 
