@@ -15,14 +15,14 @@ from charlm.errors import DataError
 MAX_TEXT = 300  # characters a lesson reads at once: every lesson must show in a few seconds
 
 
-def check_text(text: str, what: str = "the text", min_chars: int = 1, max_chars: int = MAX_TEXT) -> str:
+def check_text(text: str, min_chars: int = 1, max_chars: int = MAX_TEXT) -> str:
     """Refuse a text that is not a string, too short or too long for a lesson."""
     if not isinstance(text, str):
-        raise DataError(f"{what} must be text")
+        raise DataError("a lesson reads text")
     if len(text) < min_chars:
-        raise DataError(f"{what} needs at least {min_chars} characters")
+        raise DataError(f"the text needs at least {min_chars} characters")
     if len(text) > max_chars:
-        raise DataError(f"{what} has {len(text):,} characters; a lesson reads at most {max_chars:,}")
+        raise DataError(f"the text has {len(text):,} characters; a lesson reads at most {max_chars:,}")
     return text
 
 

@@ -39,7 +39,7 @@ def train_sentence(sentence: str = SENTENCE, steps: int = 120, seed: int = 0, un
     from charlm import TrainConfig, build_corpus, generate, load_checkpoint, preset_config, score_text
     from charlm.train import train
 
-    check_text(sentence, "the sentence", WINDOW + 2, 200)
+    check_text(sentence, WINDOW + 2, 200)
     if not 10 <= steps <= MAX_STEPS:
         raise DataError(f"the lesson trains 10 to {MAX_STEPS} steps, not {steps}")
     corpus = build_corpus(sentence, name="sentence")

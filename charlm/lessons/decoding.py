@@ -69,7 +69,7 @@ def next_char_table(model, vocab, prompt: str, temperature: float = 1.0, top_k: 
                     rows: int = 20) -> list[dict]:  # fmt: skip
     """The ``rows`` most likely next characters: probability as the model gives it, after the temperature, whether
     top-k/top-p keep it, and the renormalised probability it is drawn with (0 when cut)."""
-    check_text(prompt, "the prompt")
+    check_text(prompt)
     check_settings(temperature, top_k, top_p)
     logits = next_logits(model, vocab, prompt)
     p_model = torch.softmax(logits, dim=-1)
@@ -90,7 +90,7 @@ def continuations(loaded, prompt: str, max_new_chars: int = 40, width: int = 4, 
     (natural log; per character too, so different lengths compare)."""
     from charlm import generate
 
-    check_text(prompt, "the prompt")
+    check_text(prompt)
     check_settings(temperature, top_k, top_p)
     if not 1 <= max_new_chars <= MAX_NEW:
         raise DataError(f"the lesson adds 1 to {MAX_NEW} characters, not {max_new_chars}")

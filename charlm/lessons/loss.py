@@ -17,7 +17,7 @@ def worked_loss(loaded, text: str, shown: int = 6) -> dict:
     best guess; the first ``shown`` rows are the worked examples. Also the mean (nats and bpc) and log2 V."""
     from charlm.inspection.surprise import surprise
 
-    check_text(text, "the text", 2)
+    check_text(text, 2)
     s = surprise(loaded.model, loaded.vocab, text)
     chars = loaded.vocab.chars
     rows = []

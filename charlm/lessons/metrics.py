@@ -19,7 +19,7 @@ def next_char_labels(loaded, text: str) -> dict:
     from charlm.evaluation.classification import classification_scores
     from charlm.inspection.surprise import surprise
 
-    check_text(text, "the text", 2)
+    check_text(text, 2)
     s = surprise(loaded.model, loaded.vocab, text)
     chars = loaded.vocab.chars
     pred = [chars[t[0] - 1] if t[0] else "\ufffd" for t in s.top_ids]
@@ -30,8 +30,8 @@ def bleu_vs_rouge(candidate: str, reference: str) -> dict:
     """BLEU and ROUGE-L (and chrF) of one candidate against one reference, with BLEU's n-gram precisions."""
     from charlm.evaluation import evaluate_texts
 
-    check_text(candidate, "the candidate")
-    check_text(reference, "the reference")
+    check_text(candidate)
+    check_text(reference)
     report = evaluate_texts([candidate], [[reference]])
     return {"scores": dict(report.scores), "details": report.details.get("BLEU", {}), "warnings": report.warnings}
 

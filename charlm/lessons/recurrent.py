@@ -25,7 +25,7 @@ def _split(w: torch.Tensor, n: int) -> list[torch.Tensor]:
 def gates(model, vocab, text: str) -> dict:
     """Per character of ``text``: the mean of each gate over the first layer's units, the hidden state h (and the
     LSTM's cell c), and the largest difference between this recomputation and the fused layer."""
-    check_text(text, "the text", 2)
+    check_text(text, 2)
     arch = model.config.arch
     if arch not in ("lstm", "gru") or type(getattr(model, "rnn", None)).__name__ not in ("LSTM", "GRU"):
         raise DataError("gates exist in LSTM and GRU models; pick an LSTM or GRU model (e.g. shakespeare-lstm)")

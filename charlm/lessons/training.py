@@ -24,7 +24,7 @@ def sgd_vs_adam(text: str, seconds: float = 15.0, arch: str = "lstm",
     from charlm import build_corpus
     from charlm.experiments.compare import RunSpec, compare
 
-    check_text(text, "the training text", 2_000, MAX_TEXT_CHARS)
+    check_text(text, 2_000, MAX_TEXT_CHARS)
     if not 2.0 <= seconds <= MAX_SECONDS:
         raise DataError(f"the lesson trains for 2 to {MAX_SECONDS:g} seconds in total, not {seconds}")
     corpus = build_corpus(text, name="lesson")

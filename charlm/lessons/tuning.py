@@ -25,7 +25,7 @@ def ensemble_scores(members: list, text: str) -> list[dict]:
     from charlm import score_text
     from charlm.ensemble import ensemble
 
-    check_text(text, "the text", 20, 5_000)
+    check_text(text, 20, 5_000)
     if len(members) < 2:
         raise DataError("an ensemble needs at least two models with the same characters")
     rows = [{"model": m.name, "bpc": score_text(m, text)["bpc"]} for m in members]
@@ -53,7 +53,7 @@ def int8_vs_fp32(loaded, text: str) -> list[dict]:
     from charlm import score_text
     from charlm.quantize import quantize_for_cpu
 
-    check_text(text, "the text", 20, 5_000)
+    check_text(text, 20, 5_000)
     if loaded.device.type != "cpu":
         raise DataError("int8 quantization runs on the CPU only")
     q = quantize_for_cpu(loaded)
@@ -66,7 +66,7 @@ def lr_search(text: str, lrs: tuple[float, ...] = (3e-4, 3e-3, 3e-2), steps: int
     from charlm import TrainConfig, build_corpus, preset_config
     from charlm.train import run_to_end, train
 
-    check_text(text, "the text", 2_000, 50_000)
+    check_text(text, 2_000, 50_000)
     if not 1 <= len(lrs) <= 5 or not 5 <= steps <= 200:
         raise DataError("the lesson's search tries 1 to 5 learning rates for 5 to 200 steps")
     corpus = build_corpus(text, name="search")

@@ -86,7 +86,7 @@ def attention(loaded, sentence: str, head: int, lang: str) -> tuple[go.Figure, s
     from charlm.lessons import check_text
 
     _need(loaded, ("gpt",), "2")
-    check_text(sentence, "the sentence", 2, loaded.model.max_context)
+    check_text(sentence, 2, loaded.model.max_context)
     att = attention_maps(loaded.model, loaded.vocab.encode(sentence).ids)
     n_layer, n_head = att.weights.shape[:2]
     head = max(0, min(int(head), n_layer * n_head - 1))
