@@ -25,9 +25,10 @@ def _need(loaded, archs: tuple[str, ...], lesson: str) -> None:
     """Refuse a model this lesson cannot read (attention needs a GPT, gates an LSTM or GRU)."""
     arch = loaded.model.config.arch
     if arch not in archs or getattr(loaded.model, "members", None) is not None:
+        wanted = "/".join(a.upper() for a in archs)
         raise DataError(
-            f"this lesson needs a {' or '.join(a.upper() for a in archs)} model, not {arch.upper()}; "
-            f"pick one in the lesson's model list ({lesson})"
+            f"this lesson needs a {wanted} model, not {arch.upper()}; pick one in the lesson's model list "
+            f"(lesson {lesson})"
         )
 
 
