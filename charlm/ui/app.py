@@ -61,14 +61,14 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
         demo.charlm_registry = registry  # for tests and embedding
         gr.Markdown(t("app.intro"))
         picker, card = _model_bar(registry, default)
-        with gr.Tabs(elem_id="main-tabs") as tabs:
+        with gr.Tabs():
             learn = build_learn_tab(picker, registry, limits)  # first in the bar
             build_chat_tab(picker, resolve, limits, default)
             build_train_tab(picker, registry)
             build_evaluate_tab(picker, registry)
             build_backprop_tab(limits)
             build_inspect_tab(picker, registry)
-        learn.link(demo, tabs)  # its "open the full tab" buttons reach into the other tabs
+        learn.link(demo)  # its "open the full tab" buttons reach into the other tabs
         gr.Markdown(static(limits.describe), elem_id="limits")
         browser_key = gr.BrowserState(None, storage_key="charlm-user", secret=browser_secret(registry))
 

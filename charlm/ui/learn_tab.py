@@ -6,7 +6,7 @@ that changes the figure, a button that opens the full tab with the same settings
 the browser (``gr.BrowserState``). A lesson is drawn when it is opened; the two that train (5 and 10) train on
 request, with progress. Every lesson is also an API endpoint (``/learn_vectors`` ... ``/learn_chapter``).
 
-``build_learn_tab`` makes the tab (call it first, so it comes first in the bar); ``LearnTab.link`` wires the
+``build_learn_tab`` makes the tab (call it first, so it comes first in the bar); ``LearnTab.link(demo)`` wires the
 "open the full tab" buttons once every other tab exists (it finds their inputs by ``elem_id`` or label key).
 """
 
@@ -115,14 +115,20 @@ class LearnTab:
 
     # --- layout --------------------------------------------------------------------------------------------------
     def build(self) -> None:
-        with gr.Tab(t("learn.tab"), elem_id="tab-learn", id="tab-learn") as self.tab:
+        with gr.Tab(t("learn.tab"), elem_id="tab-learn") as self.tab:
             gr.Markdown(t("learn.intro"))
             self.progress = gr.Markdown(
                 static(lambda lang: _progress_md([], lang), "learn.progress"), elem_id="learn-progress"
             )
+            # inside the tab: anything but a Tab directly in a gr.Tabs shifts Gradio's tab bar by one
+            self.store = gr.BrowserState([], storage_key="charlm-learn-progress")
             with gr.Tabs(elem_id="learn-lessons") as self.inner:
                 for i, slug in enumerate(SLUGS, 1):
-                    with gr.Tab(t(f"learn.{slug}.title", n=i), elem_id=f"learn-{slug}", id=f"learn-{slug}") as page:
+                    with gr.Tab(t(f"learn.{slug}.short", n=i), elem_id=f"learn-{slug}", id=f"learn-{slug}") as page:
+                        heading = static(
+                            lambda lang, s=slug, n=i: "### " + text(lang, f"learn.{s}.title", n=n), "learn"
+                        )
+                        gr.Markdown(heading, elem_id=f"learn-{slug}-title")
                         gr.Markdown(t(f"learn.{slug}.text"), elem_id=f"learn-{slug}-text")
                         gr.Markdown(t(f"learn.{slug}.try"), elem_id=f"learn-{slug}-try")
                         lesson = getattr(self, f"_{slug}")()
@@ -133,7 +139,6 @@ class LearnTab:
                             )
                             lesson.done = gr.Checkbox(False, label=t("learn.done"), elem_id=f"learn-{slug}-done")
                         self.lessons[slug] = lesson
-        self.store = gr.BrowserState([], storage_key="charlm-learn-progress")
         self._wire()
 
     def _figure(self, slug: str, html: bool = False):
@@ -481,7 +486,7 @@ class LearnTab:
             box.input(mark, [self.store, *boxes], [self.store, self.progress], api_visibility="private", queue=False)
         self.restore = (restore, [self.store], [self.progress, *boxes])
 
-    def link(self, demo: gr.Blocks, tabs: gr.Tabs) -> None:
+    def link(self, demo: gr.Blocks) -> None:
         """Wire the "open the full tab" buttons and the page-load events; call after every tab is built."""
         by_id, by_label = {}, {}
         for block in demo.blocks.values():
@@ -489,16 +494,15 @@ class LearnTab:
                 by_id.setdefault(block.elem_id, block)
             if getattr(block, "charlm_label", None):
                 by_label.setdefault(block.charlm_label[0], block)
-        for elem_id, block in by_id.items():  # top-level tabs get ids, so a button can select them
-            if isinstance(block, gr.Tab) and elem_id.startswith("tab-") and block.id is None:
-                block.id = elem_id
         for lesson in self.lessons.values():
-            self._link_one(lesson, tabs, by_id, by_label)
+            self._link_one(lesson, by_id, by_label)
         fn, inputs, outputs = self.demo_load
         demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
         demo.load(*self.restore, api_visibility="private", queue=False, show_progress="hidden")
 
-    def _link_one(self, lesson: Lesson, tabs: gr.Tabs, by_id: dict, by_label: dict) -> None:
+    def _link_one(self, lesson: Lesson, by_id: dict, by_label: dict) -> None:
+        """The button clicks the full tab's own button in the page, as the learner would (so the other tabs need no
+        ids), then fills in the lesson's settings there."""
         sample = lesson.link(*[getattr(c, "value", None) for c in lesson.inputs])
         targets = {key: (self.picker if key == "model" else by_id.get(key) or by_label.get(key)) for key in sample}
         targets = {k: c for k, c in targets.items() if c is not None}
@@ -506,13 +510,15 @@ class LearnTab:
 
         def open_tab(*values):
             wanted = lesson.link(*values)
-            return [gr.Tabs(selected=lesson.tab), *[gr.update(value=wanted[k]) for k in keys]]
+            return [gr.update(value=wanted[k]) for k in keys]
 
-        lesson.open_btn.click(open_tab, lesson.inputs, [tabs, *targets.values()], api_visibility="private", queue=False)
+        click = f"(...args) => {{ document.querySelector('#{lesson.tab}-button')?.click(); return args; }}"
+        lesson.open_btn.click(open_tab, lesson.inputs, list(targets.values()), js=click, api_visibility="private",
+                              queue=False)  # fmt: skip
 
 
 def build_learn_tab(picker: gr.Dropdown, registry: ModelRegistry, limits: Limits) -> LearnTab:
-    """Create the Learn tab inside the app's ``gr.Tabs``; call ``.link(demo, tabs)`` after the other tabs."""
+    """Create the Learn tab inside the app's ``gr.Tabs``; call ``.link(demo)`` after the other tabs."""
     learn = LearnTab(picker, registry, limits)
     learn.build()
     return learn
