@@ -474,9 +474,11 @@ class LearnTab:
     def _wire_progress(self) -> None:
         boxes = [lesson.done for lesson in self.lessons.values()]
 
-        def mark(stored: list | None, *values, request: gr.Request):
-            done = [s for s, v in zip(SLUGS, values, strict=True) if v]
-            return done, _progress_md(done, lang_of(request))
+        def mark(stored: list | None, *values):
+            """A box was ticked or cleared: store the lessons done in this browser (the request's language is
+            Gradio's, ``lang_of()``: a keyword after ``*values`` is not given the request)."""
+            done = [s for s, v in zip(SLUGS, values, strict=True) if v is True]
+            return done, _progress_md(done, lang_of())
 
         def restore(stored: list | None, request: gr.Request):
             done = [s for s in (stored if isinstance(stored, list) else []) if s in SLUGS]
