@@ -70,7 +70,7 @@ class Lesson:
 
 
 def _progress_md(done: list[str], lang: str) -> str:
-    marks = " ".join(f"{'✅' if s in done else '⬜'} {i}" for i, s in enumerate(SLUGS, 1))
+    marks = " ".join(f"**{i}✓**" if s in done else f"{i}" for i, s in enumerate(SLUGS, 1))
     return text(lang, "learn.progress", n=len([s for s in SLUGS if s in done]), total=len(SLUGS), marks=marks)
 
 
