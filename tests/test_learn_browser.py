@@ -4,17 +4,13 @@ settings; the "done" boxes survive a reload. Screenshots go to test-artifacts/."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS
 
-from tests.helpers import CHROME_ARGS, CHROMIUM, free_port
+from tests.helpers import CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,45 +18,14 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 expect = sync_api.expect
+from tests import test_browser  # noqa: E402
+
+server, browser = test_browser.server, test_browser.browser  # the same `python app.py` and chromium fixtures
 SLUGS = ("vectors", "attention", "recurrent", "loss", "training", "decoding", "tuning", "evaluation", "equations",
          "chapter")  # fmt: skip
 TABS = {"vectors": "tab-inspect", "attention": "tab-inspect", "recurrent": "tab-inspect", "loss": "tab-evaluate",
         "training": "tab-train", "decoding": "tab-chat", "tuning": "tab-evaluate", "evaluation": "tab-evaluate",
         "equations": "tab-backprop", "chapter": "tab-train"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "CHARLM_STORAGE": str(tmp_path_factory.mktemp("store"))}  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                pytest.fail("app.py exited:\n" + log.read_text())
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("app.py did not answer in 120 s:\n" + log.read_text())
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
-        yield b
-        b.close()
 
 
 def figure_html(page, slug: str) -> str:

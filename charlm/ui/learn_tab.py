@@ -268,7 +268,8 @@ class LearnTab:
             corpus = own_ if (own_ or "").strip() else builtin_text(PYDOC if PYDOC in BUILTIN else next(iter(BUILTIN)))
             stop = threading.Event()
             try:
-                for ev in sgd_vs_adam(corpus[:200_000], float(seconds_), arch, should_stop=stop.is_set):
+                seconds_ = min(float(seconds_), float(self.limits.max_train_seconds))  # this server's training cap
+                for ev in sgd_vs_adam(corpus[:200_000], seconds_, arch, should_stop=stop.is_set):
                     progress(ev["progress"], desc=text(lang, "learn.training.progress"))
                     yield draw.training_figure(ev["curves"], lang), draw.training_note(ev, lang)
             finally:
