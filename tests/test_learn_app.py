@@ -18,7 +18,7 @@ FAST = {  # endpoint: (the lesson's inputs, the same with its "try this" control
     "attention": (("shakespeare-gpt", "To be, or not to be", 0), ("shakespeare-gpt", "To be, or not to be", 13)),
     "recurrent": (("shakespeare-lstm", 'He said "stop".', "gates"), ("shakespeare-lstm", 'He said "stop".', "state")),
     "loss": (("shakespeare-gpt", "To be, or not to be"), ("shakespeare-gpt", "TO BE, OR NOT TO BE")),
-    "decoding": (("shakespeare-gpt", "ROMEO:", 1.0, 0, 1.0, 2), ("shakespeare-gpt", "ROMEO:", 0.3, 3, 1.0, 2)),
+    "decoding": (("shakespeare-gpt", "ROMEO:", 1.0, 0, 1.0, 2, 0), ("shakespeare-gpt", "ROMEO:", 0.3, 3, 1.0, 2, 0)),
     "tuning": (("shakespeare-gpt", "ensemble"), ("shakespeare-gpt", "int8")),
     "evaluation": (("shakespeare-gpt", "To be, or not", "the cat sat", "the cat sat on the mat"),
                    ("shakespeare-gpt", "To be, or not", "mat the on sat cat the", "the cat sat on the mat")),
@@ -52,7 +52,7 @@ def test_lessons_refuse_bad_requests_with_clear_messages(client):
     with pytest.raises(AppError, match="at most 300"):
         client.predict("shakespeare-gpt", "x" * 301, api_name="/learn_loss")
     with pytest.raises(AppError, match="minimum value 0.1"):
-        client.predict("shakespeare-gpt", "ROMEO:", 0.0, 0, 1.0, 2, api_name="/learn_decoding")
+        client.predict("shakespeare-gpt", "ROMEO:", 0.0, 0, 1.0, 2, 0, api_name="/learn_decoding")
     with pytest.raises(AppError, match="no model named"):
         client.predict("nope", "e", api_name="/learn_vectors")
 
@@ -66,6 +66,21 @@ def test_errors_and_figures_in_chinese(app_url):
         assert "交叉熵" in note and "比特" in json.dumps(figure(fig), ensure_ascii=False)
     finally:
         zh.close()
+
+
+def test_decoding_walks_along_greedys_continuation(client):
+    first = figure(client.predict("shakespeare-gpt", "ROMEO:", 1.0, 0, 1.0, 1, 0, api_name="/learn_decoding")[0])
+    later = figure(client.predict("shakespeare-gpt", "ROMEO:", 1.0, 0, 1.0, 1, 12, api_name="/learn_decoding")[0])
+    assert "0 characters" in first["layout"]["title"]["text"] and "12 characters" in later["layout"]["title"]["text"]
+    assert first["data"][0]["y"] != later["data"][0]["y"]
+
+
+def test_training_lesson_draws_both_optimizers(client):
+    fig, note = client.predict("shakespeare-lstm", 4, "", api_name="/learn_training")
+    names = {trace["name"] for trace in figure(fig)["data"]}
+    assert names == {"lstm/sgd", "lstm/adam"} and "lstm/adam:" in note
+    with pytest.raises(AppError, match="at least 2000 characters"):
+        client.predict("shakespeare-lstm", 4, "too short to train on", api_name="/learn_training")
 
 
 def test_chapter_lesson_trains_and_generates(client):

@@ -252,11 +252,16 @@ def training_note(event: dict, lang: str) -> str:
 
 # --- 6. decoding ------------------------------------------------------------------------------------------------
 def decoding(
-    loaded, prompt: str, temperature: float, top_k: int, top_p: float, width: int, lang: str
+    loaded, prompt: str, temperature: float, top_k: int, top_p: float, width: int, step: int, lang: str
 ) -> tuple[go.Figure, str]:
+    """The bars: the distribution after the prompt and the first ``step`` characters of greedy's continuation (so a
+    learner can walk along it and see where it starts to repeat); the table: greedy, sampled, beam."""
     from charlm.lessons import decoding as dec
 
-    rows = dec.next_char_table(loaded.model, loaded.vocab, prompt, temperature, top_k, top_p, rows=24)
+    conts = dec.continuations(loaded, prompt, 40, width, temperature, top_k, top_p, seed=0)
+    step = max(0, min(int(step), len(conts[0]["text"])))
+    context = prompt + conts[0]["text"][:step]
+    rows = dec.next_char_table(loaded.model, loaded.vocab, context[-300:], temperature, top_k, top_p, rows=24)
     xs = [show(r["char"]) for r in rows]
     fig = go.Figure()
     fig.add_trace(
@@ -278,11 +283,13 @@ def decoding(
     )
     kept = sum(r["kept"] for r in rows)
     fig.update_layout(
-        title=text(lang, "learn.dec.title", t=f"{temperature:g}", k=top_k, p=f"{top_p:g}", kept=kept),
+        title=text(lang, "learn.dec.title", t=f"{temperature:g}", k=top_k, p=f"{top_p:g}", kept=kept)
+        + "<br><sup>"
+        + text(lang, "learn.dec.after_step", n=step, tail=html.escape(show_tail(context)))
+        + "</sup>",
         yaxis_title=text(lang, "learn.dec.prob"),
         **LAYOUT,
     )
-    conts = dec.continuations(loaded, prompt, 40, width, temperature, top_k, top_p, seed=0)
     table = [
         f"| {text(lang, 'learn.dec.kind')} | {text(lang, 'learn.dec.text')} | log p | log p / char | "
         f"{text(lang, 'learn.dec.repeats')} |",
@@ -292,6 +299,11 @@ def decoding(
         shown = html.escape(c["text"]).replace("\n", "⏎").replace("|", "\\|")
         table.append(f"| {c['kind']} | `{shown}` | {c['logprob']:.2f} | {c['per_char']:.3f} | {c['repeats']:.0%} |")
     return fig, "\n".join(table) + "\n\n" + text(lang, "learn.dec.note")
+
+
+def show_tail(text_: str, n: int = 24) -> str:
+    """The last ``n`` characters, newlines shown."""
+    return "".join(show(c) for c in text_[-n:])
 
 
 # --- 7. tuning, ensembling, quantizing --------------------------------------------------------------------------

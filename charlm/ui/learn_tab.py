@@ -301,21 +301,22 @@ class LearnTab:
             top_k = late_label(Slider(0, 60, 0, step=1, elem_id="learn-dec-top-k"), "learn.dec.k")
             top_p = late_label(Slider(0.05, 1.0, 1.0, step=0.05, elem_id="learn-dec-top-p"), "learn.dec.p")
             width = late_label(Slider(1, 8, 4, step=1, elem_id="learn-dec-beam"), "learn.dec.beam")
+        step = late_label(Slider(0, 40, 0, step=1, elem_id="learn-dec-step"), "learn.dec.step")
         fig, note = self._figure("decoding")
 
-        def fn(model_, prompt_, t_, k_, p_, w_, request: gr.Request):
-            return draw.decoding(
-                self.resolve(model_, request), prompt_ or "", float(t_), int(k_), float(p_), int(w_), lang_of(request)
-            )
+        def fn(model_, prompt_, t_, k_, p_, w_, step_, request: gr.Request):
+            loaded = self.resolve(model_, request)
+            return draw.decoding(loaded, prompt_ or "", float(t_), int(k_), float(p_), int(w_), int(step_),
+                                 lang_of(request))  # fmt: skip
 
         return Lesson(
             "decoding",
             "tab-chat",
-            [model, prompt, temp, top_k, top_p, width],
+            [model, prompt, temp, top_k, top_p, width, step],
             [fig, note],
             fn,
-            [model, temp, top_k, top_p, width],
-            lambda m, pr, te, k, p, w: {
+            [model, temp, top_k, top_p, width, step],
+            lambda m, pr, te, k, p, w, st: {
                 "model": m,
                 "chat.temperature": te,
                 "chat.top_k": k,
