@@ -453,6 +453,7 @@ class LearnTab:
                 lesson.triggers[0].click(fn, lesson.inputs, lesson.outputs, api_name=f"learn_{slug}", **common)
                 continue
             events = [lesson.page.select] + [c.change for c in lesson.triggers]
+            events += [c.submit for c in lesson.inputs if isinstance(c, gr.Textbox) and c not in lesson.triggers]
             gr.on(
                 events,
                 fn,
