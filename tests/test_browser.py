@@ -91,6 +91,7 @@ def send(page, text: str) -> None:
 def test_chat_with_the_shipped_model(page):
     expect(page.locator("#model-card")).to_contain_text("shakespeare-gpt", timeout=30_000)
     expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+    page.get_by_role("tab", name="Chat").click()  # the app opens on Learn, the first tab
     send(page, "Good morrow, fair Juliet.")
     bot = page.locator('#chatbot [data-testid="bot"]').last
     expect(bot).not_to_be_empty()
@@ -173,6 +174,7 @@ def test_chinese_browser_sees_chinese_and_writes_a_poem(zh_page):
     characters, a well-formed quatrain in either script."""
     page = zh_page
     expect(page.get_by_role("tab", name="对话")).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="对话").click()  # the app opens on Learn (学习), the first tab
     for name in ("训练", "评估"):
         expect(page.get_by_role("tab", name=name)).to_be_visible()
     expect(page.locator("#poem-write")).to_have_text("写一首诗")

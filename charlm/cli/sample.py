@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, help="same seed, same text (sample i of --num-samples uses seed + i)")
     s.add_argument("--num-samples", type=int, default=1, metavar="N",
                    help=f"N continuations, decoded together in one batch (at most {MAX_SAMPLES})")  # fmt: skip
+    s.add_argument("--beam", type=int, default=0, metavar="N",
+                   help="beam search with N beams: the N most probable continuations (1 = greedy; ignores the "
+                   "temperature, top-k, top-p and seed)")  # fmt: skip
     s.add_argument(
         "--stop", action="append", default=[], help="stop before this string (repeatable; \\n, \\t are escapes)"
     )
@@ -53,6 +56,8 @@ def run_sample(args) -> int:
             f"note: the model does not know {describe_chars(unknown)}; they are read as 'unknown'",
             file=sys.stderr,
         )
+    if args.beam:
+        return _run_beam(args, loaded, prompt, stop)
     runs = [replace(sampling, seed=None if args.seed is None else args.seed + i) for i in range(n)]
     if members:  # an ensemble has no batched step: its samples are drawn one after another
         streams = [generate(loaded, prompt, s) for s in runs]
@@ -67,4 +72,22 @@ def run_sample(args) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+    return 0
+
+
+def _run_beam(args, loaded, prompt: str, stop: tuple[str, ...]) -> int:
+    """``--beam N``: print the best continuation (or the best ``--num-samples``), each with its log-probability."""
+    from charlm.generation.beam import beam_search
+
+    try:
+        beams = beam_search(loaded.model, loaded.vocab, prompt, args.beam, args.max_new_chars)
+    except ValueError as exc:
+        raise CharlmError(str(exc)) from None
+    for i, beam in enumerate(beams[: args.num_samples]):
+        text = beam.text
+        for s in stop:
+            if s and s in text:
+                text = text[: text.index(s)]
+        sys.stdout.write(f"{'' if i == 0 else chr(10)}--- beam {i + 1}: log-probability {beam.logprob:.3f} ---\n")
+        sys.stdout.write(text + "\n")
     return 0

@@ -1,4 +1,4 @@
-"""The whole web app: a model picker shared by every tab, then Chat, Train, Evaluate and Backprop.
+"""The whole web app: a model picker shared by every tab, then Learn, Chat, Train, Evaluate, Backprop and Inspect.
 
 ``build_app()`` returns the Blocks (with its queue configured); ``launch_kwargs()`` holds what Gradio 6 wants at
 ``launch()`` (css, theme, upload cap). ``app.py`` at the repository root only combines the two.
@@ -23,6 +23,7 @@ from charlm.ui.common import user_errors
 from charlm.ui.evaluate_tab import build_evaluate_tab
 from charlm.ui.i18n import I18N, attach_late, lang_of, late_label, static, t, text, tr_error
 from charlm.ui.inspect_tab import build_inspect_tab
+from charlm.ui.learn_tab import build_learn_tab
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_tab import build_train_tab
@@ -60,11 +61,13 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
         gr.Markdown(t("app.intro"))
         picker, card = _model_bar(registry, default)
         with gr.Tabs():
+            learn = build_learn_tab(picker, registry, limits)  # first in the bar
             build_chat_tab(picker, resolve, limits, default)
             build_train_tab(picker, registry)
             build_evaluate_tab(picker, registry)
             build_backprop_tab(limits)
             build_inspect_tab(picker, registry)
+        learn.link(demo)  # its "open the full tab" buttons reach into the other tabs
         gr.Markdown(static(limits.describe), elem_id="limits")
         browser_key = gr.BrowserState(None, storage_key="charlm-user", secret=registry.store.browser_secret())
 

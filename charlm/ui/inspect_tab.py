@@ -18,6 +18,7 @@ from charlm.inspection import MAX_CHARS, inspect_text
 from charlm.ui import inspect_figures as figs
 from charlm.ui.common import user_errors
 from charlm.ui.i18n import lang_of, late_label, late_value, static, t, text, tr_error
+from charlm.ui.lens_view import build_lens_section
 from charlm.ui.registry import ModelRegistry
 
 EXAMPLE = (
@@ -121,6 +122,7 @@ def build_inspect_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> Non
         gr.Markdown(t("insp.intro", n=f"{MAX_CHARS:,}"))
         v = SimpleNamespace()
         _layout(v, example)
+        build_lens_section(model_picker, registry, v.text)  # the logit lens (GPT), charlm.ui.lens_view
     _wire(v, model_picker, registry)
 
 
