@@ -10,7 +10,7 @@ from pathlib import Path
 
 from charlm.cli.common import set_threads
 from charlm.errors import CharlmError
-from charlm.models import ARCHS, HEADS, PRESETS
+from charlm.models import ARCHS, HEADS, MLPS, PRESETS
 from charlm.optim import OPTIMIZERS
 
 TRAIN_SETTINGS = ("batch_size", "warmup_steps", "weight_decay", "min_lr_ratio", "eval_interval", "eval_chars",
@@ -32,8 +32,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "~3x faster training on a large vocabulary such as Chinese) or auto (default: adaptive above "
                    "1,024 characters)")  # fmt: skip
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
-                   help="sgd, momentum (SGD + 0.9 momentum), adam or adamw (default); each has a measured default "
-                   "--lr (docs/benchmarks.md)")  # fmt: skip
+                   help="sgd, momentum (SGD + 0.9 momentum), adam, adamw (default) or muon (orthogonalised momentum "
+                   "for the hidden weight matrices, AdamW for the rest); each has a measured default --lr "
+                   "(docs/benchmarks.md)")  # fmt: skip
+    gpt = t.add_argument_group("GPT switches (the modern small-GPT recipe; off by default, as in the shipped GPT)")
+    gpt.add_argument("--mlp", choices=MLPS, help="MLP nonlinearity: gelu (default) or relu2 (ReLU squared)")
+    gpt.add_argument("--qk-norm", action="store_true", default=None, help="RMS-normalise queries and keys")
+    gpt.add_argument("--zero-init", action="store_true", default=None,
+                     help="start each block's output projections at zero")  # fmt: skip
+    gpt.add_argument("--logit-cap", type=float, metavar="CAP", help="soft-cap the logits at +-CAP (0: off)")
     for flag, typ, hlp in [
         ("--n-layer", int, "layers"),
         ("--n-embd", int, "embedding width"),
@@ -86,6 +93,10 @@ def _model_config(args, vocab_size: int):
             hidden_size=args.hidden_size,
             block_size=args.block_size,
             dropout=args.dropout,
+            mlp=getattr(args, "mlp", None),
+            qk_norm=getattr(args, "qk_norm", None),
+            zero_init=getattr(args, "zero_init", None),
+            logit_cap=getattr(args, "logit_cap", None),
         )
     except ValueError as exc:
         raise CharlmError(str(exc)) from None
