@@ -8,6 +8,10 @@ rows to paste into ``charlm/recipes.py``.
 
     python bench/bench_recipes.py --budgets 30,90          # the table's 30-s and 90-s rows (~10 min)
     python bench/bench_recipes.py --budgets 300 --only gru  # one budget, some candidates
+
+Issue 20's ablation (Muon and the GPT switches, one at a time and all together) is a set of candidates here too:
+
+    python bench/bench_recipes.py --budgets 90 --only gpt-tiny,gru-tiny-b64 --threads 1
 """
 
 from __future__ import annotations
@@ -26,22 +30,37 @@ from charlm.models import preset_config
 from charlm.score import score_ids
 from charlm.train import TrainConfig, train
 
-# name: (arch, size, block, batch, lr, weight decay, min-lr-ratio, warm-up). The GRU rows come from the 90-s/5-min
-# study in docs/benchmarks.md; the GPT and LSTM rows are the trainer's previous defaults, for comparison.
+# name: (arch, size, block, batch, lr, weight decay, min-lr-ratio, warm-up[, optimizer[, model switches]]). The GRU
+# rows come from the 90-s/5-min study in docs/benchmarks.md; the GPT and LSTM rows are the trainer's previous
+# defaults, for comparison; the -muon rows and the GPT switch rows are issue 20's ablation (Muon's rates from
+# bench_optimizers.py, the switches one at a time on the GPT tiny row, then all of them with Muon).
+MUON_LR = {"gpt": 3e-2, "gru": 5e-2}
+SWITCHES = {"relu2": {"mlp": "relu2"}, "qknorm": {"qk_norm": True}, "zeroinit": {"zero_init": True},
+            "cap": {"logit_cap": 15.0}}  # fmt: skip
+ALL_SWITCHES = {k: v for switch in SWITCHES.values() for k, v in switch.items()}
 CANDIDATES = {
     "gru-small-b64": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50),
     "gru-small-b32": ("gru", "small", 64, 32, 1.5e-2, 0.1, 0.1, 50),
     "gru-tiny-b64": ("gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50),
     "lstm-small": ("lstm", "small", 64, 32, 1.5e-2, 0.1, 0.1, 50),
     "gpt-small": ("gpt", "small", 64, 32, 3e-3, 0.1, 0.1, 50),
+    "gru-tiny-b64-muon": ("gru", "tiny", 64, 64, MUON_LR["gru"], 0.2, 0.01, 50, "muon"),
+    "gru-small-b64-muon": ("gru", "small", 64, 64, MUON_LR["gru"], 0.2, 0.01, 50, "muon"),
+    "gpt-tiny": ("gpt", "tiny", 64, 32, 3e-3, 0.1, 0.1, 50),
+    "gpt-tiny-muon": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon"),
+    **{f"gpt-tiny-{k}": ("gpt", "tiny", 64, 32, 3e-3, 0.1, 0.1, 50, "adamw", v) for k, v in SWITCHES.items()},
+    "gpt-tiny-muon-all": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon", ALL_SWITCHES),
 }
 
 
 def run(corpus, name: str, budget: float, threads: int, seed: int) -> dict:
-    arch, size, block, batch, lr, wd, floor, warmup = CANDIDATES[name]
-    mcfg = preset_config(arch, size, corpus.vocab.size, block_size=block)
+    arch, size, block, batch, lr, wd, floor, warmup, *extra = CANDIDATES[name]
+    optimizer = extra[0] if extra else "adamw"
+    switches = extra[1] if len(extra) > 1 else {}
+    mcfg = preset_config(arch, size, corpus.vocab.size, block_size=block, **switches)
     cfg = TrainConfig(max_steps=None, time_budget=budget, eval_interval=10**9, lr=lr, batch_size=batch,
-                      weight_decay=wd, min_lr_ratio=floor, warmup_steps=warmup, seed=seed)  # fmt: skip
+                      weight_decay=wd, min_lr_ratio=floor, warmup_steps=warmup, seed=seed,
+                      optimizer=optimizer)  # fmt: skip
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as out:
         final = None
@@ -52,7 +71,7 @@ def run(corpus, name: str, budget: float, threads: int, seed: int) -> dict:
     loss = score_ids(model, val_ids)["loss"]
     return {"name": name, "budget": budget, "loss": loss, "steps": final.summary["steps"], "threads": threads,
             "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}", "row": (arch, size, block, batch, lr, wd, floor,
-                                                                             warmup)}  # fmt: skip
+                                                                             warmup, optimizer, switches)}  # fmt: skip
 
 
 def main() -> None:
@@ -72,15 +91,16 @@ def main() -> None:
     for budget in [float(b) for b in args.budgets.split(",")]:
         for name in names:
             r = run(corpus, name, budget, args.threads, args.seed)
-            print(f"| {budget:g} | {name} | {r['steps']:,} | {r['loss']:.4f} | {r['load']} |")
+            print(f"| {budget:g} | {name} | {r['steps']:,} | {r['loss']:.4f} | {r['load']} |", flush=True)
             if budget not in best or r["loss"] < best[budget]["loss"]:
                 best[budget] = r
     day = datetime.date.today().isoformat()
     print("\n# rows for charlm/recipes.py RECIPES:")
     for budget, r in sorted(best.items()):
-        arch, size, block, batch, lr, wd, floor, warmup = r["row"]
+        arch, size, block, batch, lr, wd, floor, warmup, optimizer, switches = r["row"]
+        extra = f', optimizer="{optimizer}"' + (f", switches={switches!r}" if switches else "")
         print(f'    Recipe({budget:g}, "{arch}", "{size}", {block}, {batch}, {lr:g}, {wd:g}, {floor:g}, {warmup}, '
-              f'{r["threads"]}, {r["loss"]:.4f}, "{day}, load {r["load"]}"),')  # fmt: skip
+              f'{r["threads"]}, {r["loss"]:.4f}, "{day}, load {r["load"]}"{extra}),')  # fmt: skip
     header("done")
 
 

@@ -40,13 +40,14 @@ BETAS = (0.9, 0.99)  # beta2 0.99 rather than 0.999: steadier on small, noisy ch
 # per optimizer and architecture, tiny presets, 150 steps on tinyshakespeare (bench/bench_optimizers.py; the two
 # most aggressive picks re-checked at 600 steps; docs/benchmarks.md, "Optimizers"). With clipping, plain SGD
 # wants rates of 1-30 on the recurrent nets (momentum 0.9 multiplies the step by up to 10, hence rates ~10x lower).
-# adamw's come from issue 2's longer study (docs/benchmarks.md, "Quality per time").
+# adamw's come from issue 2's longer study (docs/benchmarks.md, "Quality per time"); muon's from issue 20's grid
+# (docs/benchmarks.md, "Muon and the GPT switches"): ~10x AdamW's, the AdamW groups inside Muon included.
 DEFAULT_LR: dict[str, dict[str, float]] = {
     "sgd": {"gpt": 0.3, "lstm": 30.0, "gru": 10.0, "rnn": 1.0},
     "momentum": {"gpt": 0.1, "lstm": 3.0, "gru": 3.0, "rnn": 0.3},
     "adam": {"gpt": 3e-3, "lstm": 0.1, "gru": 3e-2, "rnn": 3e-2},
     "adamw": {"gpt": 3e-3, "lstm": 1.5e-2, "gru": 1.5e-2, "rnn": 2e-3},
-    "muon": {"gpt": 3e-3, "lstm": 1.5e-2, "gru": 1.5e-2, "rnn": 2e-3},
+    "muon": {"gpt": 3e-2, "lstm": 0.15, "gru": 5e-2, "rnn": 5e-2},
 }
 DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "momentum": 0.0, "adam": 0.0, "adamw": 0.1, "muon": 0.1}
 

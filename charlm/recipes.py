@@ -31,13 +31,15 @@ class Recipe:
     val_loss: float  # nats/char on tinyshakespeare's whole validation split after ``budget`` seconds
     measured: str  # when and under what load
     corpus: str = "tinyshakespeare"  # the text it was measured on (a file in ../shared/data)
+    optimizer: str = "adamw"  # charlm.optim; ``lr`` is this optimizer's rate
 
     def settings(self) -> dict:
         """The training settings (everything but the measurement)."""
         return {k: v for k, v in asdict(self).items() if k not in ("budget", "val_loss", "measured", "corpus")}
 
     def describe(self) -> str:
-        return (f"{self.arch.upper()} {self.size}, block {self.block_size}, batch {self.batch_size}, lr {self.lr:g}, "
+        return (f"{self.arch.upper()} {self.size}, {self.optimizer}, block {self.block_size}, batch {self.batch_size}, "
+                f"lr {self.lr:g}, "
                 f"weight decay {self.weight_decay:g}, min-lr-ratio {self.min_lr_ratio:g}, warm-up "
                 f"{self.warmup_steps}, {self.threads} thread(s)")  # fmt: skip
 
