@@ -20,6 +20,7 @@ import argparse
 import datetime
 import os
 import tempfile
+import time
 
 import torch
 from _common import CORPUS, header
@@ -50,26 +51,34 @@ CANDIDATES = {
     "gpt-tiny-muon": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon"),
     **{f"gpt-tiny-{k}": ("gpt", "tiny", 64, 32, 3e-3, 0.1, 0.1, 50, "adamw", v) for k, v in SWITCHES.items()},
     "gpt-tiny-muon-all": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon", ALL_SWITCHES),
+    **{
+        f"gpt-tiny-muon+{k}": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon", v)
+        for k, v in SWITCHES.items()
+    },
 }
 
 
-def run(corpus, name: str, budget: float, threads: int, seed: int) -> dict:
+def run(corpus, name: str, budget: float | None, threads: int, seed: int, steps: int | None = None) -> dict:
+    """Train one candidate for ``budget`` seconds (or exactly ``steps`` steps) and score it on the whole split."""
     arch, size, block, batch, lr, wd, floor, warmup, *extra = CANDIDATES[name]
     optimizer = extra[0] if extra else "adamw"
     switches = extra[1] if len(extra) > 1 else {}
     mcfg = preset_config(arch, size, corpus.vocab.size, block_size=block, **switches)
-    cfg = TrainConfig(max_steps=None, time_budget=budget, eval_interval=10**9, lr=lr, batch_size=batch,
+    cfg = TrainConfig(max_steps=steps, time_budget=None if steps else budget, eval_interval=10**9, lr=lr,
+                      batch_size=batch,
                       weight_decay=wd, min_lr_ratio=floor, warmup_steps=warmup, seed=seed,
                       optimizer=optimizer)  # fmt: skip
-    load_before = os.getloadavg()[0]
+    load_before, t0 = os.getloadavg()[0], time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         final = None
         for ev in train(corpus, mcfg, cfg, out):
             final = ev
         model = load_checkpoint(f"{out}/last").model
+    seconds = time.perf_counter() - t0
     _, val_ids = corpus.split(0.1)
     loss = score_ids(model, val_ids)["loss"]
     return {"name": name, "budget": budget, "loss": loss, "steps": final.summary["steps"], "threads": threads,
+            "seconds": seconds,
             "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}", "row": (arch, size, block, batch, lr, wd, floor,
                                                                              warmup, optimizer, switches)}  # fmt: skip
 
@@ -80,18 +89,21 @@ def main() -> None:
     ap.add_argument("--only", default="", help="candidates whose name contains this (comma separated)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared 2-core machine)")
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--steps", type=int, help="train each candidate for exactly this many steps instead (quality per "
+                    "step, which the machine's load does not change; the seconds column shows the cost)")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     corpus = load_corpus(CORPUS)
     names = [n for n in CANDIDATES if not args.only or any(o in n for o in args.only.split(","))]
     header("default recipes: validation loss after a time budget, per candidate")
-    print("| budget (s) | candidate | steps | val loss (nats/char) | load (1-min, before-after) |")
-    print("|---|---|---|---|---|")
+    print("| budget (s) | candidate | steps | seconds | val loss (nats/char) | load (1-min, before-after) |")
+    print("|---|---|---|---|---|---|")
     best = {}
-    for budget in [float(b) for b in args.budgets.split(",")]:
+    for budget in [float(b) for b in args.budgets.split(",")] if not args.steps else [0.0]:
         for name in names:
-            r = run(corpus, name, budget, args.threads, args.seed)
-            print(f"| {budget:g} | {name} | {r['steps']:,} | {r['loss']:.4f} | {r['load']} |", flush=True)
+            r = run(corpus, name, budget, args.threads, args.seed, args.steps)
+            print(f"| {budget:g} | {name} | {r['steps']:,} | {r['seconds']:.0f} | {r['loss']:.4f} | {r['load']} |",
+                  flush=True)  # fmt: skip
             if budget not in best or r["loss"] < best[budget]["loss"]:
                 best[budget] = r
     day = datetime.date.today().isoformat()
