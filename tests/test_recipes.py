@@ -135,3 +135,20 @@ def test_the_recipes_optimizer_and_its_rate_come_together(monkeypatch):
     args = parse("--max-steps", "5")  # no budget, no recipe: AdamW as before
     apply_recipe(args)
     assert train_config(args).optimizer == "adamw"
+
+
+def test_the_train_tabs_auto_optimizer_is_the_recipes(monkeypatch):
+    """The Train tab: optimizer "auto" with arch "auto" trains the recipe's optimizer at the recipe's rate; a chosen
+    optimizer keeps its own default rate; a chosen architecture with optimizer "auto" gets AdamW, as before."""
+    from charlm.ui.train_job import AUTO, recipe_for_form
+
+    row = Recipe(90, "gru", "tiny", 64, 64, 5e-2, 0.2, 0.01, 50, 1, 1.6, "test, load 0", optimizer="muon")
+    monkeypatch.setattr("charlm.recipes.RECIPES", (row,))
+    form = dict(arch=AUTO, size=AUTO, time_budget=90, block_size=0, batch_size=0, lr=0, optimizer=AUTO)
+    chosen, train, line = recipe_for_form(form, 66)
+    assert (chosen["arch"], chosen["optimizer"], chosen["lr"], train["weight_decay"]) == ("gru", "muon", 5e-2, 0.2)
+    assert "muon" in line
+    chosen, _, _ = recipe_for_form(dict(form, optimizer="sgd"), 66)
+    assert (chosen["optimizer"], chosen["lr"]) == ("sgd", None)  # sgd's measured default, not Muon's rate
+    chosen, train, _ = recipe_for_form(dict(form, arch="gpt"), 66)
+    assert (chosen["optimizer"], chosen["size"], train) == ("adamw", "tiny", {})
