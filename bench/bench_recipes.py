@@ -89,12 +89,17 @@ def main() -> None:
     ap.add_argument("--only", default="", help="candidates whose name contains this (comma separated)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared 2-core machine)")
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--exact", action="store_true", help="--only names whole candidates, run in the order given")
     ap.add_argument("--steps", type=int, help="train each candidate for exactly this many steps instead (quality per "
                     "step, which the machine's load does not change; the seconds column shows the cost)")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     corpus = load_corpus(CORPUS)
-    names = [n for n in CANDIDATES if not args.only or any(o in n for o in args.only.split(","))]
+    wanted = args.only.split(",") if args.only else []
+    if args.exact:  # these candidates, in this order (to run a pair in the other order)
+        names = [n for n in wanted if n in CANDIDATES]
+    else:
+        names = [n for n in CANDIDATES if not wanted or any(o in n for o in wanted)]
     header("default recipes: validation loss after a time budget, per candidate")
     print("| budget (s) | candidate | steps | seconds | val loss (nats/char) | load (1-min, before-after) |")
     print("|---|---|---|---|---|---|")
