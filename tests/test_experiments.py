@@ -145,5 +145,8 @@ def test_study_storage_is_checked(corpus, tmp_path):
         open_storage(str(tmp_path / "missing" / "s.journal"))
     with pytest.raises(TrainingError, match="cannot open the study"):
         make_study("tpe", "median", 0, "nosuchdb://x/y", "s")
+    with pytest.raises(TrainingError, match="cannot open the study") as refused:  # no server (or driver) there
+        make_study("tpe", "median", 0, "postgresql://me:secret123@127.0.0.1:1/optuna", "s")
+    assert "secret123" not in str(refused.value) and "me:***@127.0.0.1" in str(refused.value)
     study = make_study("tpe", "median", 0, f"sqlite:///{tmp_path / 's.db'}", "s")  # an RDB URL works too
     assert study.study_name == "s" and make_study("tpe", "median", 0, f"journal:{tmp_path / 'j.log'}", "s")

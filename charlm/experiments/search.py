@@ -9,7 +9,8 @@ results so far. Searched: architecture, learning rate (a multiple of the measure
 A study can live in shared storage (``storage``: a journal file, ``journal:PATH`` or ``PATH.journal``/``.log``, or
 any database URL Optuna supports, ``sqlite:///search.db``, ``postgresql://...``), so several processes, on one
 machine or many, run trials of one study: each process asks the study for its next settings, trains it itself and
-writes its checkpoint, and the trial records where (user attribute ``checkpoint``, with the host). At the end a
+writes its checkpoint, and the trial records where (user attributes ``row``, its table row with the checkpoint's
+path, and ``host``). At the end a
 process deletes the checkpoints of its own trials that are not the study's best; a trial that is not the best now
 never becomes the best later, so the study's best checkpoint always survives, in the folder of the process that
 ran it. The app's search keeps an in-memory study.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import socket
 import time
@@ -112,15 +114,26 @@ def make_study(sampler: str, pruner: str, seed: int, storage: str | None = None,
                "none": optuna.pruners.NopPruner}  # fmt: skip
     if storage is None:
         return optuna.create_study(direction="minimize", sampler=samplers[sampler](), pruner=pruners[pruner]())
+    errors: tuple[type[Exception], ...] = (ValueError, ImportError, OSError)
+    try:  # a database URL's errors (no such driver, no answer, refused login) come from SQLAlchemy
+        from sqlalchemy.exc import SQLAlchemyError
+
+        errors += (SQLAlchemyError,)
+    except ImportError:
+        pass
     try:
         return optuna.create_study(storage=open_storage(storage), study_name=study_name or "charlm",
                                    load_if_exists=True, direction="minimize", sampler=samplers[sampler](),
                                    pruner=pruners[pruner]())  # fmt: skip
-    except (ValueError, ImportError, OSError) as exc:
-        raise TrainingError(f"cannot open the study {study_name!r} in {storage}: {exc}") from None
-    except Exception as exc:  # SQLAlchemy's errors (a bad URL, a database that does not answer) share no base here
-        raise TrainingError(f"cannot open the study {study_name!r} in {storage}: {exc.__class__.__name__}: "
-                            f"{exc}") from None  # fmt: skip
+    except errors as exc:
+        where, why = hide_password(storage), hide_password(str(exc).splitlines()[0] if str(exc) else "")
+        raise TrainingError(f"cannot open the study {study_name!r} in {where}: {exc.__class__.__name__}: "
+                            f"{why}") from None  # fmt: skip
+
+
+def hide_password(text: str) -> str:
+    """``scheme://user:password@host`` -> ``scheme://user:***@host``: errors may be shown or logged."""
+    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", text)
 
 
 JOURNAL_SUFFIXES = (".journal", ".log")
