@@ -97,3 +97,22 @@ def test_switch_validation():
     with pytest.raises(ValueError, match="qk_norm belong to the GPT, not a gru model"):
         ModelConfig(arch="gru", qk_norm=True)
     assert ModelConfig(arch="gru", **GPT_SWITCHES).to_json() == ModelConfig(arch="gru").to_json()
+
+
+def test_cli_flags_set_the_switches():
+    import argparse
+
+    from charlm.cli.train import _model_config, add_parser
+    from charlm.errors import CharlmError
+
+    def parse(*argv):
+        parser = argparse.ArgumentParser()
+        add_parser(parser.add_subparsers())
+        args = parser.parse_args(["train", "--data", "x.txt", "--out", "o", "--size", "tiny", *argv])
+        return _model_config(args, 23)
+
+    assert {k: getattr(parse("--arch", "gpt"), k) for k in GPT_SWITCHES} == GPT_SWITCHES
+    cfg = parse("--arch", "gpt", "--mlp", "relu2", "--qk-norm", "--zero-init", "--logit-cap", "3")
+    assert {k: getattr(cfg, k) for k in SWITCHED} == SWITCHED
+    with pytest.raises(CharlmError, match="qk_norm belong to the GPT"):
+        parse("--arch", "lstm", "--qk-norm")
