@@ -47,7 +47,7 @@ class Recipe:
 # The best candidate per budget, from bench/bench_recipes.py on this project's 2-core AVX2 machine, 1 thread
 # (docs/benchmarks.md, "Default recipes", has every candidate's score and the commands). Issue 20 ("Muon and the GPT
 # switches"): the same GRU with Muon beat it side by side at 30 s (2.023 vs 2.314) and 90 s (1.640 vs 1.705), both at
-# load 6-9, where each run gets a fraction of a core (the AdamW rows they replace, from quieter runs: 1.9081 at load
+# load 6-9, where each run gets a fraction of a core (the AdamW rows they replace, from earlier runs: 1.9081 at load
 # ~7, 1.6005 at load ~2). The large-vocabulary row keeps AdamW: Muon was not measured on the poems.
 # fmt: off
 RECIPES: tuple[Recipe, ...] = (
