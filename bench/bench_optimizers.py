@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 
@@ -29,8 +30,10 @@ from charlm.train import TrainConfig, train
 
 # Grids spaced by ~3x. A first pass with the GPT's grids for every architecture put the recurrent nets' best rates
 # at the top edge, so theirs reach ~10x higher (docs/benchmarks.md lists both passes).
-GPT_GRIDS = {"sgd": [0.1, 0.3, 1.0, 3.0], "momentum": [0.01, 0.03, 0.1, 0.3], "adam": [1e-3, 3e-3, 1e-2, 3e-2]}
-RECURRENT_GRIDS = {"sgd": [3.0, 10.0, 30.0, 100.0], "momentum": [0.3, 1.0, 3.0], "adam": [1e-2, 3e-2, 0.1]}
+GPT_GRIDS = {"sgd": [0.1, 0.3, 1.0, 3.0], "momentum": [0.01, 0.03, 0.1, 0.3], "adam": [1e-3, 3e-3, 1e-2, 3e-2],
+             "muon": [1e-3, 3e-3, 1e-2, 3e-2]}  # fmt: skip
+RECURRENT_GRIDS = {"sgd": [3.0, 10.0, 30.0, 100.0], "momentum": [0.3, 1.0, 3.0], "adam": [1e-2, 3e-2, 0.1],
+                   "muon": [5e-3, 1.5e-2, 5e-2]}  # fmt: skip
 
 
 def grid(optimizer: str, arch: str) -> list[float]:
@@ -84,7 +87,8 @@ def main() -> None:
             for lr in lrs:
                 r = run_one(corpus, val_ids, arch, opt, lr, args)
                 results[lr] = r["loss"]
-                print(f"{arch:<5} {opt:<9}  {lr:<8g}  {r['loss']:.4f}    {r['seconds']:.1f}")
+                print(f"{arch:<5} {opt:<9}  {lr:<8g}  {r['loss']:.4f}    {r['seconds']:.1f}  load "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             best = min(results, key=lambda k: results[k] if math.isfinite(results[k]) else math.inf)
             edge = len(lrs) > 1 and best in (lrs[0], lrs[-1])
             print(f"BEST {arch} {opt}: lr {best:g} -> {results[best]:.4f}" + ("  (at the grid's edge)" if edge else ""))

@@ -31,24 +31,33 @@ class Recipe:
     val_loss: float  # nats/char on tinyshakespeare's whole validation split after ``budget`` seconds
     measured: str  # when and under what load
     corpus: str = "tinyshakespeare"  # the text it was measured on (a file in ../shared/data)
+    optimizer: str = "adamw"  # charlm.optim; ``lr`` is this optimizer's rate
 
     def settings(self) -> dict:
         """The training settings (everything but the measurement)."""
         return {k: v for k, v in asdict(self).items() if k not in ("budget", "val_loss", "measured", "corpus")}
 
     def describe(self) -> str:
-        return (f"{self.arch.upper()} {self.size}, block {self.block_size}, batch {self.batch_size}, lr {self.lr:g}, "
+        return (f"{self.arch.upper()} {self.size}, {self.optimizer}, block {self.block_size}, batch {self.batch_size}, "
+                f"lr {self.lr:g}, "
                 f"weight decay {self.weight_decay:g}, min-lr-ratio {self.min_lr_ratio:g}, warm-up "
                 f"{self.warmup_steps}, {self.threads} thread(s)")  # fmt: skip
 
 
 # The best candidate per budget, from bench/bench_recipes.py on this project's 2-core AVX2 machine, 1 thread
-# (docs/benchmarks.md, "Default recipes", has every candidate's score and the commands).
+# (docs/benchmarks.md, "Default recipes", has every candidate's score and the commands). Issue 20 ("Muon and the GPT
+# switches"): the same GRU with Muon beat it side by side at 30 s (2.023 vs 2.314) and 90 s (1.640 vs 1.705), both at
+# load 6-9, where each run gets a fraction of a core (the AdamW rows they replace, from earlier runs: 1.9081 at load
+# ~7, 1.6005 at load ~2). The large-vocabulary row keeps AdamW: Muon was not measured on the poems.
+# fmt: off
 RECIPES: tuple[Recipe, ...] = (
-    Recipe(30, "gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.9081, "2026-11-29, bench_recipes, load 7.9-6.8"),
-    Recipe(90, "gru", "tiny", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.6005, "2026-11-29, bench_recipes, load 1.7-2.7"),
+    Recipe(30, "gru", "tiny", 64, 64, 5e-2, 0.2, 0.01, 50, 1, 2.0230, "2026-12-04, bench_recipes, load 8.9-8.2",
+           optimizer="muon"),
+    Recipe(90, "gru", "tiny", 64, 64, 5e-2, 0.2, 0.01, 50, 1, 1.6396, "2026-12-04, bench_recipes, load 6.3-7.2",
+           optimizer="muon"),
     Recipe(300, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.4946, "2026-11-29, bench_recipes, load 2.6-3.8"),
 )
+# fmt: on
 
 
 # Large vocabularies (docs/benchmarks.md, "Large vocabularies": research runs, then ``python -m charlm train --data

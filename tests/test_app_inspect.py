@@ -84,10 +84,14 @@ def test_compare_and_search_put_the_best_model_in_the_picker(client):
                        seconds_per_run=100, api_name="/compare")  # fmt: skip
 
 
-def test_train_with_sgd_from_the_form(client):
+@pytest.mark.parametrize("optimizer", ["sgd", "muon"])
+def test_train_with_an_optimizer_from_the_form(client, optimizer):
     text = shakespeare_slice(5000)
     job = client.submit(api_name="/train", source="paste", corpus_file=None, pasted_text=text, arch="gpt",
-                        size="tiny", time_budget=30, max_steps=5, eval_interval=5, optimizer="sgd",
-                        model_name="sgd-run")  # fmt: skip
+                        size="tiny", time_budget=30, max_steps=5, eval_interval=5, optimizer=optimizer,
+                        model_name=f"{optimizer}-run")  # fmt: skip
     job.result(timeout=120)
     assert "finished" in job.outputs()[-1][1]
+    with pytest.raises(AppError, match="'lion'.* not in the list of choices"):  # the Radio's own check
+        client.predict(source="paste", corpus_file=None, pasted_text=text, arch="gpt", size="tiny", time_budget=30,
+                       max_steps=5, optimizer="lion", api_name="/train")  # fmt: skip

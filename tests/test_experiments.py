@@ -92,3 +92,61 @@ def test_search_settings_are_checked():
         make_study("grid", "median", 0)
     study = make_study("random", "halving", 0)
     assert type(study.pruner).__name__ == "SuccessiveHalvingPruner"
+
+
+def test_two_processes_share_one_study_in_a_journal_file(tmp_path):
+    """Two `charlm search` processes on one journal file run trials of one study: distinct trial numbers, all in the
+    journal, each process's checkpoint in its own folder, and the study's best trial names a checkpoint that loads."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import optuna
+
+    from charlm.experiments.search import open_storage
+    from tests.helpers import REPO
+
+    data = tmp_path / "d.txt"
+    data.write_text(shakespeare_slice(20_000), encoding="utf-8")
+    journal = tmp_path / "study.journal"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "charlm", "search", "--data", str(data), "--time-budget", "12",
+                               "--trial-budget", "3", "--archs", "gpt,rnn", "--storage", str(journal), "--study",
+                               "shared", "--out", str(tmp_path / name), "--json", "--threads", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+             for name in ("a", "b")]  # fmt: skip
+    outs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        outs.append(json.loads(stdout))
+    numbers = [{t["number"] for t in out["trials"]} for out in outs]
+    assert numbers[0] and numbers[1] and not numbers[0] & numbers[1]  # both ran trials, never the same one
+    study = optuna.load_study(study_name="shared", storage=open_storage(str(journal)))
+    assert {t.number for t in study.trials} >= numbers[0] | numbers[1]
+    assert outs[0]["study"]["name"] == outs[1]["study"]["name"] == "shared"
+    best = study.best_trial
+    row = best.user_attrs["row"]
+    owner = "a" if best.number in numbers[0] else "b"
+    assert row["checkpoint"] == str(tmp_path / owner / f"trial-{best.number:03d}" / "best")
+    assert load_checkpoint(row["checkpoint"]).config.arch == row["arch"] == best.params["arch"]
+    assert best.user_attrs["host"]
+    for name in ("a", "b"):  # each process kept at most one checkpoint: its trial that was the study's best
+        assert len(list((tmp_path / name).iterdir())) <= 1
+
+
+def test_study_storage_is_checked(corpus, tmp_path):
+    from charlm.experiments.search import open_storage
+
+    with pytest.raises(TrainingError, match="journal:PATH, a .journal/.log file or a database URL"):
+        open_storage("study.txt")
+    with pytest.raises(TrainingError, match="does not exist"):
+        open_storage(str(tmp_path / "missing" / "s.journal"))
+    with pytest.raises(TrainingError, match="cannot open the study"):
+        make_study("tpe", "median", 0, "nosuchdb://x/y", "s")
+    with pytest.raises(TrainingError, match="cannot open the study") as refused:  # no server (or driver) there
+        make_study("tpe", "median", 0, "postgresql://me:secret123@127.0.0.1:1/optuna", "s")
+    assert "secret123" not in str(refused.value) and "me:***@127.0.0.1" in str(refused.value)
+    study = make_study("tpe", "median", 0, f"sqlite:///{tmp_path / 's.db'}", "s")  # an RDB URL works too
+    assert study.study_name == "s" and make_study("tpe", "median", 0, f"journal:{tmp_path / 'j.log'}", "s")

@@ -86,7 +86,8 @@ def test_cli_without_a_budget_or_with_another_arch_keeps_the_old_defaults():
 def test_recipe_settings_are_training_settings_only():
     r = Recipe(30, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.8, "test, load 0")
     assert set(r.settings()) == {"arch", "size", "block_size", "batch_size", "lr", "weight_decay", "min_lr_ratio",
-                                 "warmup_steps", "threads"}  # fmt: skip
+                                 "warmup_steps", "threads", "optimizer"}  # fmt: skip
+    assert r.optimizer == "adamw"  # a row without one was measured with AdamW
 
 
 def test_a_large_vocabulary_takes_its_own_recipe():
@@ -113,3 +114,41 @@ def test_the_train_tab_shows_the_recipe_of_a_builtin_corpus():
     poems, pydoc = _recipe_line("auto", 120, "builtin", POEMS, "en"), _recipe_line("auto", 120, "builtin", PYDOC, "en")
     assert LARGE_VOCAB_RECIPES[0].corpus in poems and "tinyshakespeare" in pydoc
     assert "秒" in _recipe_line("auto", 120, "builtin", POEMS, "zh-CN")
+
+
+def test_the_recipes_optimizer_and_its_rate_come_together(monkeypatch):
+    """A Muon recipe trains with Muon at its rate; asking for another optimizer keeps that optimizer's own measured
+    rate (the recipe's is Muon's), and the other settings still come from the recipe."""
+    from charlm.cli.train import train_config
+    from charlm.optim import default_lr
+
+    row = Recipe(90, "gru", "tiny", 64, 64, 5e-2, 0.2, 0.01, 50, 1, 1.6, "test, load 0", optimizer="muon")
+    monkeypatch.setattr("charlm.recipes.RECIPES", (row,))
+    args = parse("--time-budget", "90")
+    assert "muon" in apply_recipe(args)
+    cfg = train_config(args)
+    assert (cfg.optimizer, cfg.lr, cfg.weight_decay) == ("muon", 5e-2, 0.2)
+    args = parse("--time-budget", "90", "--optimizer", "adamw")
+    apply_recipe(args)
+    cfg = train_config(args)
+    assert (cfg.optimizer, cfg.lr, cfg.weight_decay, args.arch) == ("adamw", default_lr("adamw", "gru"), 0.2, "gru")
+    args = parse("--max-steps", "5")  # no budget, no recipe: AdamW as before
+    apply_recipe(args)
+    assert train_config(args).optimizer == "adamw"
+
+
+def test_the_train_tabs_auto_optimizer_is_the_recipes(monkeypatch):
+    """The Train tab: optimizer "auto" with arch "auto" trains the recipe's optimizer at the recipe's rate; a chosen
+    optimizer keeps its own default rate; a chosen architecture with optimizer "auto" gets AdamW, as before."""
+    from charlm.ui.train_job import AUTO, recipe_for_form
+
+    row = Recipe(90, "gru", "tiny", 64, 64, 5e-2, 0.2, 0.01, 50, 1, 1.6, "test, load 0", optimizer="muon")
+    monkeypatch.setattr("charlm.recipes.RECIPES", (row,))
+    form = dict(arch=AUTO, size=AUTO, time_budget=90, block_size=0, batch_size=0, lr=0, optimizer=AUTO)
+    chosen, train, line = recipe_for_form(form, 66)
+    assert (chosen["arch"], chosen["optimizer"], chosen["lr"], train["weight_decay"]) == ("gru", "muon", 5e-2, 0.2)
+    assert "muon" in line
+    chosen, _, _ = recipe_for_form(dict(form, optimizer="sgd"), 66)
+    assert (chosen["optimizer"], chosen["lr"]) == ("sgd", None)  # sgd's measured default, not Muon's rate
+    chosen, train, _ = recipe_for_form(dict(form, arch="gpt"), 66)
+    assert (chosen["optimizer"], chosen["size"], train) == ("adamw", "tiny", {})

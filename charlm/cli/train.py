@@ -10,7 +10,7 @@ from pathlib import Path
 
 from charlm.cli.common import set_threads
 from charlm.errors import CharlmError
-from charlm.models import ARCHS, HEADS, PRESETS
+from charlm.models import ARCHS, HEADS, MLPS, PRESETS
 from charlm.optim import OPTIMIZERS
 
 TRAIN_SETTINGS = ("batch_size", "warmup_steps", "weight_decay", "min_lr_ratio", "eval_interval", "eval_chars",
@@ -31,9 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output layer: linear, adaptive (an adaptive softmax over the characters by frequency: "
                    "~3x faster training on a large vocabulary such as Chinese) or auto (default: adaptive above "
                    "1,024 characters)")  # fmt: skip
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
-                   help="sgd, momentum (SGD + 0.9 momentum), adam or adamw (default); each has a measured default "
-                   "--lr (docs/benchmarks.md)")  # fmt: skip
+    t.add_argument("--optimizer", choices=OPTIMIZERS,
+                   help="sgd, momentum (SGD + 0.9 momentum), adam, adamw or muon (orthogonalised momentum for the "
+                   "hidden weight matrices, AdamW for the rest); default: the time budget's recipe, else adamw; "
+                   "each has a measured default --lr (docs/benchmarks.md)")  # fmt: skip
+    gpt = t.add_argument_group("GPT switches (the modern small-GPT recipe; off by default, as in the shipped GPT)")
+    gpt.add_argument("--mlp", choices=MLPS, help="MLP nonlinearity: gelu (default) or relu2 (ReLU squared)")
+    gpt.add_argument("--qk-norm", action="store_true", default=None, help="RMS-normalise queries and keys")
+    gpt.add_argument("--zero-init", action="store_true", default=None,
+                     help="start each block's output projections at zero")  # fmt: skip
+    gpt.add_argument("--logit-cap", type=float, metavar="CAP", help="soft-cap the logits at +-CAP (0: off)")
     for flag, typ, hlp in [
         ("--n-layer", int, "layers"),
         ("--n-embd", int, "embedding width"),
@@ -86,6 +93,10 @@ def _model_config(args, vocab_size: int):
             hidden_size=args.hidden_size,
             block_size=args.block_size,
             dropout=args.dropout,
+            mlp=getattr(args, "mlp", None),
+            qk_norm=getattr(args, "qk_norm", None),
+            zero_init=getattr(args, "zero_init", None),
+            logit_cap=getattr(args, "logit_cap", None),
         )
     except ValueError as exc:
         raise CharlmError(str(exc)) from None
@@ -113,8 +124,9 @@ def train_config(args):
 
     max_steps = args.max_steps if args.max_steps is not None or args.time_budget else 2000
     overrides = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
-    return TrainConfig(max_steps=max_steps, time_budget=args.time_budget, optimizer=args.optimizer,
-                       lr=args.lr or default_lr(args.optimizer, args.arch), device=args.device,
+    optimizer = args.optimizer or "adamw"
+    return TrainConfig(max_steps=max_steps, time_budget=args.time_budget, optimizer=optimizer,
+                       lr=args.lr or default_lr(optimizer, args.arch), device=args.device,
                        precision=args.precision, compile=args.compile, **overrides)  # fmt: skip
 
 
@@ -180,8 +192,11 @@ def apply_recipe(args, vocab_size: int | None = None) -> str | None:
     if recipe is None or args.arch not in (None, recipe.arch):
         args.arch, args.size = args.arch or "gpt", args.size or "small"
         return None
-    kept = [key for key in recipe.settings() if key != "threads" and getattr(args, key, None) is not None]
-    for key, value in recipe.settings().items():
+    settings = recipe.settings()
+    if args.optimizer not in (None, recipe.optimizer):  # the recipe's rate is its optimizer's, not this one's
+        settings.pop("lr")
+    kept = [key for key in settings if key != "threads" and getattr(args, key, None) is not None]
+    for key, value in settings.items():
         if key != "threads" and getattr(args, key, None) is None:  # threads: chosen from the machine's load
             setattr(args, key, value)
     return explain(recipe, args.time_budget, share) + (f" (your {', '.join(kept)} kept)" if kept else "")

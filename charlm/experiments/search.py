@@ -5,15 +5,27 @@ validation is reported to Optuna's pruner, which stops a trial whose curve is wo
 trials at the same point (``median``) or not in the top third (``halving``, successive halving), so bad settings
 waste little of the budget. The sampler (``tpe`` by default, or ``random``) proposes the next settings from the
 results so far. Searched: architecture, learning rate (a multiple of the measured default), width, depth, dropout.
+
+A study can live in shared storage (``storage``: a journal file, ``journal:PATH`` or ``PATH.journal``/``.log``, or
+any database URL Optuna supports, ``sqlite:///search.db``, ``postgresql://...``), so several processes, on one
+machine or many, run trials of one study: each process asks the study for its next settings, trains it itself and
+writes its checkpoint, and the trial records where (user attributes ``row``, its table row with the checkpoint's
+path, and ``host``). At the end a
+process deletes the checkpoints of its own trials that are not the study's best; a trial that is not the best now
+never becomes the best later, so the study's best checkpoint always survives, in the folder of the process that
+ran it. The app's search keeps an in-memory study.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from charlm.budget import training_step_cost
@@ -86,17 +98,65 @@ def _optuna():
     return optuna
 
 
-def make_study(sampler: str, pruner: str, seed: int):
-    """An Optuna study that minimises validation bits/char."""
+def make_study(sampler: str, pruner: str, seed: int, storage: str | None = None, study_name: str | None = None):
+    """An Optuna study that minimises validation bits/char: in memory, or created in (or loaded from) ``storage``
+    under ``study_name``. Processes sharing a study get different sampler seeds (their process id added), else
+    they would all propose the same first settings."""
     optuna = _optuna()
     if sampler not in SAMPLERS or pruner not in PRUNERS:
         raise TrainingError(f"sampler must be {' or '.join(SAMPLERS)} and pruner one of {', '.join(PRUNERS)}")
+    if storage is not None:
+        seed += os.getpid()
     samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
                 "random": lambda: optuna.samplers.RandomSampler(seed=seed)}  # fmt: skip
     pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
                "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
                "none": optuna.pruners.NopPruner}  # fmt: skip
-    return optuna.create_study(direction="minimize", sampler=samplers[sampler](), pruner=pruners[pruner]())
+    if storage is None:
+        return optuna.create_study(direction="minimize", sampler=samplers[sampler](), pruner=pruners[pruner]())
+    errors: tuple[type[Exception], ...] = (ValueError, ImportError, OSError)
+    try:  # a database URL's errors (no such driver, no answer, refused login) come from SQLAlchemy
+        from sqlalchemy.exc import SQLAlchemyError
+
+        errors += (SQLAlchemyError,)
+    except ImportError:
+        pass
+    try:
+        return optuna.create_study(storage=open_storage(storage), study_name=study_name or "charlm",
+                                   load_if_exists=True, direction="minimize", sampler=samplers[sampler](),
+                                   pruner=pruners[pruner]())  # fmt: skip
+    except errors as exc:
+        where, why = hide_password(storage), hide_password(str(exc).splitlines()[0] if str(exc) else "")
+        raise TrainingError(f"cannot open the study {study_name!r} in {where}: {exc.__class__.__name__}: "
+                            f"{why}") from None  # fmt: skip
+
+
+def hide_password(text: str) -> str:
+    """``scheme://user:password@host`` -> ``scheme://user:***@host``: errors may be shown or logged."""
+    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", text)
+
+
+JOURNAL_SUFFIXES = (".journal", ".log")
+
+
+def open_storage(url: str):
+    """Optuna storage for a URL: ``journal:PATH`` or a path ending in .journal/.log is a journal file (appended
+    under a file lock: safe for processes on one machine, or on several sharing the file system); anything else is
+    a database URL (``sqlite:///search.db``, ``postgresql://user:password@host/db``)."""
+    optuna = _optuna()
+    if not isinstance(url, str) or not url.strip():
+        raise TrainingError("the study storage must be a journal file or a database URL, not empty")
+    if url.startswith("journal:") or url.endswith(JOURNAL_SUFFIXES) and "://" not in url:
+        path = Path(url.removeprefix("journal:")).expanduser()
+        if not path.parent.is_dir():
+            raise TrainingError(f"the journal's folder {path.parent} does not exist")
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise TrainingError(f"the study storage must be journal:PATH, a .journal/.log file or a database URL such "
+                            f"as sqlite:///search.db, not {url!r}")  # fmt: skip
+    return url
 
 
 def suggest(trial, space: SearchSpace, vocab_size: int, block_size: int) -> tuple[ModelConfig, str, float]:
@@ -139,13 +199,15 @@ def _run_trial(trial, row: TrialRow, corpus: Corpus, config, cfg: TrainConfig, o
 def search(corpus: Corpus, total_budget: float, trial_budget: float, out_dir: str | Path,
            space: SearchSpace | None = None, sampler: str = "tpe", pruner: str = "median", seed: int = 1337,
            block_size: int = 64, batch_size: int = 32, max_params: int | None = None, keep_all: bool = False,
-           should_stop: Callable[[], bool] | None = None,
-           max_step_gflop: float | None = None) -> Iterator[SearchEvent]:  # fmt: skip
-    """Run trials until ``total_budget`` seconds are spent (or a stop); yield the table after every validation."""
+           should_stop: Callable[[], bool] | None = None, max_step_gflop: float | None = None,
+           storage: str | None = None, study_name: str | None = None) -> Iterator[SearchEvent]:  # fmt: skip
+    """Run trials until ``total_budget`` seconds are spent (or a stop); yield the table after every validation.
+    With ``storage`` the trials join the shared study ``study_name`` (module docstring); the table lists this
+    process's trials, ``best`` is the whole study's."""
     space = space or SearchSpace()
     if not (total_budget > 0 and trial_budget >= MIN_TRIAL_SECONDS):
         raise TrainingError(f"the total budget must be positive and each trial at least {MIN_TRIAL_SECONDS:g} s")
-    study, rows, t0 = make_study(sampler, pruner, seed), [], time.monotonic()
+    study, rows, t0 = make_study(sampler, pruner, seed, storage, study_name), [], time.monotonic()
     optuna = _optuna()
     while not (should_stop is not None and should_stop()):
         left = total_budget - (time.monotonic() - t0)
@@ -165,8 +227,11 @@ def search(corpus: Corpus, total_budget: float, trial_budget: float, out_dir: st
         cfg = TrainConfig(max_steps=None, time_budget=budget, optimizer=optimizer, lr=lr, batch_size=batch_size,
                           eval_interval=10**9, eval_seconds=budget / REPORTS_PER_TRIAL, eval_chars=20_000,
                           seed=seed)  # fmt: skip
-        for _ in _run_trial(trial, row, corpus, config, cfg, Path(out_dir) / f"trial-{trial.number:03d}", should_stop):
+        out = Path(out_dir).resolve() / f"trial-{trial.number:03d}"
+        for _ in _run_trial(trial, row, corpus, config, cfg, out, should_stop):
             yield _event("trial", rows, t0, total_budget)
+        trial.set_user_attr("row", asdict(row))  # where its checkpoint is, for every process sharing the study
+        trial.set_user_attr("host", socket.gethostname())
         if row.state == "pruned":
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
@@ -174,12 +239,25 @@ def search(corpus: Corpus, total_budget: float, trial_budget: float, out_dir: st
         yield _event("trial", rows, t0, total_budget)
     done = _event("done", rows, t0, total_budget)
     done.study = study
+    if storage is not None:
+        done.best = study_best(study)
     if not keep_all:  # only the best trial's checkpoint is kept (it becomes a model); the rest is disk space
+        best_number = done.best.number if done.best is not None else None
         for row in rows:
-            if row is not done.best and row.checkpoint:
+            if row.number != best_number and row.checkpoint:
                 shutil.rmtree(Path(row.checkpoint).parent, ignore_errors=True)
                 row.checkpoint = ""
     yield done
+
+
+def study_best(study) -> TrialRow | None:
+    """The whole study's best finished trial, as its table row (None before any trial finished)."""
+    try:
+        best = study.best_trial
+    except ValueError:  # no complete trial yet
+        return None
+    row = best.user_attrs.get("row")
+    return TrialRow(**row) if row else None
 
 
 def _event(kind: str, rows: list[TrialRow], t0: float, total: float) -> SearchEvent:

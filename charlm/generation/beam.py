@@ -10,8 +10,8 @@ checks it on the shipped models).
 Only the model interface is used (``model(idx, state)``, ``init_state``, ``max_context``) plus the vocabulary, so
 this works for every architecture and for ensembles. All beams have the same length, so they advance together as
 one batch; after each step the rows of the state (an LSTM's (h, c), a GPT's key/value cache) are reordered to
-follow their parents. The unknown id is never chosen, as in ``charlm.sample``; log-probabilities are those of the
-model's full distribution.
+follow their parents. The unknown id is never chosen, as in ``charlm.generation.sample``; log-probabilities are
+those of the model's full distribution.
 """
 
 from __future__ import annotations

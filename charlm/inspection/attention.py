@@ -29,7 +29,7 @@ class Attention:
 def _recompute(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(weights, output) of one CausalSelfAttention on input x, written out as the fused kernel defines them."""
     B, T, C = x.shape
-    q, k, v = attn.c_attn(x).view(B, T, 3, attn.n_head, C // attn.n_head).permute(2, 0, 3, 1, 4)
+    q, k, v = attn.qkv(x)  # (B, nh, T, hd), queries and keys normalised if the model does
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
     causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
     weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)

@@ -1,7 +1,7 @@
 """Decoding, seen from inside: the next-character distribution under temperature, top-k and top-p, and greedy vs
 sampling vs beam search with the log-probability of each continuation.
 
-The rules are the ones ``charlm.sample`` applies (the tests compare the kept sets): divide the logits by the
+The rules are the ones ``charlm.generation.sample`` applies (the tests compare the kept sets): divide the logits by the
 temperature, keep the k best (and any tied with the k-th), keep the smallest set of best characters whose
 probability reaches top-p (the best one always stays), renormalise over what is kept. The unknown id is never
 drawn.

@@ -10,6 +10,12 @@ The output layer (``head``): "linear" (one matrix over the vocabulary, what ever
 "adaptive" (an adaptive softmax over the ids in frequency order, for large vocabularies) or "auto" (a new model's
 choice, made by the trainer from the training text: adaptive above ``ADAPTIVE_MIN_VOCAB`` ids). A checkpoint
 always stores a resolved head; a config without one (every checkpoint before issue 13) is linear.
+
+The GPT's switches from the modern small-GPT recipe (issue 20; each measured in docs/benchmarks.md, "Muon and the
+GPT switches"): ``mlp`` "relu2" (ReLU squared instead of GELU), ``qk_norm`` (RMS-normalised queries and keys),
+``zero_init`` (the blocks' output projections start at zero, so every block starts as the identity) and
+``logit_cap`` (logits squashed by ``cap * tanh(logits / cap)``; 0 = off). Their defaults are the models before
+them, and a config at the defaults is saved without them, so old checkpoints load and score to every digit.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from charlm.models.output import (
 
 ARCHS = ("gpt", "lstm", "gru", "rnn")
 HEADS = ("linear", "adaptive", "auto")
+MLPS = ("gelu", "relu2")
+GPT_SWITCHES = {"mlp": "gelu", "qk_norm": False, "zero_init": False, "logit_cap": 0.0}  # field: the old model's value
+MAX_LOGIT_CAP = 1000.0
 _HEAD_FIELDS = ("head_order", "head_cutoffs", "head_div")  # settings of the adaptive head only
 # Far beyond anything that trains on a CPU; a config outside them is a mistake or an attack, refused before building.
 MAX_SIZES = {"vocab_size": 0x110000 + 1, "n_layer": 64, "n_embd": 8192, "n_head": 256, "hidden_size": 16384,
@@ -52,6 +61,10 @@ class ModelConfig:
     head_order: list[int] | None = None  # adaptive: the vocabulary id of each frequency rank (training text)
     head_cutoffs: list[int] | None = None  # adaptive: cluster boundaries in frequency ranks
     head_div: float = DIV_VALUE  # adaptive: each cluster's projection is this much narrower than the previous
+    mlp: str = "gelu"  # GPT: the MLP's nonlinearity, gelu or relu2 (ReLU squared)
+    qk_norm: bool = False  # GPT: RMS-normalise each head's queries and keys before attention
+    zero_init: bool = False  # GPT: start the attention and MLP output projections at zero
+    logit_cap: float = 0.0  # GPT: soft-cap the logits at +-logit_cap (cap * tanh(logit / cap)); 0 = no cap
 
     @property
     def width(self) -> int:
@@ -71,7 +84,7 @@ class ModelConfig:
         if self.arch == "gpt" and not problems and self.n_embd % self.n_head:
             problems.append(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if not problems:
-            problems += self._head_problems()
+            problems += self._head_problems() + self._switch_problems()
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -91,6 +104,22 @@ class ModelConfig:
             return [] if order is None and cutoffs is None else ["head_order and head_cutoffs come together"]
         return adaptive_problems(self.width, self.vocab_size, order, cutoffs, self.head_div)
 
+    def _switch_problems(self) -> list[str]:
+        problems = []
+        if self.mlp not in MLPS:
+            problems.append(f"mlp must be one of {', '.join(MLPS)}, not {self.mlp!r}")
+        for name in ("qk_norm", "zero_init"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false, not {getattr(self, name)!r}")
+        cap = self.logit_cap
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not 0.0 <= cap <= MAX_LOGIT_CAP:
+            problems.append(f"logit_cap must be a number from 0 (off) to {MAX_LOGIT_CAP:g}, not {cap!r}")
+        if not problems and self.arch != "gpt":
+            changed = [name for name, old in GPT_SWITCHES.items() if getattr(self, name) != old]
+            if changed:
+                problems.append(f"{', '.join(changed)} belong to the GPT, not a {self.arch} model")
+        return problems
+
     @property
     def head_resolved(self) -> bool:
         """True when the output layer can be built: linear, or adaptive with its frequency order and cutoffs."""
@@ -98,10 +127,14 @@ class ModelConfig:
 
     def to_json(self) -> dict:
         """The config as saved in a checkpoint. A linear head's settings are left out, so a linear model's
-        config reads exactly as before issue 13 (and older charlm versions can still load it)."""
+        config reads exactly as before issue 13 (and older charlm versions can still load it); so are the GPT
+        switches left at their old values (issue 20)."""
         obj = asdict(self)
         if self.head == "linear":
             for name in ("head", *_HEAD_FIELDS):
+                obj.pop(name)
+        for name, old in GPT_SWITCHES.items():
+            if obj[name] == old:
                 obj.pop(name)
         return obj
 
@@ -208,5 +241,6 @@ def config_parameters(config: ModelConfig) -> int:
     return v * c + layers + output
 
 
-__all__ = ["ARCHS", "HEADS", "PRESETS", "LanguageModel", "ModelConfig", "State", "build_model", "config_parameters",
-           "count_parameters", "estimated_cutoffs", "preset_config", "resolve_head"]  # fmt: skip
+__all__ = ["ARCHS", "GPT_SWITCHES", "HEADS", "MLPS", "PRESETS", "LanguageModel", "ModelConfig", "State",
+           "build_model", "config_parameters", "count_parameters", "estimated_cutoffs", "preset_config",
+           "resolve_head"]  # fmt: skip

@@ -13,6 +13,12 @@ Batched decoding (``decode_step``): several independent texts, each at its own p
 character in one forward pass. Every row writes its new key/value at its own position of a preallocated cache and
 attends over the whole cache with a mask that hides the slots beyond its position, so the shapes never depend on
 where each row is (``charlm.generation.batched`` serves many chat replies this way).
+
+Switches (``ModelConfig``; all off by default, as in the models trained before them): ``mlp="relu2"`` (ReLU
+squared: sparse, cheap, and it trained faster than GELU in modded-nanogpt), ``qk_norm`` (queries and keys
+RMS-normalised per head, so attention scores cannot blow up however large the weights grow), ``zero_init`` (each
+block's output projections start at zero: every block starts as the identity and the residual stream is clean) and
+``logit_cap`` (``cap * tanh(logits / cap)``: no logit beyond +-cap, so the model cannot grow over-confident).
 """
 
 from __future__ import annotations
@@ -61,10 +67,20 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        self.qk_norm = config.qk_norm
+
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of x (B, T, C), each (B, nh, T, hd); with ``qk_norm`` q and k RMS-normalised."""
         B, T, C = x.shape
         # one view + permute instead of split and three view/transposes: fewer operators per decoding step
-        q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # (B,nh,T,hd)
+        q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        if self.qk_norm:
+            q, k = rms_norm(q), rms_norm(k)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x)  # (B, nh, T, hd)
         dropout = self.dropout if self.training else 0.0
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
@@ -85,15 +101,37 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+def rms_norm(x: torch.Tensor) -> torch.Tensor:
+    """x scaled to unit root-mean-square over its last dimension (no learned gain)."""
+    return F.rms_norm(x, (x.shape[-1],), eps=1e-6)
+
+
+def relu2(x: torch.Tensor) -> torch.Tensor:
+    return F.relu(x).square()
+
+
 class MLP(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.act = relu2 if config.mlp == "relu2" else F.gelu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+class CappedLinear(nn.Linear):
+    """A linear output layer whose logits are soft-capped: ``cap * tanh(logits / cap)``. A subclass (not a wrapper)
+    so its weight keeps the name ``lm_head.weight`` and stays tied to the token embedding."""
+
+    def __init__(self, in_features: int, out_features: int, cap: float) -> None:
+        super().__init__(in_features, out_features, bias=False)
+        self.cap = cap
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cap * torch.tanh(super().forward(x) / self.cap)
 
 
 class Block(nn.Module):
@@ -126,6 +164,9 @@ class GPT(LanguageModel):
             self.lm_head = AdaptiveHead(config.n_embd, config.vocab_size, config.head_order, config.head_cutoffs,
                                         config.head_div)  # fmt: skip
             self.tied_keys = ()
+        elif config.logit_cap:
+            self.lm_head = CappedLinear(config.n_embd, config.vocab_size, config.logit_cap)
+            self.lm_head.weight = self.wte.weight
         else:
             self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
             # Tied weights: the same matrix maps ids to vectors and vectors back to scores. Fewer parameters, and
@@ -135,6 +176,8 @@ class GPT(LanguageModel):
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by depth
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                if config.zero_init:  # drawn first all the same: the other weights get the same random numbers
+                    nn.init.zeros_(p)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -198,6 +241,8 @@ class GPT(LanguageModel):
         for i, block in enumerate(self.blocks):
             attn = block.attn
             q, k, v = attn.c_attn(block.ln_1(x)).view(n, 3, nh, hd).unbind(1)  # each (n, nh, hd)
+            if attn.qk_norm:
+                q, k = rms_norm(q), rms_norm(k)
             k_cache, v_cache = cache.k[i, :n], cache.v[i, :n]  # views: (n, nh, T, hd)
             k_cache[rows, :, pos] = k  # each row stores its key/value at its own position
             v_cache[rows, :, pos] = v

@@ -29,7 +29,8 @@ from charlm.ui.i18n import corpus_label, lang_of, late_label, t, text, tr
 from charlm.ui.registry import ModelRegistry
 
 YIELD_EVERY = 1.0
-RUN_CHOICES = [f"{a}/{o}" for o in OPTIMIZERS[::-1] for a in ARCHS]  # adamw first
+_ORDER = ("adamw", "muon", *(o for o in OPTIMIZERS[::-1] if o not in ("adamw", "muon")))  # the default first
+RUN_CHOICES = [f"{a}/{o}" for o in _ORDER for a in ARCHS]
 TRIAL_COLUMNS = ["trial", "state", "arch", "optimizer", "lr", "width", "depth", "dropout", "params", "val bpc",
                  "steps", "seconds"]  # fmt: skip
 _STOPS: dict[str, threading.Event] = {}  # session -> the Stop button's flag for its running experiment

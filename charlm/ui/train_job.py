@@ -81,8 +81,8 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict, lang: str = "en
     batch, note = fit_batch(mcfg, int(form["batch_size"] or 32), limits, lang)
     cfg = TrainConfig(
         batch_size=batch, max_steps=int(form["max_steps"] or 0) or None,
-        time_budget=float(form["time_budget"]), optimizer=form.get("optimizer") or "adamw",
-        lr=float(form["lr"]) if form["lr"] else default_lr(form.get("optimizer") or "adamw", arch),
+        time_budget=float(form["time_budget"]), optimizer=form["optimizer"],
+        lr=float(form["lr"]) if form["lr"] else default_lr(form["optimizer"], arch),
         eval_interval=int(form["eval_interval"] or 100), eval_chars=20_000, seed=int(form["seed"] or 0),
         sample_chars=120, save_every=limits.save_every, **recipe_train,
     )  # fmt: skip
@@ -248,21 +248,26 @@ AUTO = "auto"
 
 
 def recipe_for_form(form: dict, vocab_size: int | None = None) -> tuple[dict, dict, str]:
-    """For ``arch="auto"``: the form with the recipe's architecture, size, context length, batch size and learning
-    rate (fields the user set, i.e. not 0 or "auto", keep their value), the recipe's other training settings
+    """For ``arch="auto"``: the form with the recipe's architecture, size, optimizer, context length, batch size and
+    learning rate (fields the user set, i.e. not 0 or "auto", keep their value), the recipe's other training settings
     (weight decay, schedule), and the line that says which recipe was chosen and why. Another architecture passes
-    through (size "auto" is then "tiny", the tab's default before recipes). ``vocab_size``: the training text's,
-    which picks the large-vocabulary recipes for a text such as Chinese (``charlm.recipes``)."""
+    through (size "auto" is then "tiny", the tab's default before recipes; optimizer "auto" is adamw).
+    ``vocab_size``: the training text's, which picks the large-vocabulary recipes for a text such as Chinese
+    (``charlm.recipes``)."""
     from charlm.device import cpu_share
     from charlm.recipes import choose_recipe, explain
 
+    chosen = form.get("optimizer") not in (AUTO, None, "")
     if form.get("arch") != AUTO:
+        form = form if chosen else dict(form, optimizer="adamw")
         return (dict(form, size="tiny") if form.get("size") == AUTO else form), {}, ""
     budget, share = float(form["time_budget"] or 1), cpu_share()
     r = choose_recipe(budget, share, vocab_size)
     size = r.size if form.get("size") in (AUTO, None, "") else form["size"]
+    optimizer = form["optimizer"] if chosen else r.optimizer
+    lr = form["lr"] or (r.lr if optimizer == r.optimizer else None)  # the recipe's rate is its optimizer's
     form = dict(form, arch=r.arch, size=size, block_size=form["block_size"] or r.block_size,
-                batch_size=form["batch_size"] or r.batch_size, lr=form["lr"] or r.lr)  # fmt: skip
+                batch_size=form["batch_size"] or r.batch_size, lr=lr, optimizer=optimizer)  # fmt: skip
     train = {"weight_decay": r.weight_decay, "min_lr_ratio": r.min_lr_ratio, "warmup_steps": r.warmup_steps}
     return form, train, explain(r, budget, share)
 
@@ -275,9 +280,9 @@ def recipe_line(budget: float, lang: str = "en", share: float | None = None, voc
     share = cpu_share() if share is None else share
     r = choose_recipe(float(budget or 1), share, vocab_size)
     busy = text(lang, "recipe.busy", share=f"{share:.0%}") if share < BUSY_BELOW else ""
-    settings = text(lang, "recipe.settings", arch=r.arch.upper(), size=r.size, block=r.block_size,
-                    batch=r.batch_size, lr=f"{r.lr:g}", wd=f"{r.weight_decay:g}", ratio=f"{r.min_lr_ratio:g}",
-                    warmup=r.warmup_steps, threads=r.threads)  # fmt: skip
+    settings = text(lang, "recipe.settings", arch=r.arch.upper(), size=r.size, optimizer=r.optimizer,
+                    block=r.block_size, batch=r.batch_size, lr=f"{r.lr:g}", wd=f"{r.weight_decay:g}",
+                    ratio=f"{r.min_lr_ratio:g}", warmup=r.warmup_steps, threads=r.threads)  # fmt: skip
     return text(lang, "recipe.line", budget=f"{float(budget or 1):g}", busy=busy, settings=settings,
                 measured_budget=f"{r.budget:g}", loss=f"{r.val_loss:.3f}", measured=r.measured,
                 corpus=r.corpus)  # fmt: skip

@@ -115,7 +115,7 @@ def _advanced_inputs(f: SimpleNamespace) -> None:
         with gr.Row():
             f.max_steps = Number(0, precision=0, minimum=0, label=t("train.max_steps"),
                                  info=t("train.max_steps.info"), elem_id="train-max-steps")  # fmt: skip
-            f.optimizer = gr.Radio(list(OPTIMIZERS), value="adamw", label=t("train.optimizer"),
+            f.optimizer = gr.Radio([(t("train.arch.auto"), AUTO), *OPTIMIZERS], value=AUTO, label=t("train.optimizer"),
                                    elem_id="train-optimizer", info=t("train.optimizer.info"))  # fmt: skip
             f.lr = Number(0, minimum=0, label=t("train.lr"), info=t("train.lr.info"))
             f.batch_size = Number(0, precision=0, minimum=0, label=t("train.batch"), info=t("train.batch.info"))
@@ -192,7 +192,7 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     def train_model(
         source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count, arch, size,
         time_budget, max_steps, model_name, resume, lr, batch_size, eval_interval, seed, block_size, n_layer,
-        n_embd, n_head, hidden_size, dropout, optimizer="adamw", request: gr.Request = None,
+        n_embd, n_head, hidden_size, dropout, optimizer=AUTO, request: gr.Request = None,
         progress=gr.Progress(),  # noqa: B008
     ):  # fmt: skip
         """Train (or resume) a model on the chosen text; streams (plot, status, sample, model, checkpoint zip)."""
