@@ -67,7 +67,7 @@ def test_switched_model_decodes_like_its_forward_and_attention_maps_rebuild_it()
         state = model.init_state(1)
         steps = [model(idx[:, t : t + 1], state)[0] for t in range(20)]
         cache = model.init_state(1)
-        decoded = [model.decode_step(idx[:, t], torch.tensor([t]), cache) for t in range(20)]
+        decoded = [model.decode_step(idx[:, t], cache, torch.tensor([t]))[0] for t in range(20)]
     assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
     assert torch.allclose(torch.stack(decoded, 1), full, atol=1e-5)
     assert attention_maps(model, idx[0].tolist()).max_error < 1e-5
