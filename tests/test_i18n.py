@@ -191,10 +191,10 @@ def test_language_from_accept_language(header, lang):
 
 
 def test_text_fills_fields_and_falls_back_to_english():
-    assert i18n.text("zh-CN", "common.seconds", n=5) == "5 秒"
-    assert i18n.text("fr", "common.seconds", n=5) == "5 s"
+    assert i18n.ui_text("zh-CN", "common.seconds", n=5) == "5 秒"
+    assert i18n.ui_text("fr", "common.seconds", n=5) == "5 s"
     with pytest.raises(KeyError):
-        i18n.text("en", "no.such.key")
+        i18n.ui_text("en", "no.such.key")
     key = i18n.t("common.seconds", n=7).key  # a key of its own, in every language
     assert [i18n.TABLES[lang][key] for lang in ("en", "zh-CN", "zh-TW")] == ["7 s", "7 秒", "7 秒"]
 

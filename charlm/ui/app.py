@@ -21,7 +21,7 @@ from charlm.ui.backprop_tab import build_backprop_tab
 from charlm.ui.chat_tab import build_chat_tab
 from charlm.ui.common import user_errors
 from charlm.ui.evaluate_tab import build_evaluate_tab
-from charlm.ui.i18n import I18N, attach_late, lang_of, late_label, static, t, text, tr_error
+from charlm.ui.i18n import I18N, attach_late, lang_of, late_label, static, t, tr_error, ui_text
 from charlm.ui.inspect_tab import build_inspect_tab
 from charlm.ui.learn_tab import build_learn_tab
 from charlm.ui.limits import Limits
@@ -175,6 +175,6 @@ def _no_models(registry: ModelRegistry):
 
     def render(lang: str) -> str:
         errors = "\n".join(f"⚠ {tr_error(lang, e)}" for e in registry.load_errors)
-        return text(lang, "card.no_models") + ("\n\n" + errors if errors else "")
+        return ui_text(lang, "card.no_models") + ("\n\n" + errors if errors else "")
 
     return render

@@ -15,7 +15,7 @@ import re
 from charlm.backprop.spec import Spec
 from charlm.backprop.svg import ENGLISH, Labels
 from charlm.backprop.trace import fmt, trace_html
-from charlm.ui.i18n import EN_LANG, text, text_or
+from charlm.ui.i18n import EN_LANG, text_or, ui_text
 
 _MORE = re.compile(r"… \((\d+) more\)")
 
@@ -26,18 +26,18 @@ def step_title(st: dict, spec: Spec, lang: str) -> str:
     fields = {"layer": layer, "loss": spec.loss, "lr": fmt(spec.lr)}
     if phase == "forward":
         fields["act"] = spec.activations[layer - 1]
-    return text(lang, f"bp.title.{phase}", **fields)
+    return ui_text(lang, f"bp.title.{phase}", **fields)
 
 
 def equations_html(st: dict, spec: Spec, lang: str) -> str:
     """``trace_html`` of one step with its title and words in ``lang`` (the English is the core's own)."""
     if lang == EN_LANG:
         return trace_html(st)
-    numbers = [_MORE.sub(lambda m: text(lang, "bp.more", n=m.group(1)), line)
-               .replace("(inactive: z ≤ 0)", text(lang, "bp.inactive_z")) for line in st["numbers"]]  # fmt: skip
+    numbers = [_MORE.sub(lambda m: ui_text(lang, "bp.more", n=m.group(1)), line)
+               .replace("(inactive: z ≤ 0)", ui_text(lang, "bp.inactive_z")) for line in st["numbers"]]  # fmt: skip
     out = trace_html(dict(st, title=step_title(st, spec, lang), numbers=numbers))
     head = f">Step {st['index']}: "
-    return out.replace(head, ">" + html.escape(text(lang, "bp.step_title", k=st["index"])), 1)
+    return out.replace(head, ">" + html.escape(ui_text(lang, "bp.step_title", k=st["index"])), 1)
 
 
 def svg_labels(lang: str) -> Labels:
@@ -46,17 +46,17 @@ def svg_labels(lang: str) -> Labels:
         return ENGLISH
 
     def header(name: str, k: int, last: int, phase: str, layer: int | None) -> str:
-        where = text(lang, "bp.header.layer", layer=layer) if layer else ""
-        head = text(lang, "bp.header", k=k, last=last, phase=text(lang, f"bp.phase.{phase}"), where=where)
+        where = ui_text(lang, "bp.header.layer", layer=layer) if layer else ""
+        head = ui_text(lang, "bp.header", k=k, last=last, phase=ui_text(lang, f"bp.phase.{phase}"), where=where)
         return f"{text_or(lang, f'bp.preset.{name}', name)}：{head}" if name else head
 
     return Labels(
         header=header,
-        input=text(lang, "bp.column.input"),
-        layer=lambda layer, act: text(lang, "bp.column.layer", layer=layer, act=act),
-        value=lambda value: text(lang, "bp.value", value=value),
-        inactive=text(lang, "bp.inactive"),
-        legend=text(lang, "bp.legend"),
+        input=ui_text(lang, "bp.column.input"),
+        layer=lambda layer, act: ui_text(lang, "bp.column.layer", layer=layer, act=act),
+        value=lambda value: ui_text(lang, "bp.value", value=value),
+        inactive=ui_text(lang, "bp.inactive"),
+        legend=ui_text(lang, "bp.legend"),
     )
 
 

@@ -20,7 +20,7 @@ from charlm.backprop.svg import render_svg
 from charlm.backprop.trace import build_trace, n_steps
 from charlm.ui.backprop_i18n import equations_html, preset_note, svg_labels
 from charlm.ui.common import Number, user_errors
-from charlm.ui.i18n import lang_of, late_label, late_value, static, t, t_or, text
+from charlm.ui.i18n import lang_of, late_label, late_value, static, t, t_or, ui_text
 from charlm.ui.limits import Limits
 
 DEFAULT_PRESET = "textbook (corrected)"
@@ -67,7 +67,7 @@ class Endpoints:
         try:
             return (*self.backprop(spec_json, step_index, request), "")
         except gr.Error as exc:
-            problem = text(lang_of(request), "bp.spec_problem")
+            problem = ui_text(lang_of(request), "bp.spec_problem")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ **{problem}** {exc.message}"
 
     @user_errors
@@ -83,7 +83,7 @@ class Endpoints:
         trained, curve = train(self._parse(spec_json), n)
         stride = max(1, len(curve) // 500)
         df = pd.DataFrame({"step": list(range(0, len(curve), stride)), "loss": curve[::stride]})
-        msg = text(lang_of(request), "bp.trained", n=n, first=f"{curve[0]:.6g}", last=f"{curve[-1]:.6g}")
+        msg = ui_text(lang_of(request), "bp.trained", n=n, first=f"{curve[0]:.6g}", last=f"{curve[-1]:.6g}")
         return df, spec_text(_rounded(trained.to_dict())), msg
 
 

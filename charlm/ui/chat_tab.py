@@ -22,7 +22,7 @@ from charlm.generation.settings import Sampling
 from charlm.storage.checkpoint import LoadedModel
 from charlm.ui.common import Number, Slider, as_number, user_errors
 from charlm.ui.gpu import gpu_task
-from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, text
+from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, ui_text
 from charlm.ui.limits import Limits
 from charlm.ui.poem_panel import build_poem_panel
 
@@ -96,16 +96,16 @@ def reply_stream(
     seed = None if seed is None else as_number(seed, "seed", integer=True)
     sampling = Sampling(float(temperature), int(top_k), float(top_p), n, None if seed is None or seed < 0 else seed)
     if n > limits.max_new_chars:  # the page's slider stops at the limit; an API client is told, not cut short
-        raise CharlmError(text(lang, "chat.error.limit", asked=f"{n:,}", n=f"{limits.max_new_chars:,}"))
+        raise CharlmError(ui_text(lang, "chat.error.limit", asked=f"{n:,}", n=f"{limits.max_new_chars:,}"))
     prompt = build_prompt(turns, message or "", mode, you, them)
     window = loaded.model.max_context or RECURRENT_CONTEXT
     notices = []
     if len(prompt) > window:
         prompt = prompt[-window:]
-        notices.append(text(lang, "chat.notice.context", n=f"{window:,}"))
+        notices.append(ui_text(lang, "chat.notice.context", n=f"{window:,}"))
     unknown = loaded.vocab.encode(prompt).unknown
     if unknown:
-        notices.append(text(lang, "chat.notice.unknown", chars=chars_list(lang, unknown)))
+        notices.append(ui_text(lang, "chat.notice.unknown", chars=chars_list(lang, unknown)))
     notice = " ".join(f"⚠ {x}" for x in notices)
     reply = ""
     yield reply, notice
@@ -124,7 +124,7 @@ def reply_stream(
     if len(reply) != sent_len:
         yield reply, notice
     if not reply:
-        yield reply, (notice + " " if notice else "") + text(lang, "chat.notice.empty")
+        yield reply, (notice + " " if notice else "") + ui_text(lang, "chat.notice.empty")
 
 
 def _as_message(text: str) -> dict:

@@ -12,7 +12,7 @@ import gradio as gr
 
 from charlm.errors import CharlmError
 from charlm.memory import release as release_memory
-from charlm.ui.i18n import label_text, lang_of, text, tr_error
+from charlm.ui.i18n import label_text, lang_of, tr_error, ui_text
 
 log = logging.getLogger("charlm")
 
@@ -23,7 +23,7 @@ def _request_in(args: tuple, kwargs: dict) -> gr.Request | None:
 
 def error(message: str, lang: str) -> gr.Error:
     """A ``gr.Error`` whose message (an English error of charlm) and title are in ``lang``."""
-    return gr.Error(tr_error(lang, message), title=text(lang, "error.title"))
+    return gr.Error(tr_error(lang, message), title=ui_text(lang, "error.title"))
 
 
 def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
@@ -41,7 +41,7 @@ def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
         if isinstance(exc, CharlmError):
             return error(str(exc), lang)
         log.exception("unexpected error in %s", fn.__qualname__)
-        return gr.Error(text(lang, "error.server", name=type(exc).__name__), title=text(lang, "error.title"))
+        return gr.Error(ui_text(lang, "error.server", name=type(exc).__name__), title=ui_text(lang, "error.title"))
 
     if inspect.isgeneratorfunction(fn):
 
@@ -74,8 +74,8 @@ def fmt_time(sec: float | None, lang: str = "en") -> str:
     if sec is None:
         return "?"
     if sec < 120:
-        return text(lang, "common.seconds", n=f"{sec:.0f}")
-    return text(lang, "common.minutes", n=f"{sec / 60:.1f}")
+        return ui_text(lang, "common.seconds", n=f"{sec:.0f}")
+    return ui_text(lang, "common.minutes", n=f"{sec / 60:.1f}")
 
 
 MAX_ABS = 1e12  # larger than any setting this app has; bigger values are a mistake or an attack

@@ -26,7 +26,7 @@ from charlm.evaluation.files import read_lines_file, read_table, split_reference
 from charlm.generation.settings import Sampling
 from charlm.text import split_lines
 from charlm.ui.common import Number, Slider, user_errors
-from charlm.ui.i18n import lang_of, late_label, t, text, tr_error
+from charlm.ui.i18n import lang_of, late_label, t, tr_error, ui_text
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 
@@ -41,11 +41,11 @@ def _inputs(hyp_text: str, ref_text: str, files: list | None, lang: str = "en") 
         hyps, hyp_name = read_lines_file(paths[0]), paths[0].name
         streams, names = [read_lines_file(p) for p in paths[1:]], [p.name for p in paths[1:]]
     else:
-        hyps, hyp_name = split_lines(hyp_text or ""), text(lang, "eval.name.hyps")
+        hyps, hyp_name = split_lines(hyp_text or ""), ui_text(lang, "eval.name.hyps")
         streams, names = [], []
     if not streams:
         streams = split_reference_sets(ref_text or "")
-        names = [text(lang, "eval.name.refset", k=k + 1) for k in range(len(streams))]
+        names = [ui_text(lang, "eval.name.refset", k=k + 1) for k in range(len(streams))]
     if not hyps:
         raise DataError(f"no hypotheses: {hyp_name} is empty")
     if not streams:
@@ -65,13 +65,13 @@ def _outputs(report: EvalReport, folder: Path, lang: str = "en") -> tuple:
          "score": [round(report.scores[k], 2) for k in SCORE_KEYS]}
     ).dropna()  # fmt: skip
     csv_path, json_path = write_reports(report, folder)
-    lines = [text(lang, "eval.notes.head", n=report.n_segments, tokenizer=report.tokenize, bleu=report.details["bleu"]),
-             ""]  # fmt: skip
+    head = ui_text(lang, "eval.notes.head", n=report.n_segments, tokenizer=report.tokenize, bleu=report.details["bleu"])
+    lines = [head, ""]
     if report.warnings:
         shown = [tr_error(lang, w) for w in report.warnings[:10]]
-        more = text(lang, "eval.notes.more", n=len(report.warnings) - 10) if len(report.warnings) > 10 else ""
-        lines += [text(lang, "eval.notes.warnings") + text(lang, "eval.notes.joiner").join(shown) + more, ""]
-    lines += [f"- {text(lang, f'eval.explain.{key}')}" for key in EXPLANATIONS]
+        more = ui_text(lang, "eval.notes.more", n=len(report.warnings) - 10) if len(report.warnings) > 10 else ""
+        lines += [ui_text(lang, "eval.notes.warnings") + ui_text(lang, "eval.notes.joiner").join(shown) + more, ""]
+    lines += [f"- {ui_text(lang, f'eval.explain.{key}')}" for key in EXPLANATIONS]
     return summary, examples, chart, str(csv_path), str(json_path), "\n".join(lines)
 
 
@@ -119,7 +119,7 @@ class Endpoints:
     def score_model(self, name, text_, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         """Bits per char of the picked model on a text (the text's cost is checked before any work)."""
         loaded = self.registry.resolve(name, request.session_hash or "")
-        desc = text(lang_of(request), "eval.progress.scoring")
+        desc = ui_text(lang_of(request), "eval.progress.scoring")
         s = score_model_on_text(loaded, text_ or "", max_gflop=self.limits.max_request_gflop,
                                 progress=lambda f: progress(f, desc=desc))  # fmt: skip
         keys = ("bpc", "perplexity", "loss", "top1", "top5", "n_chars")
@@ -129,11 +129,11 @@ class Endpoints:
     def generate_and_score(self, name, prompt_text, ref_text_, n, temp, seed_, tok, request: gr.Request,
                            progress=gr.Progress()):  # noqa: B008  # fmt: skip
         prompts_ = split_lines(prompt_text or "")
-        refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], [text(lang_of(request), "eval.name.refs")])
+        refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], [ui_text(lang_of(request), "eval.name.refs")])
         if not prompts_:
             raise DataError("no prompts")
         loaded, lang = self.registry.resolve(name, request.session_hash or ""), lang_of(request)
-        desc = text(lang, "eval.progress.generating")
+        desc = ui_text(lang, "eval.progress.generating")
         sampling = Sampling(max_new_chars=int(n), temperature=float(temp), seed=int(seed_))
         report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", sampling=sampling,
                                     max_gflop=self.limits.max_request_gflop,

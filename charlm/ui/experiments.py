@@ -25,7 +25,7 @@ from charlm.experiments.search import PRUNERS, SAMPLERS, SearchSpace, search
 from charlm.models import ARCHS, PRESETS
 from charlm.optim import OPTIMIZERS
 from charlm.ui.common import user_errors
-from charlm.ui.i18n import corpus_label, lang_of, late_label, t, text, tr
+from charlm.ui.i18n import corpus_label, lang_of, late_label, t, tr, ui_text
 from charlm.ui.registry import ModelRegistry
 
 YIELD_EVERY = 1.0
@@ -120,16 +120,16 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
                 break
             if ev.kind != "step" or time.monotonic() - last >= YIELD_EVERY:
                 label, i, n = ev.results[ev.index].label, ev.index + 1, len(specs)
-                progress(ev.progress, desc=text(lang, "compare.progress", i=i, n=n, run=label))
-                line = text(lang, "compare.status", i=i, n=n, run=label, corpus=corpus_label(lang, corpus.name))
+                progress(ev.progress, desc=ui_text(lang, "compare.progress", i=i, n=n, run=label))
+                line = ui_text(lang, "compare.status", i=i, n=n, run=label, corpus=corpus_label(lang, corpus.name))
                 yield _curve_frame(ev.results), _compare_table(ev.results), line, gr.skip()
                 last = time.monotonic()
         done = [r for r in ev.results if r.best_val_bpc is not None and r.checkpoint]
         best = min(done, key=lambda r: r.best_val_bpc) if done else None
         name = f"best-{best.label.replace('/', '-')}" if best else ""
         picker = _register(registry, key, name, best.checkpoint, corpus.name) if best else gr.skip()
-        msg = (text(lang, "compare.best", run=best.label, bpc=f"{best.best_val_bpc:.3f}") if best
-               else text(lang, "compare.none"))  # fmt: skip
+        msg = (ui_text(lang, "compare.best", run=best.label, bpc=f"{best.best_val_bpc:.3f}") if best
+               else ui_text(lang, "compare.none"))  # fmt: skip
         yield _curve_frame(ev.results), _compare_table(ev.results), msg, picker
 
     go_btn.click(run_compare, [*text_inputs, runs, size, budget], [plot, table, status, model_picker],
@@ -175,7 +175,7 @@ def _search_section(text_inputs: list, model_picker, registry: ModelRegistry) ->
                          pruner=pruner, max_params=limits.max_params, should_stop=stop.is_set,
                          max_step_gflop=limits.max_step_gflop):  # fmt: skip
             if ev.kind == "done" or time.monotonic() - last >= YIELD_EVERY:
-                progress(ev.progress, desc=text(lang, "search.progress", n=len(ev.rows)))
+                progress(ev.progress, desc=ui_text(lang, "search.progress", n=len(ev.rows)))
                 yield _trial_table(ev.rows), _search_line(ev, lang), gr.skip()
                 last = time.monotonic()
         b = ev.best
@@ -193,13 +193,13 @@ _TEXT_FIELDS = ("source", "corpus_file", "pasted_text", "builtin", "lowercase", 
 
 def _search_line(ev, lang: str = "en", final: bool = False) -> str:
     pruned = sum(r.state == "pruned" for r in ev.rows)
-    head = text(lang, "search.status", n=len(ev.rows), pruned=pruned, seconds=f"{ev.elapsed:.0f}")
+    head = ui_text(lang, "search.status", n=len(ev.rows), pruned=pruned, seconds=f"{ev.elapsed:.0f}")
     if ev.best is None:
-        return head + (text(lang, "search.none") if final else "…")
+        return head + (ui_text(lang, "search.none") if final else "…")
     b = ev.best
-    best = text(lang, "search.best", trial=b.number, arch=b.arch, width=b.width, depth=b.depth,
+    best = ui_text(lang, "search.best", trial=b.number, arch=b.arch, width=b.width, depth=b.depth,
                 bpc=f"{b.val_bpc:.3f}")  # fmt: skip
-    return f"{head} · {best}" + (text(lang, "search.picked") if final else "")
+    return f"{head} · {best}" + (ui_text(lang, "search.picked") if final else "")
 
 
 def _stop(request: gr.Request) -> str:

@@ -117,7 +117,7 @@ def lang_of(request: gr.Request | str | None = None) -> str:
 
 
 # --- text ----------------------------------------------------------------------------------------------------------
-def text(lang: str, key: str, **fields) -> str:
+def ui_text(lang: str, key: str, **fields) -> str:
     """A key's text in a language (English where the language lacks it), with its fields filled in."""
     value = TABLES.get(lang, EN).get(key) or EN.get(key)
     if value is None:
@@ -127,16 +127,16 @@ def text(lang: str, key: str, **fields) -> str:
 
 def tr(request: gr.Request | str | None, key: str, **fields) -> str:
     """A key's text in the language of the request (for handlers: status lines, notices, the model card)."""
-    return text(lang_of(request), key, **fields)
+    return ui_text(lang_of(request), key, **fields)
 
 
 def t(key: str, **fields) -> I18nData:
     """Static component text, translated by the browser. With fields, a key of its own is made for this text,
     in every language: call it while the page is built, not in a handler (the browser has its tables by then)."""
     if not fields:
-        text(EN_LANG, key)  # a typo fails when the page is built, not as a raw key on the page
+        ui_text(EN_LANG, key)  # a typo fails when the page is built, not as a raw key on the page
         return I18N(key)
-    return static(lambda lang: text(lang, key, **fields), key)
+    return static(lambda lang: ui_text(lang, key, **fields), key)
 
 
 def t_or(key: str, default: str) -> I18nData | str:
@@ -169,7 +169,7 @@ def label_text(component: object, lang: str = EN_LANG) -> str:
     """A component's label as text in a language, for messages that name the field."""
     late = getattr(component, "charlm_label", None)
     if late is not None:
-        return text(lang, late[0], **late[1])
+        return ui_text(lang, late[0], **late[1])
     label = getattr(component, "label", None)
     if isinstance(label, I18nData):
         return TABLES.get(lang, EN).get(label.key) or EN.get(label.key, label.key)
@@ -186,9 +186,9 @@ _LATE: list[tuple[object, Callable[[str], dict]]] = []
 
 def late_label(component, key: str, **fields):
     """Give ``component`` its English label now and the user's language when the page loads; returns it."""
-    component.label = text(EN_LANG, key, **fields)
+    component.label = ui_text(EN_LANG, key, **fields)
     component.charlm_label = (key, fields)  # for messages that name the field (charlm.ui.common)
-    _LATE.append((component, lambda lang: {"label": text(lang, key, **fields)}))
+    _LATE.append((component, lambda lang: {"label": ui_text(lang, key, **fields)}))
     return component
 
 
@@ -221,7 +221,7 @@ def attach_late(demo: gr.Blocks) -> None:
 
 def text_or(lang: str, key: str, default: str) -> str:
     """A key's text, or ``default`` when the key does not exist (names that may grow: kinds, corpora, presets)."""
-    return text(lang, key) if key in EN else default
+    return ui_text(lang, key) if key in EN else default
 
 
 def chars_list(lang: str, chars, limit: int = 8) -> str:
@@ -229,7 +229,7 @@ def chars_list(lang: str, chars, limit: int = 8) -> str:
     from charlm.vocab import describe_chars
 
     chars = list(chars)
-    more = text(lang, "common.and_more", n=len(chars) - limit) if len(chars) > limit else ""
+    more = ui_text(lang, "common.and_more", n=len(chars) - limit) if len(chars) > limit else ""
     return describe_chars(chars[:limit]) + more
 
 
@@ -239,4 +239,4 @@ def corpus_label(lang: str, name: str) -> str:
 
 
 __all__ = ["I18N", "attach_late", "chars_list", "choices", "corpus_label", "label_text", "lang_from_header", "lang_of",
-           "late_label", "late_value", "static", "t", "t_or", "text", "text_or", "tr", "tr_error"]  # fmt: skip
+           "late_label", "late_value", "static", "t", "t_or", "text_or", "ui_text", "tr", "tr_error"]  # fmt: skip

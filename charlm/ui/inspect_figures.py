@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from charlm.inspection.vectors import CLASSES
-from charlm.ui.i18n import text
+from charlm.ui.i18n import ui_text
 
 MAX_BITS = 8.0  # the colour scale of surprise saturates here (p = 1/256)
 MAX_UNITS_SHOWN = 64  # hidden-state heatmap rows: the units that track features first, then the most active
@@ -42,17 +42,17 @@ def _surprise_colour(bits: float | None) -> str:
 
 def surprise_html(data: dict, lang: str = "en") -> str:
     """The text, each character coloured by its surprise in bits; hover shows its probability and the top-5."""
-    out = [_span(data["text"][0], "background:#eee", text(lang, "insp.surprise.first"))]
+    out = [_span(data["text"][0], "background:#eee", ui_text(lang, "insp.surprise.first"))]
     for c in data["chars"]:
         bits = None if c["prob"] is None else -np.log2(max(c["prob"], 1e-45))
         guesses = ", ".join(f"{show(g)!r} {p:.3f}" for g, p in c["top5"])
-        tip = (text(lang, "insp.surprise.tip", char=repr(show(c["char"])), p=f"{c['prob']:.4f}", bits=f"{bits:.2f}",
+        tip = (ui_text(lang, "insp.surprise.tip", char=repr(show(c["char"])), p=f"{c['prob']:.4f}", bits=f"{bits:.2f}",
                     guesses=guesses) if bits is not None
-               else text(lang, "insp.surprise.unknown", char=repr(show(c["char"]))))  # fmt: skip
+               else ui_text(lang, "insp.surprise.unknown", char=repr(show(c["char"]))))  # fmt: skip
         out.append(_span(c["char"], _surprise_colour(bits), tip))
     legend = "".join(_span(f" {b:g} ", _surprise_colour(b)) for b in (0, 1, 2, 4, 6, MAX_BITS))
     return (
-        f'<div id="surprise-legend" style="margin-bottom:6px">{text(lang, "insp.surprise.legend", legend=legend)}'
+        f'<div id="surprise-legend" style="margin-bottom:6px">{ui_text(lang, "insp.surprise.legend", legend=legend)}'
         "</div>"
         f'<div id="surprise-text" style="font-family:ui-monospace,monospace; line-height:1.7; '
         f'white-space:pre-wrap">{"".join(out)}</div>'
@@ -70,11 +70,11 @@ def attention_figure(weights: np.ndarray, chars: str, layer: int, head: int, lan
     labels = [f"{i}:{show(c)}" for i, c in enumerate(chars)]
     fig = go.Figure(go.Heatmap(z=z, x=list(range(len(chars))), y=list(range(len(chars))), colorscale="Blues", zmin=0,
                                customdata=np.array([[(q, k) for k in labels] for q in labels]),
-                               hovertemplate=text(lang, "insp.att.hover") + "<extra></extra>",
-                               colorbar=dict(title=text(lang, "insp.att.weight"))))  # fmt: skip
-    fig.update_layout(title=text(lang, "insp.att.title", layer=layer, head=head),
-                      xaxis=dict(title=text(lang, "insp.att.key"), **_char_axis(chars)),
-                      yaxis=dict(title=text(lang, "insp.att.query"), autorange="reversed", **_char_axis(chars)),
+                               hovertemplate=ui_text(lang, "insp.att.hover") + "<extra></extra>",
+                               colorbar=dict(title=ui_text(lang, "insp.att.weight"))))  # fmt: skip
+    fig.update_layout(title=ui_text(lang, "insp.att.title", layer=layer, head=head),
+                      xaxis=dict(title=ui_text(lang, "insp.att.key"), **_char_axis(chars)),
+                      yaxis=dict(title=ui_text(lang, "insp.att.query"), autorange="reversed", **_char_axis(chars)),
                       **LAYOUT)  # fmt: skip
     return fig
 
@@ -89,9 +89,9 @@ def query_html(weights: np.ndarray, chars: str, layer: int, head: int, query: in
         style = f"background:rgba(30,100,220,{row[k] / top:.2f})"
         if k == query:
             style += "; outline:2px solid #e45756"
-        spans.append(_span(ch, style, text(lang, "insp.query.tip", char=repr(show(ch)), k=k, w=f"{row[k]:.3f}")))
+        spans.append(_span(ch, style, ui_text(lang, "insp.query.tip", char=repr(show(ch)), k=k, w=f"{row[k]:.3f}")))
     spans += [_span(ch, "color:#aaa") for ch in chars[query + 1 :]]  # later characters: invisible to this query
-    return (f"<div>{text(lang, 'insp.query.head', query=query, char=html.escape(repr(show(chars[query]))))}</div>"
+    return (f"<div>{ui_text(lang, 'insp.query.head', query=query, char=html.escape(repr(show(chars[query]))))}</div>"
             '<div id="query-text" style="font-family:ui-monospace,monospace; line-height:1.7; white-space:pre-wrap">'
             f"{''.join(spans)}</div>")  # fmt: skip
 
@@ -109,12 +109,12 @@ def hidden_figure(hidden: np.ndarray, chars: str, units: list[dict], lang: str =
     z = hidden[:, order].T
     lim = float(np.abs(z).max()) or 1.0
     step = max(1, len(chars) // 120)
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(len(chars))), y=[text(lang, "insp.hid.unit", u=u) for u in order],
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(len(chars))), y=[ui_text(lang, "insp.hid.unit", u=u) for u in order],
                                colorscale="RdBu", reversescale=True, zmin=-lim, zmax=lim,
                                customdata=np.array([[show(c) for c in chars]] * len(order)),
-                               hovertemplate=text(lang, "insp.hid.hover") + "<extra></extra>"))  # fmt: skip
-    title = text(lang, "insp.hid.title", n=len(order), total=hidden.shape[1])
-    fig.update_layout(title=title, xaxis=dict(title=text(lang, "insp.hid.char"), **_char_axis(chars, step)),
+                               hovertemplate=ui_text(lang, "insp.hid.hover") + "<extra></extra>"))  # fmt: skip
+    title = ui_text(lang, "insp.hid.title", n=len(order), total=hidden.shape[1])
+    fig.update_layout(title=title, xaxis=dict(title=ui_text(lang, "insp.hid.char"), **_char_axis(chars, step)),
                       yaxis=dict(autorange="reversed"), **LAYOUT)  # fmt: skip
     return fig
 
@@ -128,13 +128,13 @@ def embedding_figure(emb: dict, lang: str = "en") -> go.Figure:
         idx = [i for i, c in enumerate(emb["classes"]) if c == cls]
         if not idx:
             continue
-        name = text(lang, f"insp.class.{cls}")
+        name = ui_text(lang, f"insp.class.{cls}")
         fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers+text", name=name,
                                  text=[show(emb["chars"][i]) for i in idx], textposition="top center",
                                  marker=dict(color=CLASS_COLOURS[cls], size=8),
                                  hovertemplate="%{text}: (%{x:.3f}, %{y:.3f})<extra>" + name + "</extra>"))  # fmt: skip
-    tied = text(lang, "insp.emb.tied") if emb["tied"] else ""
-    fig.update_layout(title=text(lang, "insp.emb.title", tied=tied),
-                      xaxis_title=text(lang, "insp.emb.pc1", r=f"{ratio[0]:.1%}"),
+    tied = ui_text(lang, "insp.emb.tied") if emb["tied"] else ""
+    fig.update_layout(title=ui_text(lang, "insp.emb.title", tied=tied),
+                      xaxis_title=ui_text(lang, "insp.emb.pc1", r=f"{ratio[0]:.1%}"),
                       yaxis_title=f"PC2 ({ratio[1]:.1%})", **LAYOUT)  # fmt: skip
     return fig

@@ -17,7 +17,7 @@ import pandas as pd
 from charlm.inspection import MAX_CHARS, inspect_text
 from charlm.ui import inspect_figures as figs
 from charlm.ui.common import user_errors
-from charlm.ui.i18n import lang_of, late_label, late_value, static, t, text, tr_error
+from charlm.ui.i18n import lang_of, late_label, late_value, static, t, tr_error, ui_text
 from charlm.ui.lens_view import build_lens_section
 from charlm.ui.registry import ModelRegistry
 
@@ -37,15 +37,15 @@ def view_data(report) -> dict:
 
 
 def _status(d: dict, lang: str = "en") -> str:
-    parts = [text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
+    parts = [ui_text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
     if d.get("attention_max_error") is not None:
-        parts.append(text(lang, "insp.status.attention", err=f"{d['attention_max_error']:.0e}"))
+        parts.append(ui_text(lang, "insp.status.attention", err=f"{d['attention_max_error']:.0e}"))
     return " · ".join(parts) + "".join(f"\n\n⚠ {tr_error(lang, n)}" for n in d["notes"])
 
 
 def _columns(lang: str, *names: str) -> dict[str, str]:
     """Table headers in a language (``insp.col.<name>``)."""
-    return {name: text(lang, f"insp.col.{name.replace(' ', '_')}") for name in names}
+    return {name: ui_text(lang, f"insp.col.{name.replace(' ', '_')}") for name in names}
 
 
 def _worst_table(d: dict, lang: str = "en") -> pd.DataFrame:
@@ -174,11 +174,11 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
     def inspect(model: str, text_: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         """Inspect the model on the text: surprise, attention or hidden state, character vectors."""
         lang = lang_of(request)
-        progress(0.1, desc=text(lang, "insp.progress.load"))
+        progress(0.1, desc=ui_text(lang, "insp.progress.load"))
         loaded = registry.resolve(model, request.session_hash or "")
-        progress(0.3, desc=text(lang, "insp.progress.run"))
+        progress(0.3, desc=ui_text(lang, "insp.progress.run"))
         data = view_data(inspect_text(loaded, text_ or ""))
-        progress(0.9, desc=text(lang, "insp.progress.draw"))
+        progress(0.9, desc=ui_text(lang, "insp.progress.draw"))
         return render(data, lang)
 
     def redraw_attention(d: dict | None, layer, head, query, request: gr.Request):

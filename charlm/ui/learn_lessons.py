@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from charlm.errors import DataError
-from charlm.ui.i18n import text
+from charlm.ui.i18n import ui_text
 from charlm.ui.inspect_figures import show
 
 LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=50), height=460, template="plotly_white")
@@ -69,7 +69,7 @@ def vectors(loaded, char: str, lang: str) -> tuple[go.Figure, str]:
         )
     )
     width = loaded.model.config.n_embd
-    note = text(
+    note = ui_text(
         lang,
         "learn.vectors.note",
         char=show(char),
@@ -102,8 +102,8 @@ def attention(loaded, sentence: str, head: int, lang: str) -> tuple[go.Figure, s
         column_widths=[0.62, 0.38],
         horizontal_spacing=0.12,
         subplot_titles=(
-            text(lang, "learn.att.heat", layer=layer, head=h),
-            text(lang, "learn.att.last", char=show(sentence[-1])),
+            ui_text(lang, "learn.att.heat", layer=layer, head=h),
+            ui_text(lang, "learn.att.last", char=show(sentence[-1])),
         ),
     )
     fig.add_trace(
@@ -128,7 +128,7 @@ def attention(loaded, sentence: str, head: int, lang: str) -> tuple[go.Figure, s
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_layout(**LAYOUT)
     top = int(np.argmax(w[-1]))
-    note = text(
+    note = ui_text(
         lang,
         "learn.att.note",
         layer=layer,
@@ -164,15 +164,16 @@ def recurrent(loaded, sentence: str, view: str, lang: str) -> tuple[go.Figure, s
                 hovertemplate="%{y} @ %{x}: %{z:.3f}<extra></extra>",
             )
         )
-        fig.update_layout(title=text(lang, "learn.rec.state_title", n=len(units), total=hidden.shape[1]))
+        fig.update_layout(title=ui_text(lang, "learn.rec.state_title", n=len(units), total=hidden.shape[1]))
     else:
         for name, values in g["gates"].items():
-            fig.add_trace(go.Scatter(x=xs, y=values, mode="lines+markers", name=text(lang, f"learn.gate.{name}")))
+            fig.add_trace(go.Scatter(x=xs, y=values, mode="lines+markers", name=ui_text(lang, f"learn.gate.{name}")))
         fig.update_layout(
-            title=text(lang, "learn.rec.gates_title", arch=g["arch"].upper()), yaxis_title=text(lang, "learn.rec.mean")
+            title=ui_text(lang, "learn.rec.gates_title", arch=g["arch"].upper()),
+            yaxis_title=ui_text(lang, "learn.rec.mean"),
         )
     fig.update_layout(**LAYOUT)
-    note = text(lang, f"learn.rec.note.{g['arch']}", err=f"{g['max_error']:.0e}")
+    note = ui_text(lang, f"learn.rec.note.{g['arch']}", err=f"{g['max_error']:.0e}")
     return fig, note
 
 
@@ -189,7 +190,7 @@ def loss(loaded, sentence: str, lang: str) -> tuple[go.Figure, str]:
             x=xs,
             y=bits,
             marker_color=[KEPT if i < w["shown"] else CUT for i in range(len(rows))],
-            name=text(lang, "learn.loss.bits"),
+            name=ui_text(lang, "learn.loss.bits"),
             hovertemplate="%{x}: %{y:.2f} bits<extra></extra>",
         )
     )
@@ -197,17 +198,17 @@ def loss(loaded, sentence: str, lang: str) -> tuple[go.Figure, str]:
         y=w["bpc"],
         line_dash="dash",
         line_color="#E45756",
-        annotation_text=text(lang, "learn.loss.mean", bpc=f"{w['bpc']:.2f}"),
+        annotation_text=ui_text(lang, "learn.loss.mean", bpc=f"{w['bpc']:.2f}"),
     )
     fig.add_hline(
         y=w["uniform_bpc"],
         line_dash="dot",
         line_color="#888",
-        annotation_text=text(lang, "learn.loss.uniform", bpc=f"{w['uniform_bpc']:.2f}"),
+        annotation_text=ui_text(lang, "learn.loss.uniform", bpc=f"{w['uniform_bpc']:.2f}"),
     )
-    fig.update_layout(title=text(lang, "learn.loss.fig"), yaxis_title="bits", **LAYOUT)
+    fig.update_layout(title=ui_text(lang, "learn.loss.fig"), yaxis_title="bits", **LAYOUT)
     lines = [
-        text(
+        ui_text(
             lang,
             "learn.loss.row",
             after=show(r["after"]),
@@ -224,7 +225,7 @@ def loss(loaded, sentence: str, lang: str) -> tuple[go.Figure, str]:
     note = (
         "\n".join(f"- {line}" for line in lines)
         + "\n\n"
-        + text(lang, "learn.loss.note", n=w["scored"], nats=f"{w['mean_nats']:.3f}", bpc=f"{w['bpc']:.3f}")
+        + ui_text(lang, "learn.loss.note", n=w["scored"], nats=f"{w['mean_nats']:.3f}", bpc=f"{w['bpc']:.3f}")
     )
     return fig, note
 
@@ -235,9 +236,9 @@ def training_figure(curves: dict[str, list[list[float]]], lang: str) -> go.Figur
     for label, points in curves.items():
         fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=label))
     fig.update_layout(
-        title=text(lang, "learn.train.title"),
-        xaxis_title=text(lang, "learn.train.seconds"),
-        yaxis_title=text(lang, "learn.train.bpc"),
+        title=ui_text(lang, "learn.train.title"),
+        xaxis_title=ui_text(lang, "learn.train.seconds"),
+        yaxis_title=ui_text(lang, "learn.train.bpc"),
         **LAYOUT,
     )
     return fig
@@ -247,7 +248,7 @@ def training_note(event: dict, lang: str) -> str:
     best = ", ".join(f"{k}: {v:.3f}" for k, v in event["best"].items() if v is not None)
     samples = "\n\n".join(f"**{k}**\n```\n{v}\n```" for k, v in event["samples"].items() if v)
     key = "learn.train.done" if event["done"] else "learn.train.running"
-    return text(lang, key, best=best or "…", pct=f"{event['progress']:.0%}") + ("\n\n" + samples if samples else "")
+    return ui_text(lang, key, best=best or "…", pct=f"{event['progress']:.0%}") + ("\n\n" + samples if samples else "")
 
 
 # --- 6. decoding ------------------------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def decoding(
         go.Bar(
             x=xs,
             y=[r["p_temperature"] for r in rows],
-            name=text(lang, "learn.dec.before"),
+            name=ui_text(lang, "learn.dec.before"),
             marker_color=[KEPT if r["kept"] else CUT for r in rows],
         )
     )
@@ -277,28 +278,28 @@ def decoding(
             x=xs,
             y=[r["p_final"] for r in rows],
             mode="markers",
-            name=text(lang, "learn.dec.after"),
+            name=ui_text(lang, "learn.dec.after"),
             marker=dict(color="#E45756", size=10, symbol="diamond"),
         )
     )
     kept = sum(r["kept"] for r in rows)
     fig.update_layout(
-        title=text(lang, "learn.dec.title", t=f"{temperature:g}", k=top_k, p=f"{top_p:g}", kept=kept)
+        title=ui_text(lang, "learn.dec.title", t=f"{temperature:g}", k=top_k, p=f"{top_p:g}", kept=kept)
         + "<br><sup>"
-        + text(lang, "learn.dec.after_step", n=step, tail=html.escape(show_tail(context)))
+        + ui_text(lang, "learn.dec.after_step", n=step, tail=html.escape(show_tail(context)))
         + "</sup>",
-        yaxis_title=text(lang, "learn.dec.prob"),
+        yaxis_title=ui_text(lang, "learn.dec.prob"),
         **LAYOUT,
     )
     table = [
-        f"| {text(lang, 'learn.dec.kind')} | {text(lang, 'learn.dec.text')} | log p | log p / char | "
-        f"{text(lang, 'learn.dec.repeats')} |",
+        f"| {ui_text(lang, 'learn.dec.kind')} | {ui_text(lang, 'learn.dec.text')} | log p | log p / char | "
+        f"{ui_text(lang, 'learn.dec.repeats')} |",
         "|---|---|---|---|---|",
     ]
     for c in conts:
         shown = html.escape(c["text"]).replace("\n", "⏎").replace("|", "\\|")
         table.append(f"| {c['kind']} | `{shown}` | {c['logprob']:.2f} | {c['per_char']:.3f} | {c['repeats']:.0%} |")
-    return fig, "\n".join(table) + "\n\n" + text(lang, "learn.dec.note")
+    return fig, "\n".join(table) + "\n\n" + ui_text(lang, "learn.dec.note")
 
 
 def show_tail(text_: str, n: int = 24) -> str:
@@ -313,7 +314,9 @@ def tuning(loaded, partner, what: str, sample: str, lang: str) -> tuple[go.Figur
     if what == "int8":
         rows = tun.int8_vs_fp32(loaded, sample)
         fig = make_subplots(
-            rows=1, cols=3, subplot_titles=(text(lang, "learn.tune.size"), text(lang, "learn.tune.speed"), "bits/char")
+            rows=1,
+            cols=3,
+            subplot_titles=(ui_text(lang, "learn.tune.size"), ui_text(lang, "learn.tune.speed"), "bits/char"),
         )
         for col, key in enumerate(("size_mb", "chars_per_sec", "bpc"), start=1):
             fig.add_trace(
@@ -327,7 +330,7 @@ def tuning(loaded, partner, what: str, sample: str, lang: str) -> tuple[go.Figur
                 col,
             )
         a, b = rows
-        note = text(
+        note = ui_text(
             lang,
             "learn.tune.int8",
             ratio=f"{a['size_mb'] / b['size_mb']:.1f}",
@@ -338,7 +341,7 @@ def tuning(loaded, partner, what: str, sample: str, lang: str) -> tuple[go.Figur
         rows = tun.lr_search(sample, steps=30)
         fig = go.Figure(go.Bar(x=[f"lr={r['lr']:g}" for r in rows], y=[r["val_bpc"] for r in rows], marker_color=KEPT))
         best = min(rows, key=lambda r: r["val_bpc"] if r["val_bpc"] is not None else math.inf)
-        note = text(lang, "learn.tune.search", lr=f"{best['lr']:g}", bpc=f"{best['val_bpc']:.3f}")
+        note = ui_text(lang, "learn.tune.search", lr=f"{best['lr']:g}", bpc=f"{best['val_bpc']:.3f}")
     else:
         if partner is None:
             raise DataError("an ensemble needs at least two models with the same characters")
@@ -347,8 +350,8 @@ def tuning(loaded, partner, what: str, sample: str, lang: str) -> tuple[go.Figur
             go.Bar(x=[r["model"] for r in rows], y=[r["bpc"] for r in rows], marker_color=[KEPT, KEPT, "#54A24B"])
         )
         best_member = min(r["bpc"] for r in rows[:-1])
-        note = text(lang, "learn.tune.ensemble", gain=f"{best_member - rows[-1]['bpc']:+.3f}")
-    fig.update_layout(title=text(lang, f"learn.tune.title.{what}"), **LAYOUT)
+        note = ui_text(lang, "learn.tune.ensemble", gain=f"{best_member - rows[-1]['bpc']:+.3f}")
+    fig.update_layout(title=ui_text(lang, f"learn.tune.title.{what}"), **LAYOUT)
     return fig, note
 
 
@@ -360,7 +363,7 @@ def evaluation(loaded, sentence: str, candidate: str, reference: str, lang: str)
     mt = metrics.bleu_vs_rouge(candidate, reference)
     s = mt["scores"]
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=(text(lang, "learn.eval.labels"), text(lang, "learn.eval.sentences"))
+        rows=1, cols=2, subplot_titles=(ui_text(lang, "learn.eval.labels"), ui_text(lang, "learn.eval.sentences"))
     )
     keys = ("accuracy", "micro_f1", "macro_precision", "macro_recall", "macro_f1")
     fig.add_trace(go.Bar(x=list(keys), y=[labels[k] * 100 for k in keys], marker_color=KEPT, showlegend=False), 1, 1)
@@ -368,7 +371,7 @@ def evaluation(loaded, sentence: str, candidate: str, reference: str, lang: str)
     fig.add_trace(go.Bar(x=list(names), y=[s[k] for k in names], marker_color="#F58518", showlegend=False), 1, 2)
     fig.update_yaxes(range=[0, 100])
     fig.update_layout(**LAYOUT)
-    note = text(
+    note = ui_text(
         lang,
         "learn.eval.note",
         acc=f"{labels['accuracy']:.0%}",
@@ -396,13 +399,16 @@ def chapter_figure(result: dict, lang: str) -> go.Figure:
     curve = result["curve"]
     fig = go.Figure(
         go.Scatter(
-            x=[c["step"] for c in curve], y=[c["loss"] for c in curve], mode="lines", name=text(lang, "learn.ch.loss")
+            x=[c["step"] for c in curve],
+            y=[c["loss"] for c in curve],
+            mode="lines",
+            name=ui_text(lang, "learn.ch.loss"),
         )
     )
     fig.update_layout(
-        title=text(lang, "learn.ch.title", n=result["chars"]),
-        xaxis_title=text(lang, "learn.ch.step"),
-        yaxis_title=text(lang, "learn.ch.loss"),
+        title=ui_text(lang, "learn.ch.title", n=result["chars"]),
+        xaxis_title=ui_text(lang, "learn.ch.step"),
+        yaxis_title=ui_text(lang, "learn.ch.loss"),
         **LAYOUT,
     )
     return fig
@@ -412,7 +418,7 @@ def chapter_note(result: dict, lang: str) -> str:
     def block(s: str) -> str:
         return "```\n" + s.replace("```", "'''") + "\n```"
 
-    return text(
+    return ui_text(
         lang,
         "learn.ch.result",
         prompt=result["prompt"],
@@ -421,11 +427,11 @@ def chapter_note(result: dict, lang: str) -> str:
         unseen=f"{result['bpc_unseen']:.3f}",
     ) + (
         "\n\n**"
-        + text(lang, "learn.ch.greedy")
+        + ui_text(lang, "learn.ch.greedy")
         + "**\n"
         + block(result["prompt"] + result["greedy"])
         + "\n\n**"
-        + text(lang, "learn.ch.sampled")
+        + ui_text(lang, "learn.ch.sampled")
         + "**\n"
         + block(result["prompt"] + result["sampled"])
     )

@@ -21,7 +21,7 @@ import gradio as gr
 from charlm.errors import DataError
 from charlm.ui import learn_lessons as draw
 from charlm.ui.common import Slider, user_errors
-from charlm.ui.i18n import choices, lang_of, late_label, static, t, text
+from charlm.ui.i18n import choices, lang_of, late_label, static, t, ui_text
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 
@@ -71,7 +71,7 @@ class Lesson:
 
 def _progress_md(done: list[str], lang: str) -> str:
     marks = " ".join(f"**{i}✓**" if s in done else f"{i}" for i, s in enumerate(SLUGS, 1))
-    return text(lang, "learn.progress", n=len([s for s in SLUGS if s in done]), total=len(SLUGS), marks=marks)
+    return ui_text(lang, "learn.progress", n=len([s for s in SLUGS if s in done]), total=len(SLUGS), marks=marks)
 
 
 class LearnTab:
@@ -126,7 +126,7 @@ class LearnTab:
                 for i, slug in enumerate(SLUGS, 1):
                     with gr.Tab(t(f"learn.{slug}.short", n=i), elem_id=f"learn-{slug}", id=f"learn-{slug}") as page:
                         heading = static(
-                            lambda lang, s=slug, n=i: "### " + text(lang, f"learn.{s}.title", n=n), "learn"
+                            lambda lang, s=slug, n=i: "### " + ui_text(lang, f"learn.{s}.title", n=n), "learn"
                         )
                         gr.Markdown(heading, elem_id=f"learn-{slug}-title")
                         gr.Markdown(t(f"learn.{slug}.text"), elem_id=f"learn-{slug}-text")
@@ -270,7 +270,7 @@ class LearnTab:
             try:
                 seconds_ = min(float(seconds_), float(self.limits.max_train_seconds))  # this server's training cap
                 for ev in sgd_vs_adam(corpus[:200_000], seconds_, arch, should_stop=stop.is_set):
-                    progress(ev["progress"], desc=text(lang, "learn.training.progress"))
+                    progress(ev["progress"], desc=ui_text(lang, "learn.training.progress"))
                     yield draw.training_figure(ev["curves"], lang), draw.training_note(ev, lang)
             finally:
                 stop.set()
@@ -425,7 +425,7 @@ class LearnTab:
 
         def fn(sentence_, steps_, request: gr.Request, progress=gr.Progress()):  # noqa: B008
             lang = lang_of(request)
-            progress(0.0, desc=text(lang, "learn.training.progress"))
+            progress(0.0, desc=ui_text(lang, "learn.training.progress"))
             result = train_sentence(sentence_ or "", int(steps_ or 0), progress=lambda f: progress(f))
             return draw.chapter_figure(result, lang), draw.chapter_note(result, lang)
 

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from charlm.errors import DataError
 from charlm.ui.common import user_errors
-from charlm.ui.i18n import lang_of, late_label, t, text
+from charlm.ui.i18n import lang_of, late_label, t, ui_text
 from charlm.ui.inspect_figures import show
 
 MAX_LENS_CHARS = 64  # columns that stay readable; the lens reads the first this many characters
@@ -24,8 +24,8 @@ def lens_figure(probs: np.ndarray, chars: str, vocab_chars: list[str], lang: str
     best = probs.argmax(-1)
     p = probs.max(-1)
     guesses = [[show(vocab_chars[i - 1]) if i else "\ufffd" for i in row] for row in best]
-    rows = [text(lang, "learn.lens.embed")] + [
-        f"{text(lang, 'learn.lens.layer')} {i}" for i in range(1, probs.shape[0])
+    rows = [ui_text(lang, "learn.lens.embed")] + [
+        f"{ui_text(lang, 'learn.lens.layer')} {i}" for i in range(1, probs.shape[0])
     ]
     cols = [f"{i}:{show(c)}" for i, c in enumerate(chars)]
     fig = go.Figure(
@@ -42,8 +42,8 @@ def lens_figure(probs: np.ndarray, chars: str, vocab_chars: list[str], lang: str
         )
     )
     fig.update_layout(
-        title=text(lang, "learn.lens.heat"),
-        xaxis_title=text(lang, "learn.lens.position"),
+        title=ui_text(lang, "learn.lens.heat"),
+        xaxis_title=ui_text(lang, "learn.lens.position"),
         yaxis=dict(autorange="reversed"),
         margin=dict(l=90, r=10, t=40, b=40),
         height=380,

@@ -86,8 +86,8 @@ class Limits:
 
     def describe(self, lang: str = "en") -> str:
         """One line for the page footer, so users know the rules before they hit them (``lang``: see ui.i18n)."""
-        from charlm.ui.i18n import text
+        from charlm.ui.i18n import ui_text
 
-        return text(lang, "limits.line", upload_mb=f"{self.max_upload_mb:g}", train_s=self.max_train_seconds,
+        return ui_text(lang, "limits.line", upload_mb=f"{self.max_upload_mb:g}", train_s=self.max_train_seconds,
                     params=f"{self.max_params:,}", chars=f"{self.max_new_chars:,}", runs=self.max_concurrent_training,
                     days=f"{self.retention_days:g}")  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from charlm.storage.checkpoint import LoadedModel
-from charlm.ui.i18n import corpus_label, text, text_or
+from charlm.ui.i18n import corpus_label, text_or, ui_text
 
 
 def render_card(name: str, kind: str, m: LoadedModel, int8: bool, lang: str = "en") -> str:
@@ -11,24 +11,24 @@ def render_card(name: str, kind: str, m: LoadedModel, int8: bool, lang: str = "e
     ``lang`` (a ``charlm.ui.i18n`` language)."""
     c = m.config
     if c.arch == "gpt":
-        arch = text(lang, "card.gpt", layers=c.n_layer, width=c.n_embd, heads=c.n_head, context=c.block_size)
+        arch = ui_text(lang, "card.gpt", layers=c.n_layer, width=c.n_embd, heads=c.n_head, context=c.block_size)
     else:
-        arch = text(lang, "card.recurrent", arch=c.arch.upper(), layers=c.n_layer, hidden=c.hidden_size,
+        arch = ui_text(lang, "card.recurrent", arch=c.arch.upper(), layers=c.n_layer, hidden=c.hidden_size,
                     embd=c.n_embd)  # fmt: skip
     tr = m.meta.get("training") or {}
     corpus = tr.get("corpus") or {}
-    lines = [text(lang, "card.head", name=name, kind=text_or(lang, f"card.kind.{kind}", kind), arch=arch,
+    lines = [ui_text(lang, "card.head", name=name, kind=text_or(lang, f"card.kind.{kind}", kind), arch=arch,
                   params=f"{m.n_params:,}", vocab=m.vocab.size - 1)]  # fmt: skip
     facts = []
     if corpus.get("name"):
-        facts.append(text(lang, "card.corpus", corpus=corpus_label(lang, corpus["name"]),
+        facts.append(ui_text(lang, "card.corpus", corpus=corpus_label(lang, corpus["name"]),
                           chars=f"{corpus.get('chars', 0):,}"))  # fmt: skip
     if tr.get("steps") is not None:
-        facts.append(text(lang, "card.steps", steps=f"{tr['steps']:,}", seconds=f"{tr.get('elapsed_sec', 0):.0f}"))
+        facts.append(ui_text(lang, "card.steps", steps=f"{tr['steps']:,}", seconds=f"{tr.get('elapsed_sec', 0):.0f}"))
     if tr.get("best_val_bpc") is not None:
-        facts.append(text(lang, "card.validation", bpc=f"{tr['best_val_bpc']:.3f}"))
+        facts.append(ui_text(lang, "card.validation", bpc=f"{tr['best_val_bpc']:.3f}"))
     if int8:
-        facts.append(text(lang, "card.int8"))
+        facts.append(ui_text(lang, "card.int8"))
     if facts:
         lines.append(" · ".join(facts))
     return "\n\n".join(lines)

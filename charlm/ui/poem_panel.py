@@ -17,7 +17,7 @@ from charlm.poetry import LINE_CHARS, FormCheck, check_form, rule_for, write_poe
 from charlm.storage.checkpoint import LoadedModel
 from charlm.ui.common import Number, Slider, as_number, user_errors
 from charlm.ui.gpu import gpu_task
-from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, text, tr_error
+from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, tr_error, ui_text
 from charlm.ui.limits import Limits
 
 Resolver = Callable[[str, str], LoadedModel]  # (model name, session key) -> model
@@ -32,25 +32,25 @@ def form_markdown(form: FormCheck, shown: list[str], lang: str) -> str:
     texts = shown
     if len(texts) != len(form.lines):  # a conversion that changed the line structure: show the checked text
         texts = [line.text for line in form.lines]
-    head = text(lang, "poem.form.ok") if form.ok else text(lang, "poem.form.bad")
+    head = ui_text(lang, "poem.form.ok") if form.ok else ui_text(lang, "poem.form.bad")
     items = []
     if len(form.lines) != 4:
-        items.append("- ❌ " + text(lang, "poem.problem.count", n=len(form.lines)))
+        items.append("- ❌ " + ui_text(lang, "poem.problem.count", n=len(form.lines)))
     for line, shown_text in zip(form.lines, texts, strict=True):
         problems = []
         if line.expected_end is None:
-            problems.append(text(lang, "poem.problem.extra"))
+            problems.append(ui_text(lang, "poem.problem.extra"))
         else:
             if line.chars != LINE_CHARS:
-                problems.append(text(lang, "poem.problem.chars", n=line.chars))
+                problems.append(ui_text(lang, "poem.problem.chars", n=line.chars))
             if line.not_han:
-                problems.append(text(lang, "poem.problem.not_han", chars=chars_list(lang, line.not_han)))
+                problems.append(ui_text(lang, "poem.problem.not_han", chars=chars_list(lang, line.not_han)))
             if line.end != line.expected_end:
                 key = "poem.problem.end" if line.end else "poem.problem.no_end"
-                problems.append(text(lang, key, end=line.end, expected=line.expected_end))
+                problems.append(ui_text(lang, key, end=line.end, expected=line.expected_end))
         mark = "❌" if problems else "✅"
         detail = f" — {'; '.join(problems)}" if problems else ""
-        items.append(f"- {mark} " + text(lang, "poem.line", n=line.number, text=f"`{shown_text}`") + detail)
+        items.append(f"- {mark} " + ui_text(lang, "poem.line", n=line.number, text=f"`{shown_text}`") + detail)
     return "\n".join([head, *items])
 
 

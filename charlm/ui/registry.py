@@ -17,7 +17,7 @@ from charlm.storage.archive import pack_checkpoint
 from charlm.storage.checkpoint import LoadedModel
 from charlm.storage.run import Run, safe_name
 from charlm.storage.store import BROWSER, SESSION, ModelStore
-from charlm.ui.i18n import text
+from charlm.ui.i18n import ui_text
 from charlm.ui.limits import Limits
 from charlm.ui.model_cache import Entry, ModelCache
 from charlm.ui.model_card import render_card
@@ -165,6 +165,6 @@ class ModelRegistry:
     def card(self, name: str | None, key: str, lang: str = "en") -> str:
         """The model's card (``charlm.ui.model_card``) in ``lang``."""
         if not name:
-            return text(lang, "card.none")
+            return ui_text(lang, "card.none")
         m = self.resolve(name, key)
         return render_card(name, self.kind(name, key), m, self.models.serves_int8(m), lang)

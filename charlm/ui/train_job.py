@@ -28,7 +28,7 @@ from charlm.optim import default_lr
 from charlm.storage.run import Run
 from charlm.train import TrainConfig, TrainEvent, train
 from charlm.ui.common import fmt_time
-from charlm.ui.i18n import corpus_label, text, text_or
+from charlm.ui.i18n import corpus_label, text_or, ui_text
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.sessions import Session
 
@@ -100,7 +100,7 @@ def fit_batch(mcfg: ModelConfig, batch: int, limits, lang: str = "en") -> tuple[
     fits = int(min(limits.max_step_gflop / one.gflop, limits.max_step_mb / max(one.mb, 1e-9)))
     if batch <= fits:
         return batch, ""
-    return max(1, fits), text(lang, "train.batch_lowered", old=f"{batch:,}", new=f"{max(1, fits):,}",
+    return max(1, fits), ui_text(lang, "train.batch_lowered", old=f"{batch:,}", new=f"{max(1, fits):,}",
                               gflop=f"{limits.max_step_gflop:g}", mb=f"{limits.max_step_mb:g}")  # fmt: skip
 
 
@@ -142,7 +142,7 @@ class Progress:
         self.registry, self.sess, self.job, self.lang = registry, sess, job, lang
         self.name = job.run.name
         c = job.corpus
-        self.head = text(lang, "train.status.head", name=self.name, corpus=corpus_label(lang, c.name),
+        self.head = ui_text(lang, "train.status.head", name=self.name, corpus=corpus_label(lang, c.name),
                          chars=f"{c.n_chars:,}", vocab=c.vocab.size - 1)  # fmt: skip
         if job.note:
             self.head += f" · ⚠ {job.note}"
@@ -150,14 +150,14 @@ class Progress:
 
     def line(self, ev: TrainEvent) -> str:
         cfg, lang = self.job.cfg, self.lang
-        parts = [self.head, text(lang, "train.status.step", step=f"{ev.step:,}")
+        parts = [self.head, ui_text(lang, "train.status.step", step=f"{ev.step:,}")
                  + (f" / {cfg.max_steps:,}" if cfg.max_steps else "")]  # fmt: skip
         if ev.tokens_per_sec:
-            parts.append(text(lang, "train.status.rate", rate=f"{ev.tokens_per_sec:,.0f}"))
-        parts.append(text(lang, "train.status.time", elapsed=fmt_time(ev.elapsed, lang), eta=fmt_time(ev.eta, lang)))
+            parts.append(ui_text(lang, "train.status.rate", rate=f"{ev.tokens_per_sec:,.0f}"))
+        parts.append(ui_text(lang, "train.status.time", elapsed=fmt_time(ev.elapsed, lang), eta=fmt_time(ev.eta, lang)))
         vals = [r["loss"] for r in self.job.rows if r["split"] == "validation"]
         if vals:
-            parts.append(text(lang, "train.status.best", bpc=f"{min(vals) / math.log(2):.3f}"))
+            parts.append(ui_text(lang, "train.status.best", bpc=f"{min(vals) / math.log(2):.3f}"))
         return " · ".join(parts)
 
     def first_checkpoint(self, ev: TrainEvent) -> bool:
@@ -180,15 +180,15 @@ class Progress:
         s, lang = (final.summary if final is not None else {}), self.lang
         bpc = s.get("best_val_bpc")
         if final is not None and final.kind == "stopped":
-            how = text(lang, "train.status.stopped")
+            how = ui_text(lang, "train.status.stopped")
         else:
             reason = s.get("reason", "done")
-            how = text(lang, "train.status.finished", reason=text_or(lang, f"train.reason.{reason}", reason))
+            how = ui_text(lang, "train.status.finished", reason=text_or(lang, f"train.reason.{reason}", reason))
         return (
-            text(lang, "train.status.final", head=self.head, how=how, steps=f"{s.get('steps', 0):,}",
+            ui_text(lang, "train.status.final", head=self.head, how=how, steps=f"{s.get('steps', 0):,}",
                  time=fmt_time(s.get("elapsed_sec"), lang))
-            + (text(lang, "train.status.validation", bpc=f"{bpc:.3f}") if bpc is not None else "")
-            + text(lang, "train.status.next", name=self.name)
+            + (ui_text(lang, "train.status.validation", bpc=f"{bpc:.3f}") if bpc is not None else "")
+            + ui_text(lang, "train.status.next", name=self.name)
         )  # fmt: skip
 
 
@@ -218,7 +218,7 @@ def stream(
             new_model = p.first_checkpoint(ev)
             if new_model or ev.kind == "eval" or time.monotonic() - last >= YIELD_EVERY:
                 now = tick or ev
-                progress(now.progress, desc=text(lang, "train.status.step", step=now.step))
+                progress(now.progress, desc=ui_text(lang, "train.status.step", step=now.step))
                 picker, named = (gr.update(choices=registry.choices(key)), p.name) if new_model else (gr.skip(),) * 2
                 yield plot_frame(rows), p.line(now), sample_text, named, gr.skip(), picker
                 last = time.monotonic()
@@ -279,10 +279,10 @@ def recipe_line(budget: float, lang: str = "en", share: float | None = None, voc
 
     share = cpu_share() if share is None else share
     r = choose_recipe(float(budget or 1), share, vocab_size)
-    busy = text(lang, "recipe.busy", share=f"{share:.0%}") if share < BUSY_BELOW else ""
-    settings = text(lang, "recipe.settings", arch=r.arch.upper(), size=r.size, optimizer=r.optimizer,
+    busy = ui_text(lang, "recipe.busy", share=f"{share:.0%}") if share < BUSY_BELOW else ""
+    settings = ui_text(lang, "recipe.settings", arch=r.arch.upper(), size=r.size, optimizer=r.optimizer,
                     block=r.block_size, batch=r.batch_size, lr=f"{r.lr:g}", wd=f"{r.weight_decay:g}",
                     ratio=f"{r.min_lr_ratio:g}", warmup=r.warmup_steps, threads=r.threads)  # fmt: skip
-    return text(lang, "recipe.line", budget=f"{float(budget or 1):g}", busy=busy, settings=settings,
+    return ui_text(lang, "recipe.line", budget=f"{float(budget or 1):g}", busy=busy, settings=settings,
                 measured_budget=f"{r.budget:g}", loss=f"{r.val_loss:.3f}", measured=r.measured,
                 corpus=r.corpus)  # fmt: skip

@@ -18,7 +18,19 @@ from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
 from charlm.optim import OPTIMIZERS
 from charlm.ui.common import Number, Slider, user_errors
 from charlm.ui.experiments import build_experiments
-from charlm.ui.i18n import chars_list, choices, corpus_label, lang_of, late_label, static, t, t_or, text, tr, tr_error
+from charlm.ui.i18n import (
+    chars_list,
+    choices,
+    corpus_label,
+    lang_of,
+    late_label,
+    static,
+    t,
+    t_or,
+    tr,
+    tr_error,
+    ui_text,
+)
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_job import AUTO, check_train_form, overrides, plan_new, plan_resume, recipe_line, stream
 
@@ -27,12 +39,12 @@ SOURCES = [("train.source.file", "file"), ("train.source.paste", "paste"), ("tra
 
 def size_choices(arch: str, vocab_size: int = 100, lang: str = "en") -> list[tuple[str, str]]:
     """ "auto" (the recipe's size; "tiny" for a chosen architecture), then the presets with their parameters."""
-    auto = (text(lang, "train.size.auto"), AUTO)
+    auto = (ui_text(lang, "train.size.auto"), AUTO)
     if arch == AUTO:
         return [auto, *[(s, s) for s in PRESETS["gpt"]]]
     presets = PRESETS.get(arch, PRESETS["gpt"])
     counts = {s: f"{config_parameters(preset_config(arch, s, vocab_size)):,}" for s in presets}
-    return [auto, *((text(lang, "train.size.preset", size=s, n=counts[s]), s) for s in presets)]
+    return [auto, *((ui_text(lang, "train.size.preset", size=s, n=counts[s]), s) for s in presets)]
 
 
 def stats_markdown(st, lang: str = "en") -> str:
@@ -41,10 +53,10 @@ def stats_markdown(st, lang: str = "en") -> str:
     def change(a: int, b: int) -> str:
         return f"{a:,}" if a == b else f"{a:,} → **{b:,}**"
 
-    lines = [text(lang, "train.stats", chars=change(st.chars_before, st.chars_after),
+    lines = [ui_text(lang, "train.stats", chars=change(st.chars_before, st.chars_after),
                   vocab=change(st.vocab_before, st.vocab_after))]  # fmt: skip
     if st.dropped_chars:
-        lines.append(text(lang, "train.stats.dropped", chars=chars_list(lang, st.dropped_chars, limit=12)))
+        lines.append(ui_text(lang, "train.stats.dropped", chars=chars_list(lang, st.dropped_chars, limit=12)))
     return "\n\n".join(lines)
 
 
