@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from charlm.budget import LOGIT_BLOCK, score_batch
 from charlm.device import autocast
 from charlm.models.output import AdaptiveHead
 from charlm.vocab import UNK_ID
@@ -40,6 +41,24 @@ def _accumulate(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
     if acc["top1"] is not None:
         _count_top(lg.topk(min(5, lg.shape[-1]), dim=-1).indices, tg, acc)
     acc["n"] += int(mask.sum().item())
+
+
+def row_blocks(n_rows: int, vocab_size: int) -> list[slice]:
+    """Row slices whose logits hold at most ``LOGIT_BLOCK`` entries (at least one row each): scoring and
+    inspection never materialise T x V logits at once, whatever the vocabulary (issue 19: 2,000 characters over a
+    million-character vocabulary were 8 GB of logits)."""
+    step = max(1, LOGIT_BLOCK // max(1, vocab_size))
+    return [slice(i, min(n_rows, i + step)) for i in range(0, n_rows, step)]
+
+
+def _accumulate_linear(head, h: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, acc: dict) -> None:
+    """``_accumulate`` from the hidden vectors: only the scored rows go through the head, a block at a time."""
+    mask = mask & (targets != UNK_ID)
+    if not mask.any():
+        return
+    hs, tg = h[mask], targets[mask]
+    for rows in row_blocks(len(hs), head.out_features):
+        _accumulate(head(hs[rows]), tg[rows], torch.ones(len(tg[rows]), dtype=torch.bool, device=tg.device), acc)
 
 
 def _count_top(top5: torch.Tensor, tg: torch.Tensor, acc: dict) -> None:
@@ -66,6 +85,9 @@ def _run(model, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, acc: dict,
     if isinstance(head, AdaptiveHead):
         h, state = model.hidden(x, state)
         _accumulate_adaptive(head, h, y, mask, acc)
+    elif isinstance(head, torch.nn.Linear):
+        h, state = model.hidden(x, state)
+        _accumulate_linear(head, h, y, mask, acc)
     else:
         logits, state = model(x, state)
         _accumulate(logits, y, mask, acc)
@@ -95,7 +117,8 @@ def score_ids(
     if n >= 2:
         with autocast(device, precision):
             if model.max_context:
-                _score_windows(model, ids_t, acc, device, progress=progress)
+                batch = score_batch(model.config) if hasattr(model, "config") else 32
+                _score_windows(model, ids_t, acc, device, batch=batch, progress=progress)
             else:
                 _score_streams(model, ids_t, acc, device, streams, progress=progress)
     model.train(was_training)

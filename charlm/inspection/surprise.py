@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from charlm.score import stream_batch
+from charlm.score import row_blocks, stream_batch
 from charlm.vocab import UNK_ID
 
 TOP_K = 5
@@ -61,9 +61,75 @@ def _windows(n_targets: int, context: int) -> list[tuple[int, int, int]]:
     return rows
 
 
+def _rows_of(model, h: torch.Tensor, targets: torch.Tensor, out: dict) -> None:
+    """Probability of each target and the top-5, from hidden vectors (N, width), a block of rows at a time: never
+    N x V probabilities at once (``charlm.score.row_blocks``)."""
+    head = model.output_head
+    for rows in row_blocks(len(h), model.config.vocab_size):
+        logits = head(h[rows]) if head is not None else h[rows]
+        probs = torch.softmax(logits.float(), dim=-1)
+        out["p"].append(probs.gather(1, targets[rows, None])[:, 0].cpu())
+        top = probs.topk(min(TOP_K, probs.shape[1]), dim=-1)
+        out["ids"].append(top.indices.cpu())
+        out["vals"].append(top.values.cpu())
+
+
+@torch.no_grad()
+def next_char_top(model, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For every position j: the model's probability of ``ids[j + 1]``, and its top-5 ids and probabilities."""
+    device = next(model.parameters()).device
+    x = torch.tensor(ids, dtype=torch.long, device=device)
+    n = len(ids) - 1
+    out: dict = {"p": [], "ids": [], "vals": []}
+    hidden = model.hidden if model.output_head is not None else model  # an ensemble gives its mixture directly
+    if model.max_context:
+        for s, length, first in _windows(n, model.max_context):
+            h, _ = hidden(x[None, s : s + length])
+            _rows_of(model if model.output_head is not None else _Identity(model), h[0, first:],
+                     x[s + 1 + first : s + 1 + length], out)  # fmt: skip
+    else:
+        xs, ys, mask = (t.to(device) for t in stream_batch(x.cpu()))
+        state = model.init_state(len(xs))
+        parts = []
+        for t in range(0, xs.shape[1], _CHUNK):
+            h, state = hidden(xs[:, t : t + _CHUNK], state)
+            parts.append((h, ys[:, t : t + _CHUNK], mask[:, t : t + _CHUNK]))
+        # streams hold consecutive parts of the text: row-major order over (stream, time) is text order
+        hs = torch.cat([p[0] for p in parts], dim=1)[mask]
+        ts = torch.cat([p[1] for p in parts], dim=1)[mask]
+        _rows_of(model if model.output_head is not None else _Identity(model), hs, ts, out)
+    return torch.cat(out["p"])[:n], torch.cat(out["ids"])[:n], torch.cat(out["vals"])[:n]
+
+
+class _Identity:
+    """A model whose "hidden vectors" are already its logits (an ensemble's mixture)."""
+
+    def __init__(self, model) -> None:
+        self.config, self.output_head = model.config, None
+
+
+def surprise(model, vocab, text: str) -> Surprise:
+    """The model's probability of each character of ``text`` after the first, with its top-5 alternatives."""
+    was_training = model.training
+    model.eval()
+    try:
+        ids = vocab.encode(text).ids
+        p_true, top_ids, top_probs = next_char_top(model, ids)
+    finally:
+        model.train(was_training)
+    targets = ids[1:]
+    return Surprise(
+        chars=list(text[1:]),
+        probs=[None if t == UNK_ID else float(p) for t, p in zip(targets, p_true.tolist(), strict=True)],
+        top_ids=top_ids.tolist(),
+        top_probs=top_probs.tolist(),
+    )
+
+
 @torch.no_grad()
 def next_char_probs(model, ids: list[int]) -> torch.Tensor:
-    """(len(ids) - 1, vocab) probabilities: row j is the model's distribution for ``ids[j + 1]``."""
+    """(len(ids) - 1, vocab) probabilities: row j is the model's distribution for ``ids[j + 1]``. The whole table,
+    for small vocabularies and tests; ``surprise`` uses ``next_char_top``, which never holds it."""
     device = next(model.parameters()).device
     x = torch.tensor(ids, dtype=torch.long, device=device)
     n = len(ids) - 1
@@ -80,23 +146,3 @@ def next_char_probs(model, ids: list[int]) -> torch.Tensor:
             chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
         out[:] = torch.cat(chunks, dim=1)[mask.cpu()]  # streams hold consecutive parts: row-major is text order
     return out
-
-
-def surprise(model, vocab, text: str) -> Surprise:
-    """The model's probability of each character of ``text`` after the first, with its top-5 alternatives."""
-    was_training = model.training
-    model.eval()
-    try:
-        ids = vocab.encode(text).ids
-        probs = next_char_probs(model, ids)
-    finally:
-        model.train(was_training)
-    targets = torch.tensor(ids[1:], dtype=torch.long)
-    p_true = probs.gather(1, targets[:, None])[:, 0]
-    top = probs.topk(min(TOP_K, probs.shape[1]), dim=-1)
-    return Surprise(
-        chars=list(text[1:]),
-        probs=[None if t == UNK_ID else float(p) for t, p in zip(targets.tolist(), p_true.tolist(), strict=True)],
-        top_ids=top.indices.tolist(),
-        top_probs=top.values.tolist(),
-    )

@@ -43,6 +43,9 @@ from torch import nn
 ADAPTIVE_MIN_VOCAB = 1024  # above this many ids the plain head starts to dominate a training step
 CLUSTER_SHARES = (0.75, 0.95)  # the shortlist holds ~75% of the text, the middle cluster the next ~20%
 DIV_VALUE = 4.0  # each cluster's projection is 4x narrower than the previous one's
+# Clusters an adaptive head may have: the trainer makes 1-2; each is its own small matmul per step, so thousands of
+# them make every character slow (issue 19: 6,257 one-character clusters, 0.45 s per character).
+MAX_CLUSTERS = 16
 
 
 def use_adaptive(vocab_size: int) -> bool:
@@ -89,6 +92,8 @@ def adaptive_problems(
     """What is wrong with these settings (empty when they build): checked before building, for configs that come
     from a checkpoint or a user."""
     problems = []
+    if len(cutoffs) > MAX_CLUSTERS:  # before anything else: div_value ** 1,199 overflows a float
+        return [f"an adaptive head has at most {MAX_CLUSTERS} clusters, not {len(cutoffs):,} cutoffs"]
     if sorted(order) != list(range(vocab_size)):
         problems.append(f"the head's frequency order must hold each id 0..{vocab_size - 1} exactly once")
     cut = list(cutoffs)

@@ -9,6 +9,7 @@ any problem into a ``CheckpointError`` that says what is wrong.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -196,8 +197,51 @@ def read_meta(folder: Path) -> dict:
     return meta
 
 
-def _read_config(folder: Path, meta: dict, max_params: int | None) -> tuple[ModelConfig, CharVocab]:
-    """The model config and vocabulary, with the size checked before anything is built."""
+_NUMBERS = ("steps", "elapsed_sec", "best_val_loss", "best_val_bpc", "n_params", "world_size")  # training metadata
+_TEXTS = ("reason", "precision", "device", "charlm_version")
+
+
+def _number(value: object) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+
+
+def check_training_meta(meta: dict) -> None:
+    """Refuse a checkpoint whose metadata would break what reads it later (the model card, resuming): every known
+    field of ``training`` and ``name`` with the type charlm writes. Uploads are all or nothing (issue 19)."""
+    where = CONFIG_FILE
+    name = meta.get("name")
+    if name is not None and not isinstance(name, str):
+        raise CheckpointError(f"{where}: the name must be text, not {type(name).__name__}")
+    tr = meta.get("training", {})
+    if tr is None:
+        return
+    if not isinstance(tr, dict):
+        raise CheckpointError(f"{where}: the training metadata must be an object, not {type(tr).__name__}")
+    for key in _NUMBERS:
+        if not _number(tr.get(key)):
+            raise CheckpointError(f"{where}: training metadata {key} must be a number, not {str(tr[key])[:40]!r}")
+    for key in _TEXTS:
+        if tr.get(key) is not None and not isinstance(tr[key], str):
+            raise CheckpointError(f"{where}: training metadata {key} must be text")
+    for key in ("corpus", "last_val", "train_config"):
+        if tr.get(key) is not None and not isinstance(tr[key], dict):
+            raise CheckpointError(f"{where}: training metadata {key} must be an object")
+    corpus = tr.get("corpus") or {}
+    if corpus.get("name") is not None and not isinstance(corpus["name"], str):
+        raise CheckpointError(f"{where}: training metadata corpus name must be text")
+    for key in ("chars",):
+        if not _number(corpus.get(key)):
+            raise CheckpointError(f"{where}: training metadata corpus {key} must be a number")
+    for key, value in (tr.get("last_val") or {}).items():
+        if not _number(value):
+            raise CheckpointError(f"{where}: training metadata last_val {str(key)[:40]} must be a number")
+
+
+def _read_config(
+    folder: Path, meta: dict, max_params: int | None, max_char_mflop: float | None = None
+) -> tuple[ModelConfig, CharVocab]:
+    """The model config and vocabulary, with the size (and the cost of a generated character) checked before
+    anything is built."""
     where = _short(folder / CONFIG_FILE)
     try:
         config = ModelConfig.from_json(meta["model"])
@@ -207,6 +251,10 @@ def _read_config(folder: Path, meta: dict, max_params: int | None) -> tuple[Mode
         n = config_parameters(config)  # on the meta device: no memory, however big the config says it is
         if n > max_params:
             raise CheckpointError(f"this model has {n:,} parameters; this server accepts at most {max_params:,}")
+    if max_char_mflop is not None:
+        from charlm.budget import check_char_cost  # budget imports the models, as this module does
+
+        check_char_cost(config, max_char_mflop)
     try:
         vocab = CharVocab.from_json(meta["vocab"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -246,12 +294,15 @@ def load_checkpoint(
     device: str | torch.device = "cpu",
     with_resume: bool = False,
     max_params: int | None = None,
+    max_char_mflop: float | None = None,
 ) -> LoadedModel:
     """Load and validate; returns the model in eval mode. ``with_resume`` also reads the resume state;
-    ``max_params`` refuses a bigger model before building it (for untrusted uploads)."""
+    ``max_params`` refuses a bigger model and ``max_char_mflop`` one whose generated character would cost more
+    (``charlm.budget.char_cost``), both before building it (for untrusted uploads)."""
     folder = resolve_checkpoint_dir(path)
     meta = read_meta(folder)
-    config, vocab = _read_config(folder, meta, max_params)
+    check_training_meta(meta)
+    config, vocab = _read_config(folder, meta, max_params, max_char_mflop)
     model = build_model(config)
     _read_weights(folder, model)
     model.to(device).eval()

@@ -75,16 +75,18 @@ class ModelStore:
         folder = f"{safe_name(name)}-{time.time_ns()}"
         return create_run(self.user_dir(user), name, corpus_name, text, folder, kind="trained")
 
-    def add_upload(self, user: str, files: list[Path], max_bytes: int, max_params: int, name: str = "") -> Run:
+    def add_upload(self, user: str, files: list[Path], max_bytes: int, max_params: int, name: str = "",
+                   max_char_mflop: float | None = None) -> Run:  # fmt: skip
         """Check an uploaded ``model.safetensors`` + ``config.json`` pair, or a zip of a checkpoint folder, and keep
-        it as a model of ``user``. Nothing is kept if any check fails."""
+        it as a model of ``user``. Nothing is kept if any check fails (size, config, cost per generated character
+        ``max_char_mflop``, training metadata, weights)."""
         for p in files:
             if p.stat().st_size > max_bytes:
                 raise CheckpointError(f"{p.name} is larger than the {max_bytes / 2**20:g} MB upload limit")
         staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.root / "users"))
         try:
             wanted = _stage_upload(files, staging, max_bytes)
-            loaded = load_checkpoint(staging, max_params=max_params)
+            loaded = load_checkpoint(staging, max_params=max_params, max_char_mflop=max_char_mflop)
             name = self.unique_name(user, name or loaded.meta.get("name") or wanted or "uploaded")
             run = create_run(self.user_dir(user), name, "uploaded checkpoint", None,
                              f"{safe_name(name)}-{time.time_ns()}", kind="uploaded")  # fmt: skip

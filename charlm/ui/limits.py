@@ -50,6 +50,12 @@ class Limits:
     max_step_gflop: float = 20.0
     max_step_mb: float = 512.0
     max_request_gflop: float = 600.0
+    max_request_mb: float = 1024.0  # peak memory of one scoring or inspection request (charlm.budget's estimate)
+    # What one generated character may cost, counted from the config before anything is built (charlm.budget:
+    # weights, attention over the context, work over the vocabulary, adaptive clusters). Uploads and training
+    # refuse models above it, as they refuse too many parameters: every shipped model costs 3-11 MFLOP, a 10 M
+    # parameter LSTM 24, an RNN over a million characters 68.
+    max_char_mflop: float = 30.0
     max_eval_cells: int = 3_000_000  # evaluation: hypothesis x reference tokens over all examples (~6 µs each)
     max_ter_seconds: float = 15.0  # TER alone can take minutes on long dissimilar lines: it is left out after this
     max_backprop_weights: int = 5000  # weights in a Backprop-tab network (every one is drawn and traced)

@@ -137,7 +137,7 @@ class ModelRegistry:
         """Keep an uploaded checkpoint (``model.safetensors`` + ``config.json``, or a zip) as the user's model."""
         sess = self.session(key)
         run = self.store.add_upload(sess.user, [Path(f) for f in files or []], self.limits.max_upload_bytes,
-                                    self.limits.max_params)  # fmt: skip
+                                    self.limits.max_params, max_char_mflop=self.limits.max_char_mflop)  # fmt: skip
         self.store.prune(sess.user, self.limits.max_session_models, protect={run.name} | {sess.training or ""})
         return run.name
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from charlm.budget import check, training_step_cost
+from charlm.budget import check, check_char_cost, training_step_cost
 from charlm.cleaning import CleanOptions, clean_text
 from charlm.corpora import load_source
 from charlm.data import Corpus, build_corpus
@@ -78,6 +78,7 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict, lang: str = "en
     if n_params > limits.max_params:
         raise TrainingError(f"this model would have {n_params:,} parameters; this server allows "
                             f"{limits.max_params:,} (CHARLM_MAX_PARAMS). Choose a smaller size")  # fmt: skip
+    check_char_cost(mcfg, limits.max_char_mflop, n_params)
     batch, note = fit_batch(mcfg, int(form["batch_size"] or 32), limits, lang)
     cfg = TrainConfig(
         batch_size=batch, max_steps=int(form["max_steps"] or 0) or None,
