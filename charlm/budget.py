@@ -44,7 +44,7 @@ VOCAB_FLOPS = 24.0
 SORT_FLOPS = 2.0  # x log2 V: the full sort of a flat distribution in top-p sampling (charlm.generation.filtering)
 CLUSTER_FLOPS = 200_000.0  # an adaptive cluster's fixed cost per step: its own small matmul, softmax and indexing
 LOGIT_BLOCK = 2**20  # logits materialised at once by scoring and inspection (4 MB in fp32), whatever T x V is
-ATTENTION_CHARS = 512  # inspection records attention over at most this many characters (the picture's size)
+ATTENTION_CHARS = 256  # inspection records attention over at most this many characters (the picture: T² cells)
 NEIGHBOUR_CHARS = 2000  # inspection lists neighbours and draws vectors for at most this many characters
 NEIGHBOURS = 5
 

@@ -2,18 +2,30 @@
 
 import pytest
 
-from charlm.budget import Cost, check, forward_gflop_per_token, generation_cost, scoring_cost, training_step_cost
+from charlm.budget import (
+    VOCAB_FLOPS,
+    Cost,
+    check,
+    forward_gflop_per_token,
+    generation_cost,
+    scoring_cost,
+    training_step_cost,
+)
 from charlm.errors import BudgetError
 from charlm.models import ModelConfig, config_parameters
 from tests.helpers import TINY
 
 
-def test_a_forward_costs_two_flops_per_weight_plus_the_gpts_attention():
+def test_a_forward_costs_two_flops_per_multiplied_weight_plus_attention_and_the_vocabulary():
     rnn = ModelConfig(arch="lstm", vocab_size=40, **TINY["lstm"])
-    assert forward_gflop_per_token(rnn) == pytest.approx(2 * config_parameters(rnn) / 1e9)
+    lookup = rnn.vocab_size * rnn.n_embd  # the input table is a lookup, not a matmul
+    vocab = rnn.vocab_size * VOCAB_FLOPS
+    assert forward_gflop_per_token(rnn) == pytest.approx((2 * (config_parameters(rnn) - lookup) + vocab) / 1e9)
     gpt = ModelConfig(arch="gpt", vocab_size=40, **TINY["gpt"])
-    attention = 4.0 * gpt.n_layer * gpt.block_size * gpt.n_embd / 1e9
-    assert forward_gflop_per_token(gpt) == pytest.approx(2 * config_parameters(gpt) / 1e9 + attention)
+    attention = 4.0 * gpt.n_layer * gpt.block_size * gpt.n_embd
+    positions = gpt.block_size * gpt.n_embd  # wpe: a lookup; wte is also the (tied) output layer: counted
+    expected = 2 * (config_parameters(gpt) - positions) + attention + gpt.vocab_size * VOCAB_FLOPS
+    assert forward_gflop_per_token(gpt) == pytest.approx(expected / 1e9)
     assert forward_gflop_per_token(gpt, context=1) < forward_gflop_per_token(gpt)
 
 

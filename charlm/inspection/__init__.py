@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from charlm.budget import ATTENTION_CHARS, NEIGHBOUR_CHARS
 from charlm.errors import DataError
 from charlm.inspection.attention import Attention, attention_maps
 from charlm.inspection.recurrent import correlations, hidden_states, top_units
@@ -77,19 +78,38 @@ class Report:
         return out
 
 
-def embedding_view(model, vocab_chars: list[str], neighbours: int = 5) -> dict:
-    """The embedding table in 2-D with each character's class and nearest neighbours (JSON-ready)."""
+def vector_subset(vocab_chars: list[str], focus: str = "", most: int = NEIGHBOUR_CHARS) -> list[int]:
+    """Which characters the vectors view shows (indices into ``vocab_chars``): all of them up to ``most``; beyond,
+    those of the inspected text first, then the vocabulary's first ones. A million-character vocabulary is not a
+    picture or a dropdown anyone can read, and its neighbour table would be 10¹² similarities (issue 19)."""
+    if len(vocab_chars) <= most:
+        return list(range(len(vocab_chars)))
+    index = {c: i for i, c in enumerate(vocab_chars)} if len(focus) else {}
+    chosen = dict.fromkeys(index[c] for c in focus if c in index)
+    for i in range(len(vocab_chars)):
+        if len(chosen) >= most:
+            break
+        chosen.setdefault(i, None)
+    return sorted(list(chosen)[:most])
+
+
+def embedding_view(model, vocab_chars: list[str], neighbours: int = 5, focus: str = "") -> dict:
+    """The embedding table in 2-D with each character's class and nearest neighbours (JSON-ready), for at most
+    ``NEIGHBOUR_CHARS`` characters (``vector_subset``; neighbours are searched in the whole table)."""
     vectors = embedding_table(model)
-    proj = pca_2d(vectors)
+    shown = vector_subset(vocab_chars, focus)
+    chars = [vocab_chars[i] for i in shown]
+    proj = pca_2d(vectors[shown])
     return {
-        "chars": list(vocab_chars),
+        "chars": chars,
         "xy": proj.xy.round(JSON_DIGITS).tolist(),
         "explained_variance": proj.explained_variance.tolist(),
         "explained_variance_ratio": proj.explained_variance_ratio.tolist(),
-        "classes": [char_class(c) for c in vocab_chars],
+        "classes": [char_class(c) for c in chars],
         "neighbours": {c: [[n, round(sim, 4)] for n, sim in nn] for c, nn in
-                       nearest_neighbours(vectors, vocab_chars, neighbours).items()},
+                       nearest_neighbours(vectors, vocab_chars, neighbours, queries=shown).items()},
         "tied": bool(model.tied_keys),  # a linear-head GPT's output layer is this same table
+        "vocab_chars": len(vocab_chars),
     }  # fmt: skip
 
 
@@ -102,27 +122,51 @@ def check_text(text: str, max_chars: int = MAX_CHARS) -> str:
     return text
 
 
-def inspect_text(loaded, text: str, max_chars: int = MAX_CHARS) -> Report:
-    """Everything the Inspect tab shows for ``text`` under ``loaded`` (a LoadedModel)."""
+def inspect_text(
+    loaded,
+    text: str,
+    max_chars: int = MAX_CHARS,
+    max_gflop: float | None = None,
+    max_mb: float | None = None,
+    attention_head: tuple[int, int] | None = None,
+) -> Report:
+    """Everything the Inspect tab shows for ``text`` under ``loaded`` (a LoadedModel).
+
+    ``max_gflop`` / ``max_mb`` refuse a text whose inspection would cost more (``charlm.budget.inspection_cost``:
+    vocabulary, attention, hidden states and vector tables counted) before any work. ``attention_head``
+    ``(layer, head)`` records only that head's attention (the app: one T x T matrix per session, the others
+    recomputed when picked); None records every layer and head (the CLI's JSON). Attention covers at most the
+    first ``ATTENTION_CHARS`` characters."""
+    from charlm.budget import check, inspection_cost
+
     text = check_text(text, max_chars)
     model, vocab = loaded.model, loaded.vocab
+    if max_gflop is not None:
+        cost = inspection_cost(model.config, loaded.n_params, len(text))
+        check(cost, max_gflop, max_mb, f"inspecting {len(text):,} characters with this model",
+              "CHARLM_MAX_REQUEST_GFLOP", "CHARLM_MAX_REQUEST_MB")  # fmt: skip
     enc = vocab.encode(text)
     report = Report(arch=model.config.arch, text=text, surprise=surprise(model, vocab, text),
-                    vocab_chars=list(vocab.chars), embedding=embedding_view(model, vocab.chars),
+                    vocab_chars=list(vocab.chars), embedding=embedding_view(model, vocab.chars, focus=text),
                     unknown_chars=enc.unknown)  # fmt: skip
     if enc.unknown:
         report.notes.append(f"the model never saw {describe_chars(enc.unknown)}: those characters are not scored")
+    shown, total = len(report.embedding["chars"]), len(vocab.chars)
+    if shown < total:
+        report.notes.append(f"character vectors are shown for {shown:,} of the {total:,} characters: those of the "
+                            "text first")  # fmt: skip
     if model.config.arch == "gpt":
-        window = model.max_context
+        window = min(model.max_context, ATTENTION_CHARS)
         report.attention_text = text[:window]
-        report.attention = attention_maps(model, enc.ids[:window])
+        report.attention = attention_maps(model, enc.ids[:window], keep=attention_head)
         if len(text) > window:
-            report.notes.append(f"attention is shown for the first {window} characters: the model's context")
+            report.notes.append(f"attention is shown for the first {window} characters"
+                                + (": the model's context" if window == model.max_context else ""))  # fmt: skip
     else:
         report.hidden = hidden_states(model, enc.ids)
         report.units = top_units(correlations(report.hidden, text))
     return report
 
 
-__all__ = ["CLASSES", "MAX_CHARS", "Report", "attention_maps", "char_class", "embedding_view", "hidden_states",
-           "inspect_text", "pca_2d", "surprise"]  # fmt: skip
+__all__ = ["ATTENTION_CHARS", "CLASSES", "MAX_CHARS", "Report", "attention_maps", "char_class", "embedding_view",
+           "hidden_states", "inspect_text", "pca_2d", "surprise", "vector_subset"]  # fmt: skip

@@ -93,7 +93,8 @@ def adaptive_problems(
     from a checkpoint or a user."""
     problems = []
     if len(cutoffs) > MAX_CLUSTERS:  # before anything else: div_value ** 1,199 overflows a float
-        return [f"an adaptive head has at most {MAX_CLUSTERS} clusters, not {len(cutoffs):,} cutoffs"]
+        problems.append(f"an adaptive head has at most {MAX_CLUSTERS} clusters, not {len(cutoffs):,} cutoffs")
+        return problems
     if sorted(order) != list(range(vocab_size)):
         problems.append(f"the head's frequency order must hold each id 0..{vocab_size - 1} exactly once")
     cut = list(cutoffs)

@@ -211,12 +211,12 @@ def check_training_meta(meta: dict) -> None:
     where = CONFIG_FILE
     name = meta.get("name")
     if name is not None and not isinstance(name, str):
-        raise CheckpointError(f"{where}: the name must be text, not {type(name).__name__}")
+        raise CheckpointError(f"{where}: the model's name must be text")
     tr = meta.get("training", {})
     if tr is None:
         return
     if not isinstance(tr, dict):
-        raise CheckpointError(f"{where}: the training metadata must be an object, not {type(tr).__name__}")
+        raise CheckpointError(f"{where}: the training metadata must be an object")
     for key in _NUMBERS:
         if not _number(tr.get(key)):
             raise CheckpointError(f"{where}: training metadata {key} must be a number, not {str(tr[key])[:40]!r}")

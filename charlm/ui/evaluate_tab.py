@@ -180,7 +180,9 @@ def _ensemble_section(api: Endpoints) -> None:
     with gr.Accordion(t("ens.title"), open=False, elem_id="ensemble"):
         gr.Markdown(t("ens.intro"))
         names = list(registry.shipped)
-        members = gr.Dropdown(names, value=names[:2], multiselect=True, label=t("ens.models"),
+        # allow_custom_value: the choices are per session (``refresh``); the registry checks every name against the
+        # session's own models and the shipped ones, so a user's model is accepted from the page and the API
+        members = gr.Dropdown(names, value=names[:2], multiselect=True, label=t("ens.models"), allow_custom_value=True,
                               elem_id="ensemble-models")  # fmt: skip
         text_box = gr.Textbox(label=t("ens.text"), lines=5, elem_id="ensemble-text")
         score_btn = gr.Button(t("ens.score"), elem_id="ensemble-score")

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import gradio as gr
 import pandas as pd
 
-from charlm.inspection import MAX_CHARS, inspect_text
+from charlm.errors import CharlmError
+from charlm.inspection import MAX_CHARS, attention_maps, inspect_text
 from charlm.ui import inspect_figures as figs
 from charlm.ui.common import user_errors
 from charlm.ui.i18n import lang_of, late_label, late_value, static, t, tr_error, ui_text
@@ -27,13 +28,45 @@ EXAMPLE = (
 )
 
 
-def view_data(report) -> dict:
-    """What the tab keeps per session (gr.State): the report's JSON, with the big arrays kept as numpy arrays."""
+class OneHead:
+    """One head's attention (T, T), standing in for the (layers, heads, T, T) array the figures index: the
+    session keeps this instead of every head's matrices (issue 19: 4.1 GB held for an hour); another head is
+    recomputed when it is picked (``_wire``'s ``redraw_attention``)."""
+
+    def __init__(self, att) -> None:
+        self.layer, self.head = att.kept if att.kept is not None else (0, 0)
+        w = att.weights.numpy()
+        self.m = w[0, 0] if att.kept is not None else w[self.layer, self.head]
+        self.shape = (*att.shape, *self.m.shape)
+
+    def holds(self, layer: int, head: int) -> bool:
+        return (layer, head) == (self.layer, self.head)
+
+    def __getitem__(self, key):
+        layer, head, *rest = key
+        if not self.holds(layer, head):
+            raise KeyError(f"layer {layer} head {head} is not kept")
+        return self.m[tuple(rest)] if rest else self.m
+
+
+def view_data(report, model: str = "") -> dict:
+    """What the tab keeps per session (gr.State): the report's JSON with one head's attention (``OneHead``), and
+    the model's name to recompute another head. ``render`` draws from it, then ``kept`` trims it."""
     out = report.to_json(arrays=False)
-    out["attention"] = report.attention.weights.numpy() if report.attention is not None else None
+    out["attention"] = OneHead(report.attention) if report.attention is not None else None
     out["attention_chars"] = report.attention_text
     out["hidden"] = report.hidden
+    out["model"] = model
     return out
+
+
+def kept(d: dict | None) -> dict | None:
+    """Only what the redraws read (attention's head, its text, the neighbour table): the per-character lists and
+    the hidden states are drawn once and need not stay in the session for an hour."""
+    if d is None:
+        return None
+    return {"arch": d["arch"], "attention": d.get("attention"), "attention_chars": d.get("attention_chars"),
+            "embedding": {"neighbours": d["embedding"]["neighbours"]}, "model": d.get("model", "")}  # fmt: skip
 
 
 def _status(d: dict, lang: str = "en") -> str:
@@ -109,7 +142,7 @@ def render(d: dict, lang: str = "en") -> tuple:
         p.status, p.surprise, p.worst, gr.update(visible=s.gpt), gr.update(choices=s.layers, value=0),
         gr.update(choices=s.heads, value=0), gr.update(maximum=max(1, s.last_query), value=s.last_query), p.att,
         p.query, gr.update(visible=not s.gpt), p.hidden, p.units, p.emb, gr.update(choices=s.chars, value=s.first_char),
-        p.neighbours, d,
+        p.neighbours, kept(d),
     )  # fmt: skip
 
 
@@ -117,7 +150,8 @@ def build_inspect_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> Non
     """Create the Inspect tab (``/inspect``), opening with the default model's example already drawn."""
     example = None
     if registry.default_name:
-        example = view_data(inspect_text(registry.resolve(registry.default_name, ""), EXAMPLE))
+        example = view_data(inspect_text(registry.resolve(registry.default_name, ""), EXAMPLE, attention_head=(0, 0)),
+                            registry.default_name)  # fmt: skip
     with gr.Tab(t("insp.tab"), elem_id="tab-inspect"):
         gr.Markdown(t("insp.intro", n=f"{MAX_CHARS:,}"))
         v = SimpleNamespace()
@@ -163,34 +197,53 @@ def _layout(v: SimpleNamespace, d: dict | None) -> None:
             v.char = gr.Dropdown(s.chars, value=s.first_char, label=t("insp.char"), elem_id="inspect-char")
             v.neighbours = gr.DataFrame(p.neighbours, label=t("insp.cosine"), interactive=False,
                                         elem_id="inspect-neighbours")  # fmt: skip
-    v.state = gr.State(d)
+    v.state = gr.State(kept(d), time_to_live=900)  # small (kept), and gone 15 min after the last inspection
 
 
 def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
     outputs = [v.status, v.surprise, v.worst, v.att_group, v.layer, v.head, v.query, v.att_plot, v.query_view,
                v.hid_group, v.hid_plot, v.units, v.emb_plot, v.char, v.neighbours, v.state]  # fmt: skip
 
-    @user_errors
+    @user_errors(heavy=True)  # memory back to the OS after a big inspection
     def inspect(model: str, text_: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         """Inspect the model on the text: surprise, attention or hidden state, character vectors."""
         lang = lang_of(request)
         progress(0.1, desc=ui_text(lang, "insp.progress.load"))
         loaded = registry.resolve(model, request.session_hash or "")
         progress(0.3, desc=ui_text(lang, "insp.progress.run"))
-        data = view_data(inspect_text(loaded, text_ or ""))
+        limits = registry.limits
+        data = view_data(inspect_text(loaded, text_ or "", max_gflop=limits.max_request_gflop,
+                                      max_mb=limits.max_request_mb, attention_head=(0, 0)), model or "")  # fmt: skip
         progress(0.9, desc=ui_text(lang, "insp.progress.draw"))
         return render(data, lang)
 
+    def head_of(d: dict, layer: int, head: int, request: gr.Request) -> dict | None:
+        """The state holding head (layer, head): as it is, or with that head recomputed from the model."""
+        att = d["attention"]
+        if att.holds(layer, head):
+            return d
+        if not (0 <= layer < att.shape[0] and 0 <= head < att.shape[1]):
+            return None
+        try:
+            loaded = registry.resolve(d.get("model") or None, request.session_hash or "")
+        except CharlmError:  # the model was deleted since: nothing to redraw
+            return None
+        ids = loaded.vocab.encode(d["attention_chars"]).ids
+        return {**d, "attention": OneHead(attention_maps(loaded.model, ids, keep=(layer, head)))}
+
     def redraw_attention(d: dict | None, layer, head, query, request: gr.Request):
         if not d or d.get("attention") is None:
-            return gr.skip(), gr.skip()
-        att, chars, lang = d["attention"], d["attention_chars"], lang_of(request)
+            return gr.skip(), gr.skip(), gr.skip()
         layer, head, query = int(layer or 0), int(head or 0), int(query or 0)
+        d = head_of(d, layer, head, request)
+        if d is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        att, chars, lang = d["attention"], d["attention_chars"], lang_of(request)
         return (figs.attention_figure(att, chars, layer, head, lang),
-                figs.query_html(att, chars, layer, head, query, lang))  # fmt: skip
+                figs.query_html(att, chars, layer, head, query, lang), d)  # fmt: skip
 
     def redraw_query(d: dict | None, layer, head, query, request: gr.Request):
-        if not d or d.get("attention") is None:
+        if not d or d.get("attention") is None or not d["attention"].holds(int(layer or 0), int(head or 0)):
             return gr.skip()
         return figs.query_html(d["attention"], d["attention_chars"], int(layer or 0), int(head or 0), int(query or 0),
                                lang_of(request))  # fmt: skip
@@ -198,7 +251,7 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
     ev = v.run_btn.click(inspect, [model_picker, v.text], outputs, api_name="inspect", concurrency_limit=2)
     v.stop_btn.click(None, None, None, cancels=[ev], api_visibility="private", queue=False)
     for comp in (v.layer, v.head):
-        comp.change(redraw_attention, [v.state, v.layer, v.head, v.query], [v.att_plot, v.query_view],
+        comp.change(redraw_attention, [v.state, v.layer, v.head, v.query], [v.att_plot, v.query_view, v.state],
                     api_visibility="private", show_progress="hidden")  # fmt: skip
     v.query.release(redraw_query, [v.state, v.layer, v.head, v.query], v.query_view, api_visibility="private",
                     show_progress="hidden")  # fmt: skip
@@ -210,4 +263,4 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
                   show_progress="hidden")  # fmt: skip
 
 
-__all__ = ["EXAMPLE", "build_inspect_tab", "render", "view_data"]
+__all__ = ["EXAMPLE", "OneHead", "build_inspect_tab", "kept", "render", "view_data"]
