@@ -44,7 +44,7 @@ class Server:
         self.log = open(Path(self.storage) / "server.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), "--host", "127.0.0.1"],
                                      cwd=app_dir, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # a loaded 2-core machine starts slowly
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"app.py exited with {self.proc.returncode}; see {self.log.name}")
@@ -54,7 +54,7 @@ class Server:
                         return
             except OSError:
                 time.sleep(0.2)
-        raise SystemExit("app.py did not serve within 120 s")
+        raise SystemExit("app.py did not serve within 300 s")
 
     def mem_mb(self) -> tuple[float, float]:
         """(RSS now, peak RSS) in MB."""
@@ -289,6 +289,206 @@ def probe_bad_numbers(server: Server) -> list[dict]:
 
 PROBES = {"train": probe_train, "backprop": probe_backprop, "score": probe_score, "evaluate": probe_evaluate,
           "upload": probe_upload, "chat": probe_chat_concurrency, "numbers": probe_bad_numbers}  # fmt: skip
+
+
+# --- Issue 19 A: one cost model (vocabulary, attention, clusters; nothing big kept in State) -----------------------
+# Models that are legal by size (far under CHARLM_MAX_PARAMS) but costly per character, built here with random
+# weights and uploaded; each probe reports what the server did and its RSS. ``--only cost_rnn,cost_cjk,...``.
+def _checkpoint(folder: Path, config: dict, chars: list[str]) -> list[Path]:
+    """A real checkpoint (random weights) of ``config`` over ``chars``, written with this checkout's charlm (the
+    format every version reads)."""
+    sys.path.insert(0, str(REPO))
+    import torch
+
+    from charlm.models import ModelConfig, build_model
+    from charlm.storage.checkpoint import save_checkpoint
+    from charlm.vocab import CharVocab
+
+    vocab = CharVocab(sorted(chars))
+    cfg = ModelConfig(vocab_size=vocab.size, **config)
+    torch.manual_seed(0)
+    save_checkpoint(folder, build_model(cfg), vocab, cfg, training={"steps": 1}, name=folder.name)
+    return [folder / "config.json", folder / "model.safetensors"]
+
+
+def _code_points(n: int, start: int = 0x4E00) -> list[str]:
+    out, cp = [], start
+    while len(out) < n:
+        if not 0xD800 <= cp <= 0xDFFF:
+            out.append(chr(cp))
+        cp = (cp + 1) % 0x110000 or 0x21
+    return out
+
+
+def _upload(c, files: list[Path]) -> str:
+    from gradio_client import handle_file
+
+    return c.predict([handle_file(str(f)) for f in files], api_name="/upload_model")[0]["value"]
+
+
+def _idle_rss(server: Server, label: str) -> dict:
+    time.sleep(3)
+    rss, peak = server.mem_mb()
+    row = {"probe": label, "rss_mb": round(rss), "peak_mb": round(peak)}
+    print(json.dumps(row))
+    return row
+
+
+def probe_cost_rnn(server: Server, text: str) -> list[dict]:
+    """An RNN over 1,000,001 characters (n_embd 1, hidden 1: 3 M parameters): upload, /score_model and /inspect
+    on 2,000 characters."""
+    tmp = Path(tempfile.mkdtemp(prefix="charlm-rel-19-"))
+    files = _checkpoint(tmp / "wide-rnn", dict(arch="rnn", n_layer=1, n_embd=1, hidden_size=1, block_size=32),
+                        _code_points(1_000_001, 0x21))  # fmt: skip
+    c = client(server)
+    rows = [_idle_rss(server, "cost_rnn: idle")]
+    box: dict = {}
+
+    def up() -> str:
+        box["name"] = _upload(c, files)
+        return box["name"]
+
+    rows.append(run_probe(server, "upload: RNN with a 1,000,001-character vocabulary", up))
+    sample = "".join(text[:2000])
+    if "name" in box:
+        rows.append(run_probe(server, "score_model: that RNN, 2,000 chars", lambda: str(c.predict(
+            box["name"], sample, api_name="/score_model"))[:120]))  # fmt: skip
+        rows.append(run_probe(server, "inspect: that RNN, 2,000 chars", lambda: str(c.predict(
+            box["name"], sample, api_name="/inspect")[0])[:120]))  # fmt: skip
+    rows.append(_idle_rss(server, "cost_rnn: after"))
+    return rows
+
+
+def probe_cost_cjk(server: Server) -> list[dict]:
+    """/train 5 steps on pasted text of 12,000 distinct CJK characters, then /inspect 2,000 of them."""
+    chars = _code_points(12_000)
+    pasted = "".join(chars) * 3
+    c = client(server)
+    rows = [_idle_rss(server, "cost_cjk: idle")]
+    box: dict = {}
+
+    def train() -> str:
+        out = c.predict(**{**TRAIN_BASE, "arch": "gru", "size": "small", "max_steps": 5}, pasted_text=pasted,
+                        time_budget=60, batch_size=8, api_name="/train")  # fmt: skip
+        box["name"] = out[0]["value"] if isinstance(out[0], dict) else out[0]
+        return f"{box['name']}: {str(out[1])[:80]}"
+
+    rows.append(run_probe(server, "train: 5 steps on 12,000 distinct CJK chars", train, limit=240))
+    if box.get("name"):
+        rows.append(run_probe(server, "inspect: that model, 2,000 chars", lambda: str(c.predict(
+            box["name"], "".join(chars[:2000]), api_name="/inspect")[0])[:120]))  # fmt: skip
+    rows.append(_idle_rss(server, "cost_cjk: after"))
+    return rows
+
+
+def probe_cost_gpt(server: Server, text: str) -> list[dict]:
+    """A GPT of 8 layers x 16 heads, block 2048, n_embd 64 (530 k parameters): /inspect 2,000 characters."""
+    tmp = Path(tempfile.mkdtemp(prefix="charlm-rel-19-"))
+    files = _checkpoint(tmp / "deep-gpt", dict(arch="gpt", n_layer=8, n_head=16, n_embd=64, block_size=2048),
+                        sorted(set(text[:100_000])))  # fmt: skip
+    c = client(server)
+    rows = [_idle_rss(server, "cost_gpt: idle")]
+    box: dict = {}
+
+    def up() -> str:
+        box["name"] = _upload(c, files)
+        return box["name"]
+
+    rows.append(run_probe(server, "upload: GPT 8 layers x 16 heads, block 2048", up))
+    if "name" in box:
+        rows.append(run_probe(server, "inspect: that GPT, 2,000 chars", lambda: str(c.predict(
+            box["name"], text[:2000], api_name="/inspect")[0])[:120], limit=240))  # fmt: skip
+    rows.append(_idle_rss(server, "cost_gpt: after (the session still open)"))
+    return rows
+
+
+def _clusters_config(n_clusters: int, div: float, vocab: int) -> dict:
+    return dict(arch="gru", n_layer=1, n_embd=8, hidden_size=8, block_size=32, head="adaptive",
+                head_order=list(range(vocab)), head_cutoffs=list(range(1, n_clusters + 1)), head_div=div)  # fmt: skip
+
+
+def _raw_upload(folder: Path, model: dict, chars: list[str]) -> list[Path]:
+    """A config the current charlm may refuse to build (so it is written by hand) with a stub weights file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = {"format": "charlm-checkpoint", "format_version": 1, "name": folder.name, "vocab": {"chars": "".join(chars)},
+           "model": {"vocab_size": len(chars) + 1, **model}, "training": {}}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(cfg))
+    _safetensors_stub(folder / "model.safetensors")
+    return [folder / "config.json", folder / "model.safetensors"]
+
+
+def probe_cost_clusters(server: Server) -> list[dict]:
+    """A GRU (hidden 8, head_div 1) with an adaptive head of 6,257 clusters: upload, then a 300-character chat
+    while three other clients chat with the shipped GPT (their reply times are the point). Then an upload with
+    1,199 cut-offs and head_div 2."""
+    tmp = Path(tempfile.mkdtemp(prefix="charlm-rel-19-"))
+    chars = _code_points(6257)
+    rows = [_idle_rss(server, "cost_clusters: idle")]
+    c = client(server)
+    box: dict = {}
+
+    def up() -> str:
+        from charlm.models import output
+
+        cap, output.MAX_CLUSTERS = output.MAX_CLUSTERS, 10**9  # this checkout refuses to build it; the probe must
+        try:  # build it anyway, to upload it to a server that may accept it
+            files = _checkpoint(tmp / "clusters", _clusters_config(6257 - 1, 1.0, 6258), chars)
+        finally:
+            output.MAX_CLUSTERS = cap
+        box["name"] = _upload(c, files)
+        return box["name"]
+
+    rows.append(run_probe(server, "upload: GRU with 6,257 adaptive clusters", up))
+
+    def chat_while_others_chat() -> str:
+        others = [client(server) for _ in range(3)]
+        times: list[float] = []
+
+        def other(cl, i: int) -> None:
+            t0 = time.perf_counter()
+            cl.predict("To be, or not to be", mode="completion", max_new_chars=300, seed=i, api_name="/chat")
+            times.append(time.perf_counter() - t0)
+
+        threads = [threading.Thread(target=other, args=(cl, i)) for i, cl in enumerate(others)]
+        t0 = time.perf_counter()
+        mine = ""
+        if "name" in box:
+            threads.append(threading.Thread(target=lambda: box.setdefault("chat", c.predict(
+                "一", model=box["name"], mode="completion", max_new_chars=300, seed=1, api_name="/chat"))))  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        mine = f"its 300 chars: {time.perf_counter() - t0:.1f} s; " if "name" in box else ""
+        return mine + "others' 300-char replies: " + ", ".join(f"{t:.1f} s" for t in sorted(times))
+
+    rows.append(run_probe(server, "chat: that GRU + 3 shipped-GPT chats at once", chat_while_others_chat, limit=240))
+    files = _raw_upload(tmp / "cutoffs", _clusters_config(1199, 2.0, 1201), _code_points(1200))
+    rows.append(run_probe(server, "upload: 1,199 cut-offs, head_div 2", lambda: _upload(c, files)))
+    rows.append(_idle_rss(server, "cost_clusters: after"))
+    return rows
+
+
+def probe_cost_sessions(server: Server, text: str) -> list[dict]:
+    """40 sessions, each runs /inspect (shipped GPT, 2,000 characters) and closes."""
+    rows = [_idle_rss(server, "cost_sessions: idle")]
+
+    def forty() -> str:
+        for _ in range(40):
+            cl = client(server)
+            cl.predict("shakespeare-gpt", text[:2000], api_name="/inspect")
+            cl.close()
+        return "40 sessions inspected and closed"
+
+    rows.append(run_probe(server, "inspect: 40 sessions, each then closed", forty, limit=600))
+    time.sleep(20)  # a heartbeat (15 s) for the server to see the sessions gone
+    rows.append(_idle_rss(server, "cost_sessions: 20 s after the last close"))
+    return rows
+
+
+COST_PROBES = {"cost_rnn": probe_cost_rnn, "cost_cjk": probe_cost_cjk, "cost_gpt": probe_cost_gpt,
+               "cost_clusters": probe_cost_clusters, "cost_sessions": probe_cost_sessions}  # fmt: skip
+PROBES.update(COST_PROBES)  # issue 19 A
 
 
 def main() -> None:

@@ -71,11 +71,13 @@ def _accumulate_adaptive(head: AdaptiveHead, h: torch.Tensor, targets: torch.Ten
     mask = mask & (targets != UNK_ID)
     if not mask.any():
         return
-    tg = targets[mask]
-    nll, top5 = head.score(h[mask].float(), tg, k=5 if acc["top1"] is not None else 0)
-    acc["nll"] += nll.double().sum().item()
-    if acc["top1"] is not None:
-        _count_top(top5, tg, acc)
+    hs, tgs = h[mask].float(), targets[mask]
+    for rows in row_blocks(len(hs), head.vocab_size):  # a cluster's expansion is rows x its size: in blocks
+        tg = tgs[rows]
+        nll, top5 = head.score(hs[rows], tg, k=5 if acc["top1"] is not None else 0)
+        acc["nll"] += nll.double().sum().item()
+        if acc["top1"] is not None:
+            _count_top(top5, tg, acc)
     acc["n"] += int(mask.sum().item())
 
 

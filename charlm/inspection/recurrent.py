@@ -29,7 +29,7 @@ def hidden_states(model, ids: list[int]) -> np.ndarray:
     model.eval()
     try:
         device = next(model.parameters()).device
-        model(torch.tensor([ids], dtype=torch.long, device=device))
+        model.hidden(torch.tensor([ids], dtype=torch.long, device=device))  # no output layer: no T x V logits
     finally:
         handle.remove()
         model.train(was_training)
