@@ -27,7 +27,8 @@ def test_ensembles_accept_the_sessions_own_models(client, tmp_path):
     first, second = upload(client, folder), upload(client, folder)
     assert (first, second) == ("mine", "mine-2")
     table = client.predict([first, second], "the cat sat on the mat.", api_name="/score_ensemble")
-    assert [row[0] for row in table["data"]][1:] == ["mine", "mine-2"]
+    rows = table["data"]  # the ensemble, then each member (named by its checkpoint's own name)
+    assert len(rows) == 3 and [row[0] for row in rows][1:] == ["mine", "mine"] and all(row[1] > 0 for row in rows)
     assert client.predict([first, second], "the ", 1, api_name="/sample_ensemble")
     with pytest.raises(AppError, match="no model named 'nobody'"):  # other names are still refused by the registry
         client.predict([first, "nobody"], "the cat", api_name="/score_ensemble")
