@@ -175,3 +175,28 @@ def test_upload_refuses_a_costly_model_and_bad_metadata_whole(tmp_path):
         assert "config.json：" in zh(str(info.value))
     assert store.models("u1") == []  # nothing kept, not even a half-made folder
     assert not [p for p in (tmp_path / "store" / "users").rglob("*") if p.name.startswith(".upload-")]
+
+
+def test_inspect_keeps_one_head_and_recomputes_the_others(tmp_path):
+    """The session's State holds one (T, T) head, not layers x heads of them; another head recomputed on demand
+    equals the one recorded with all the others."""
+    pytest.importorskip("gradio")
+    from charlm.inspection import attention_maps
+    from charlm.ui.inspect_tab import OneHead, kept, view_data
+
+    vocab = CharVocab.from_chars(CHARS := "abcdefgh ")
+    config = ModelConfig(arch="gpt", vocab_size=vocab.size, n_layer=2, n_head=4, n_embd=16, block_size=32)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    folder = save_checkpoint(tmp_path / "g", model, vocab, config, training={"steps": 1}, name="g")
+    loaded = load_checkpoint(folder)
+    text = (CHARS * 5)[:40]
+    state = kept(view_data(inspect_text(loaded, text, attention_head=(0, 0)), "g"))
+    assert set(state) == {"arch", "attention", "attention_chars", "embedding", "model"}
+    att = state["attention"]
+    assert isinstance(att, OneHead) and att.m.shape == (32, 32) and att.shape == (2, 4, 32, 32)
+    every = attention_maps(loaded.model, vocab.encode(text[:32]).ids).weights
+    other = OneHead(attention_maps(loaded.model, vocab.encode(text[:32]).ids, keep=(1, 3)))
+    assert np.allclose(other[1, 3], every[1, 3].numpy(), atol=1e-6) and np.allclose(att[0, 0], every[0, 0].numpy())
+    with pytest.raises(KeyError):
+        att[1, 3]
