@@ -320,6 +320,13 @@ def _code_points(n: int, start: int = 0x4E00) -> list[str]:
     return out
 
 
+def _client(server: Server):
+    """A client that waits as long as a probe may (the default read timeout fails first on a loaded machine)."""
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False, httpx_kwargs={"timeout": PROBE_LIMIT * 3})
+
+
 def _upload(c, files: list[Path]) -> str:
     from gradio_client import handle_file
 
@@ -340,7 +347,7 @@ def probe_cost_rnn(server: Server, text: str) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="charlm-rel-19-"))
     files = _checkpoint(tmp / "wide-rnn", dict(arch="rnn", n_layer=1, n_embd=1, hidden_size=1, block_size=32),
                         _code_points(1_000_001, 0x21))  # fmt: skip
-    c = client(server)
+    c = _client(server)
     rows = [_idle_rss(server, "cost_rnn: idle")]
     box: dict = {}
 
@@ -363,14 +370,15 @@ def probe_cost_cjk(server: Server) -> list[dict]:
     """/train 5 steps on pasted text of 12,000 distinct CJK characters, then /inspect 2,000 of them."""
     chars = _code_points(12_000)
     pasted = "".join(chars) * 3
-    c = client(server)
+    c = _client(server)
     rows = [_idle_rss(server, "cost_cjk: idle")]
     box: dict = {}
 
     def train() -> str:
         out = c.predict(**{**TRAIN_BASE, "arch": "gru", "size": "small", "max_steps": 5}, pasted_text=pasted,
                         time_budget=60, batch_size=8, api_name="/train")  # fmt: skip
-        box["name"] = out[0]["value"] if isinstance(out[0], dict) else out[0]
+        pick = out[-1]  # the model picker: the new model selected
+        box["name"] = pick.get("value") if isinstance(pick, dict) else pick
         return f"{box['name']}: {str(out[1])[:80]}"
 
     rows.append(run_probe(server, "train: 5 steps on 12,000 distinct CJK chars", train, limit=240))
@@ -386,7 +394,7 @@ def probe_cost_gpt(server: Server, text: str) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="charlm-rel-19-"))
     files = _checkpoint(tmp / "deep-gpt", dict(arch="gpt", n_layer=8, n_head=16, n_embd=64, block_size=2048),
                         sorted(set(text[:100_000])))  # fmt: skip
-    c = client(server)
+    c = _client(server)
     rows = [_idle_rss(server, "cost_gpt: idle")]
     box: dict = {}
 
@@ -424,7 +432,7 @@ def probe_cost_clusters(server: Server) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="charlm-rel-19-"))
     chars = _code_points(6257)
     rows = [_idle_rss(server, "cost_clusters: idle")]
-    c = client(server)
+    c = _client(server)
     box: dict = {}
 
     def up() -> str:
@@ -441,7 +449,7 @@ def probe_cost_clusters(server: Server) -> list[dict]:
     rows.append(run_probe(server, "upload: GRU with 6,257 adaptive clusters", up))
 
     def chat_while_others_chat() -> str:
-        others = [client(server) for _ in range(3)]
+        others = [_client(server) for _ in range(3)]
         times: list[float] = []
 
         def other(cl, i: int) -> None:
@@ -475,7 +483,7 @@ def probe_cost_sessions(server: Server, text: str) -> list[dict]:
 
     def forty() -> str:
         for _ in range(40):
-            cl = client(server)
+            cl = _client(server)
             cl.predict("shakespeare-gpt", text[:2000], api_name="/inspect")
             cl.close()
         return "40 sessions inspected and closed"

@@ -37,10 +37,12 @@ from charlm.models.output import use_adaptive
 
 FLOAT_BYTES = 4
 MB = 2**20
-# FLOP-equivalents per vocabulary entry and predicted character, beyond the output matmul: exp/log of a softmax,
-# a top-k pass and the sampler's filter are each several elementwise passes over V, memory-bound and far slower per
-# entry than a matmul's multiply-add (calibrated in bench/reliability.py, "Issue 19 A").
-VOCAB_FLOPS = 24.0
+# FLOP-equivalents per vocabulary entry and predicted character, beyond the output matmul: a log-softmax, a top-k
+# pass and the sampler's filter are each elementwise passes over V, memory-bound and far slower per entry than a
+# matmul's multiply-add. Measured (docs/reliability.md, "Issue 19 A"): scoring 2,000 characters under a vocabulary
+# of 1,000,002 took 23 s of CPU time, ~11.5 ns per entry, ~290 FLOP at the ~25 GFLOP/s the matmul estimates assume.
+VOCAB_FLOPS = 250.0
+TRAIN_VOCAB_FLOPS = 8.0  # a training step's fused cross-entropy and its gradient: no top-k, no sampling
 SORT_FLOPS = 2.0  # x log2 V: the full sort of a flat distribution in top-p sampling (charlm.generation.filtering)
 CLUSTER_FLOPS = 200_000.0  # an adaptive cluster's fixed cost per step: its own small matmul, softmax and indexing
 LOGIT_BLOCK = 2**20  # logits materialised at once by scoring and inspection (4 MB in fp32), whatever T x V is
@@ -76,17 +78,19 @@ def matmul_params(config: ModelConfig, n_params: int | None = None) -> int:
     return max(0, n_params - lookup)
 
 
-def vocab_flops(config: ModelConfig, sort: bool = False) -> float:
+def vocab_flops(config: ModelConfig, sort: bool = False, per_entry: float = VOCAB_FLOPS) -> float:
     """FLOP-equivalents over the vocabulary for one predicted character (``sort``: the sampler's worst case)."""
     v = config.vocab_size
-    per_entry = VOCAB_FLOPS + (SORT_FLOPS * math.log2(max(v, 2)) if sort else 0.0)
+    per_entry += SORT_FLOPS * math.log2(max(v, 2)) if sort else 0.0
     return v * per_entry + n_clusters(config) * CLUSTER_FLOPS
 
 
-def forward_gflop_per_token(config: ModelConfig, n_params: int | None = None, context: int | None = None) -> float:
+def forward_gflop_per_token(
+    config: ModelConfig, n_params: int | None = None, context: int | None = None, per_entry: float = VOCAB_FLOPS
+) -> float:
     """Forward FLOPs for one character: 2 per multiplied weight, the GPT's attention over ``context`` positions,
-    and the work over the vocabulary and the adaptive clusters."""
-    flops = 2.0 * matmul_params(config, n_params) + vocab_flops(config)
+    and the work over the vocabulary (``per_entry`` FLOP-equivalents each) and the adaptive clusters."""
+    flops = 2.0 * matmul_params(config, n_params) + vocab_flops(config, per_entry=per_entry)
     if config.arch == "gpt":
         t = context or config.block_size
         flops += 4.0 * config.n_layer * t * config.n_embd  # q·k for every key, then the weighted sum of values
@@ -120,7 +124,7 @@ def check_char_cost(config: ModelConfig, max_mflop: float, n_params: int | None 
 def training_step_cost(config: ModelConfig, batch_size: int) -> Cost:
     """One optimizer step: forward + backward (3x forward) over ``batch_size`` windows of ``block_size``."""
     b, t = batch_size, config.block_size
-    gflop = 3.0 * forward_gflop_per_token(config) * b * t
+    gflop = 3.0 * forward_gflop_per_token(config, per_entry=TRAIN_VOCAB_FLOPS) * b * t
     if config.arch == "gpt":
         # per layer: ~16 floats per position and channel kept for backward, plus the attention matrix per head
         acts = config.n_layer * (16.0 * b * t * config.n_embd + 2.0 * b * config.n_head * t * t)
