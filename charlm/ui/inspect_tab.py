@@ -16,7 +16,7 @@ import pandas as pd
 
 from charlm.inspection import MAX_CHARS, inspect_text
 from charlm.ui import inspect_figures as figs
-from charlm.ui.common import user_errors
+from charlm.ui.common import session_key, user_errors
 from charlm.ui.i18n import lang_of, late_label, late_value, static, t, tr_error, ui_text
 from charlm.ui.lens_view import build_lens_section
 from charlm.ui.registry import ModelRegistry
@@ -175,7 +175,7 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
         """Inspect the model on the text: surprise, attention or hidden state, character vectors."""
         lang = lang_of(request)
         progress(0.1, desc=ui_text(lang, "insp.progress.load"))
-        loaded = registry.resolve(model, request.session_hash or "")
+        loaded = registry.resolve(model, session_key(request))
         progress(0.3, desc=ui_text(lang, "insp.progress.run"))
         data = view_data(inspect_text(loaded, text_ or ""))
         progress(0.9, desc=ui_text(lang, "insp.progress.draw"))
