@@ -249,6 +249,9 @@ def test_uploads_are_bounded_per_client_and_in_total(tmp_path, monkeypatch):
         assert 4 * 900 * 1024 <= folder_bytes(folder) < 4 * 2**20  # the four accepted files, nothing else
         no_length = httpx.post(url, content=iter([b"x"]), headers={"Content-Type": "multipart/form-data"}, timeout=30)
         assert no_length.status_code == 411
+        # any other request body is capped before it is parsed: 4 bytes per character of the largest field + 1 MB
+        big = httpx.post(url.replace("/upload", "/queue/join"), content=b"[" * (6 * 2**20), timeout=30)
+        assert big.status_code == 413 and "at most 5 MB in one request" in big.text
     finally:
         demo.close()
 

@@ -11,13 +11,17 @@ and checks the raw payload of every input against its component, in the request'
   ``elem_id``, else ``Limits.max_text_chars``);
 - choices (Dropdown, Radio, CheckboxGroup): a scalar (or a list of them), short, and one of the choices the
   session's copy of the component offers now;
-- numbers (Number, Slider, an ``int``/``float`` parameter): a finite number inside the component's range.
+- numbers (Number, Slider, an ``int``/``float`` parameter): a finite number inside the component's range;
+- anything else a client sends (a chat history, a file reference): at most ``Limits.max_text_chars`` as JSON.
+
+(The request body as a whole is capped before it is parsed: ``charlm.ui.uploads``.)
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 
 import gradio as gr
 
@@ -78,6 +82,14 @@ def check_text(value: object, field: str, cap: int, lang: str = "en") -> None:
         raise CharlmError(f"{field} must be text, not {_kind(value, lang)}")
     if len(value) > cap:
         raise CharlmError(f"{field} has {len(value):,} characters; this server accepts at most {cap:,} here")
+
+
+def check_size(value: object, field: str, cap: int) -> None:
+    """Any other value (a Chatbot's history, a file reference): at most ``cap`` characters as JSON."""
+    if isinstance(value, (list, dict, str)):
+        size = len(json.dumps(value, ensure_ascii=False, default=str))
+        if size > cap:
+            raise CharlmError(f"{field} has {size:,} characters of data; this server accepts at most {cap:,} here")
 
 
 def _choice_values(component: gr.components.Component) -> list:
@@ -158,7 +170,9 @@ class Guard:
                 check_choice(value, field, current, lang)
             elif isinstance(current, NUMBER_TYPES):
                 check_number(value, field, current, lang)
-            elif type(current).__name__ == "Api":
+            elif type(current).__name__ != "Api":  # anything else (a chat history, a file's reference): its size
+                check_size(value, field, self.limits.max_text_chars)
+            else:
                 api = _annotations(block_fn) if api is None else api
                 name, kind = api[i] if i < len(api) else (field, None)
                 if kind is str or kind == "str":

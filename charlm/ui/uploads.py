@@ -1,4 +1,5 @@
-"""Bounds on Gradio's anonymous upload route (``POST /gradio_api/upload``).
+"""Bounds on what a request may bring before any route reads it: Gradio's anonymous upload route
+(``POST /gradio_api/upload``) and the size of every other request body.
 
 Gradio stores whatever is posted there in its upload folder before any event runs, with no user attached: ten
 10 MB posts were 100 MB on disk in 0.7 s, kept for two hours. Gradio 6 offers a per-file cap
@@ -14,6 +15,10 @@ when it would take
 An upload request carries no session (the page sends the file first, the event later), so the client's address
 is the finest key there is. Uploaded files are deleted ``upload_ttl`` seconds after they arrive
 (``delete_cache``), minutes rather than hours; the refusals are in the language of the request.
+
+Every other POST (an event's JSON, which Starlette reads and parses whole before Gradio or ``charlm.ui.guard`` sees
+a field) must say its size and stay under ``max_body_bytes``: four bytes per character of the largest text field
+(JSON may escape a character as six), plus a megabyte.
 """
 
 from __future__ import annotations
@@ -50,14 +55,21 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+def max_body_bytes(limits: Limits) -> int:
+    """The largest request body other than an upload (see the module's docstring)."""
+    return 4 * max(limits.max_text_chars, limits.max_upload_bytes) + MB
+
+
 class UploadQuota:
-    """ASGI middleware: per-client and total byte bounds on ``POST …/upload`` (see the module's docstring)."""
+    """ASGI middleware: per-client and total byte bounds on ``POST …/upload``, a size cap on every other POST
+    (see the module's docstring)."""
 
     def __init__(self, app, limits: Limits, folder: str | os.PathLike | None = None) -> None:
         self.app = app
         self.per_client = int(limits.upload_quota_mb * MB)
         self.total = int(limits.upload_total_mb * MB)
         self.window = float(limits.upload_ttl)
+        self.max_body = max_body_bytes(limits)
         self._folder = Path(folder) if folder else None
         self._lock = threading.Lock()
         self._ledger: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
@@ -108,8 +120,24 @@ class UploadQuota:
                 del self._ledger[key]
         return 0, ""
 
+    def _body_refusal(self, headers: dict[str, str], length: int | None) -> tuple[int, str]:
+        lang = lang_from_header(headers.get("accept-language"))
+        if length is None and "chunked" in headers.get("transfer-encoding", "").lower():
+            return 411, ui_text(lang, "request.no_length")
+        if length is not None and length > self.max_body:
+            return 413, ui_text(lang, "request.too_big", mb=f"{length / MB:,.1f}", most=f"{self.max_body / MB:,.0f}")
+        return 0, ""
+
+    @staticmethod
+    async def _answer(send, status: int, message: str) -> None:
+        body = message.encode("utf-8")
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith("/upload"):
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -117,13 +145,16 @@ class UploadQuota:
             length = int(headers["content-length"])
         except (KeyError, ValueError):
             length = None
+        if not scope["path"].rstrip("/").endswith("/upload"):
+            status, message = self._body_refusal(headers, length)
+            if status:
+                await self._answer(send, status, message)
+            else:
+                await self.app(scope, receive, send)
+            return
         status, message = self._refusal(headers, length, self._client(scope, headers), time.time())
         if status:
-            body = message.encode("utf-8")
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                    (b"content-length", str(len(body)).encode())]})  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await self._answer(send, status, message)
             return
         try:
             await self.app(scope, receive, send)
@@ -133,4 +164,4 @@ class UploadQuota:
                 self._disk = (0.0, 0)  # measure again: the file is on disk now
 
 
-__all__ = ["UploadQuota", "folder_bytes"]
+__all__ = ["UploadQuota", "folder_bytes", "max_body_bytes"]
