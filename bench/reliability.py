@@ -317,7 +317,9 @@ def with_chat(server: Server, fn: Callable[[], str]) -> Callable[[], str]:
     """``fn`` with a 60-character /chat reply sent one second after it starts; the outcome says how long it took."""
 
     def run() -> str:
-        box: dict = {}
+        t0 = time.perf_counter()
+        alone = _raw(server, "chat", CHAT_BODY["data"])
+        box: dict = {"alone": f"chat alone {alone} in {time.perf_counter() - t0:.1f} s"}
 
         def chat() -> None:
             time.sleep(1.0)
@@ -329,7 +331,7 @@ def with_chat(server: Server, fn: Callable[[], str]) -> Callable[[], str]:
         th.start()
         outcome = fn()
         th.join(PROBE_LIMIT)
-        return f"{outcome}; {box.get('chat', 'chat: no answer')}"
+        return f"{outcome}; {box['alone']}; during: {box.get('chat', 'no answer')}"
 
     return run
 

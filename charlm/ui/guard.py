@@ -45,7 +45,6 @@ TEXT_CAPS = {
     "learn-recurrent-text": 20_000,
     "learn-dec-prompt": 20_000,
 }
-BIG_TEXT = ("train-paste",)  # a pasted training text may be as big as an uploaded file
 MAX_CHOICE_CHARS = 1000  # one choice (a model name may be typed)
 MAX_ITEMS = 100  # choices in one CheckboxGroup or multiselect Dropdown
 SHOWN_CHOICES = 12  # choices listed in a message
@@ -150,10 +149,7 @@ class Guard:
         own = getattr(component, "charlm_max_chars", None)
         if own is not None:
             return int(own)
-        elem = component.elem_id or ""
-        if elem in BIG_TEXT:
-            return max(self.limits.max_text_chars, self.limits.max_upload_bytes)
-        return TEXT_CAPS.get(elem, self.limits.max_text_chars)
+        return TEXT_CAPS.get(component.elem_id or "", self.limits.max_text_chars)
 
     def check(self, block_fn, inputs: list, state, lang: str) -> None:
         """Raise a CharlmError naming the first input that is the wrong type or too big."""
@@ -202,4 +198,4 @@ def install(demo: gr.Blocks, limits: Limits) -> Guard:
     return guard
 
 
-__all__ = ["BIG_TEXT", "TEXT_CAPS", "Guard", "check_choice", "check_number", "check_text", "install"]
+__all__ = ["TEXT_CAPS", "Guard", "check_choice", "check_number", "check_text", "install"]

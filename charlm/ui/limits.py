@@ -58,9 +58,9 @@ class Limits:
     max_eval_cells: int = 3_000_000  # evaluation: hypothesis x reference tokens over all examples (~6 µs each)
     max_ter_seconds: float = 15.0  # TER alone can take minutes on long dissimilar lines: it is left out after this
     # CHARLM_MAX_TEXT_CHARS: the longest text any field accepts unless it has a smaller cap of its own
-    # (charlm.ui.guard; a pasted training text may also be as long as CHARLM_MAX_UPLOAD_MB allows). Checked before
-    # the text is converted, decoded or parsed.
-    max_text_chars: int = 1_000_000
+    # (charlm.ui.guard), checked before the text is converted, decoded or parsed; a request body may be 4 bytes per
+    # such character plus 1 MB (charlm.ui.uploads). Longer training texts are uploaded as files.
+    max_text_chars: int = 2_000_000
     max_backprop_weights: int = 5000  # weights in a Backprop-tab network (every one is drawn and traced)
     # CHARLM_TORCH_THREADS: torch threads per operation. 1 by default: with training and several chats sharing a
     # 2-core server, a parallel region waits for its slowest thread and 2 threads measured 3-10x slower than 1

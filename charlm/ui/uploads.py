@@ -57,7 +57,7 @@ def folder_bytes(folder: Path) -> int:
 
 def max_body_bytes(limits: Limits) -> int:
     """The largest request body other than an upload (see the module's docstring)."""
-    return 4 * max(limits.max_text_chars, limits.max_upload_bytes) + MB
+    return 4 * limits.max_text_chars + MB
 
 
 class UploadQuota:
