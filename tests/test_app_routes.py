@@ -301,12 +301,6 @@ CASES = [
         "模型不认识这段文本",
     ),
     (
-        "inspect",
-        ["shakespeare-gpt", "中文中文中文"],
-        "the model knows none of the characters of this text",
-        "模型不认识这段文本",
-    ),
-    (
         "score_ensemble",
         [["shakespeare-gpt", "shakespeare-lstm"], "hello " * 4000],
         "with each of them alone would cost about",
@@ -326,6 +320,14 @@ CASES = [
     ),
     ("chat", [["hi"], "shakespeare-gpt"], "message must be text, not a list", "必须是文本，而不是列表"),
 ]
+
+
+def test_inspect_of_only_unknown_characters_says_so_in_both_languages(app_url):
+    """Inspect still shows what it can (the embedding view) but says why there are no bits/char, not "nan"."""
+    for lang, want in ((EN, "the model knows none of the characters"), (ZH, "模型不认识这段文本")):
+        kind, out = call(app_url, "inspect", ["shakespeare-gpt", "中文中文中文"], lang)
+        status = out[0]
+        assert kind == "complete" and want in status and "nan" not in status, status
 
 
 @pytest.mark.parametrize("api,data,en,zh", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])

@@ -107,7 +107,6 @@ def inspect_text(loaded, text: str, max_chars: int = MAX_CHARS) -> Report:
     text = check_text(text, max_chars)
     model, vocab = loaded.model, loaded.vocab
     enc = vocab.encode(text)
-    enc.require_scored()
     report = Report(arch=model.config.arch, text=text, surprise=surprise(model, vocab, text),
                     vocab_chars=list(vocab.chars), embedding=embedding_view(model, vocab.chars),
                     unknown_chars=enc.unknown)  # fmt: skip

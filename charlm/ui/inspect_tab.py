@@ -9,6 +9,7 @@ alike (its character vectors). Everything comes from ``charlm.inspection.inspect
 from __future__ import annotations
 
 import functools
+import math
 from types import SimpleNamespace
 
 import gradio as gr
@@ -37,7 +38,10 @@ def view_data(report) -> dict:
 
 
 def _status(d: dict, lang: str = "en") -> str:
-    parts = [ui_text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
+    if d["bpc"] is None or not math.isfinite(d["bpc"]):  # no known character to predict: no "nan bits/char"
+        parts = [ui_text(lang, "insp.status.none", arch=d["arch"].upper())]
+    else:
+        parts = [ui_text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
     if d.get("attention_max_error") is not None:
         parts.append(ui_text(lang, "insp.status.attention", err=f"{d['attention_max_error']:.0e}"))
     return " · ".join(parts) + "".join(f"\n\n⚠ {tr_error(lang, n)}" for n in d["notes"])
