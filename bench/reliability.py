@@ -419,8 +419,9 @@ def probe_run_inspect(server: Server, text: str) -> list[dict]:
 
 
 def probe_upload_flood(server: Server) -> list[dict]:
-    """Ten POST /gradio_api/upload of 10 MB of random data from one client; what is on disk right after, and
-    150 s later (the server runs with CHARLM_UPLOAD_TTL=60, see PROBE_ENV)."""
+    """25 POST /gradio_api/upload of 10 MB of random data from one client (the issue's ten, then on past the
+    per-client quota); what was accepted, what is on disk right after, and 150 s later (the server runs with
+    CHARLM_UPLOAD_TTL=60, see PROBE_ENV)."""
     import httpx
 
     from charlm.ui.uploads import folder_bytes
@@ -429,14 +430,14 @@ def probe_upload_flood(server: Server) -> list[dict]:
 
     def flood() -> str:
         codes = []
-        for i in range(10):
+        for i in range(25):
             r = httpx.post(server.url.rstrip("/") + "/gradio_api/upload",
                            files={"files": (f"r{i}.bin", os.urandom(10 * 2**20))}, timeout=PROBE_LIMIT)  # fmt: skip
             codes.append(r.status_code)
-        counts = {c: codes.count(c) for c in sorted(set(codes))}
-        return f"HTTP {counts}; {folder_bytes(folder) / 2**20:.0f} MB on disk"
+        first, counts = codes[:10], {c: codes.count(c) for c in sorted(set(codes))}
+        return f"first 10: HTTP {first.count(200)}×200; all 25: HTTP {counts}; {folder_bytes(folder) / 2**20:.0f} MB on disk"
 
-    rows = [run_probe(server, "upload: 10 × 10 MB to /gradio_api/upload", with_chat(server, flood))]
+    rows = [run_probe(server, "upload: 25 × 10 MB to /gradio_api/upload", with_chat(server, flood))]
     time.sleep(150)
     row = {"probe": "upload: on disk 150 s later", "mb_on_disk": round(folder_bytes(folder) / 2**20)}
     print(json.dumps(row))
