@@ -435,7 +435,8 @@ def probe_upload_flood(server: Server) -> list[dict]:
                            files={"files": (f"r{i}.bin", os.urandom(10 * 2**20))}, timeout=PROBE_LIMIT)  # fmt: skip
             codes.append(r.status_code)
         first, counts = codes[:10], {c: codes.count(c) for c in sorted(set(codes))}
-        return f"first 10: HTTP {first.count(200)}×200; all 25: HTTP {counts}; {folder_bytes(folder) / 2**20:.0f} MB on disk"
+        disk = folder_bytes(folder) / 2**20
+        return f"first 10: HTTP {first.count(200)}×200; all 25: HTTP {counts}; {disk:.0f} MB on disk"
 
     rows = [run_probe(server, "upload: 25 × 10 MB to /gradio_api/upload", with_chat(server, flood))]
     time.sleep(150)
