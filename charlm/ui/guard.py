@@ -8,7 +8,7 @@ every route (the queue, ``/gradio_api/call``, and ``/gradio_api/run`` for the fe
 and checks the raw payload of every input against its component, in the request's language:
 
 - text (Textbox, Code, a ``str`` parameter of ``gr.api``): a string of at most the field's cap (``TEXT_CAPS`` by
-  ``elem_id``, else ``Limits.max_text_chars``);
+  ``elem_id``, ``API_CAPS`` by parameter name, else ``Limits.max_text_chars``);
 - choices (Dropdown, Radio, CheckboxGroup): a scalar (or a list of them), short, and one of the choices the
   session's copy of the component offers now;
 - numbers (Number, Slider, an ``int``/``float`` parameter): a finite number inside the component's range;
@@ -45,6 +45,7 @@ TEXT_CAPS = {
     "learn-recurrent-text": 20_000,
     "learn-dec-prompt": 20_000,
 }
+API_CAPS = {"message": 100_000, "model": SHORT, "mode": SHORT, "you": SHORT, "them": SHORT}  # gr.api parameters
 MAX_CHOICE_CHARS = 1000  # one choice (a model name may be typed)
 MAX_ITEMS = 100  # choices in one CheckboxGroup or multiselect Dropdown
 SHOWN_CHOICES = 12  # choices listed in a message
@@ -172,7 +173,7 @@ class Guard:
                 api = _annotations(block_fn) if api is None else api
                 name, kind = api[i] if i < len(api) else (field, None)
                 if kind is str or kind == "str":
-                    check_text(value, name, self.limits.max_text_chars, lang)
+                    check_text(value, name, API_CAPS.get(name, self.limits.max_text_chars), lang)
                 elif kind in (int, float, "int", "float"):
                     check_number(value, name, None, lang)
 
@@ -198,4 +199,4 @@ def install(demo: gr.Blocks, limits: Limits) -> Guard:
     return guard
 
 
-__all__ = ["TEXT_CAPS", "Guard", "check_choice", "check_number", "check_text", "install"]
+__all__ = ["API_CAPS", "TEXT_CAPS", "Guard", "check_choice", "check_number", "check_text", "install"]
