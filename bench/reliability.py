@@ -40,7 +40,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.storage = tempfile.mkdtemp(prefix="charlm-rel-")
-        full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "CHARLM_STORAGE": self.storage, **env}
+        full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "CHARLM_STORAGE": self.storage,
+                    "GRADIO_TEMP_DIR": str(Path(self.storage) / "gradio-tmp"), **env}  # fmt: skip
         self.log = open(Path(self.storage) / "server.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), "--host", "127.0.0.1"],
                                      cwd=app_dir, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -499,6 +500,165 @@ COST_PROBES = {"cost_rnn": probe_cost_rnn, "cost_cjk": probe_cost_cjk, "cost_gpt
 PROBES.update(COST_PROBES)  # issue 19 A
 
 
+# --- Issue 19 B: routes and sizes -------------------------------------------------------------------------------
+# Four probes from issue 19 (its part B). Each runs a short /chat reply at the same time, so the row says whether
+# other users were still answered, and how fast. ``--only poem_title,st_header,run_inspect,upload_flood``.
+CHAT_BODY = {"data": ["ROMEO:", "shakespeare-gpt", "completion", "A", "B", 0.8, 0, 1.0, 60, 1]}
+
+
+def _raw(server: Server, api: str, data: list, session: str | None = None, timeout: float = PROBE_LIMIT) -> str:
+    """POST /gradio_api/call/<api> (no session hash unless given) and return how its event stream ended."""
+    import httpx
+
+    base = server.url.rstrip("/") + "/gradio_api/call/" + api
+    body = json.dumps({"data": data} | ({"session_hash": session} if session else {}), ensure_ascii=False)
+    r = httpx.post(base, content=body.encode(), headers={"Content-Type": "application/json"}, timeout=timeout)
+    if r.status_code != 200:
+        return f"HTTP {r.status_code}"
+    text = httpx.get(f"{base}/{r.json()['event_id']}", timeout=timeout).text
+    if "event: error" in text:
+        return "error: " + text.split("event: error", 1)[1].replace("data:", "").strip()[:140]
+    return "complete"
+
+
+def with_chat(server: Server, fn: Callable[[], str]) -> Callable[[], str]:
+    """``fn`` with a 60-character /chat reply sent one second after it starts; the outcome says how long it took."""
+
+    def run() -> str:
+        t0 = time.perf_counter()
+        alone = _raw(server, "chat", CHAT_BODY["data"])
+        box: dict = {"alone": f"chat alone {alone} in {time.perf_counter() - t0:.1f} s"}
+
+        def chat() -> None:
+            time.sleep(1.0)
+            t0 = time.perf_counter()
+            out = _raw(server, "chat", CHAT_BODY["data"])
+            box["chat"] = f"chat {out} in {time.perf_counter() - t0:.1f} s"
+
+        th = threading.Thread(target=chat, daemon=True)
+        th.start()
+        outcome = fn()
+        th.join(PROBE_LIMIT)
+        return f"{outcome}; {box['alone']}; during: {box.get('chat', 'no answer')}"
+
+    return run
+
+
+def _parallel(n: int, one: Callable[[int], str]) -> str:
+    """``one(i)`` for i < n in threads at once; their outcomes, counted."""
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(one(i))) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r] = counts.get(r, 0) + 1
+    return " | ".join(f"{k} ×{v}" for k, v in counts.items())
+
+
+def probe_poem_title(server: Server) -> list[dict]:
+    title = "春" * 10_000_000
+    one = with_chat(server, lambda: _parallel(4, lambda i: _raw(server, "poem", [title, "", "tang-poems-gru", True,
+                                                                              "simplified", 0.8, i])))  # fmt: skip
+    return [run_probe(server, "poem: 4 at once with a 10,000,000-character title", one)]
+
+
+def _header_bomb(folder: Path, header_mb: float = 46.0) -> list[Path]:
+    """A valid config and a safetensors file whose JSON header is ``header_mb`` MB (many one-float tensors)."""
+    entry = '"t%d":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}'
+    n = int(header_mb * 2**20 / (len(entry) + 5))
+    head = ("{" + ",".join(entry % i for i in range(n)) + "}").encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + b"\0\0\0\0")
+    model = {"arch": "gpt", "vocab_size": 4, "n_layer": 1, "n_embd": 8, "n_head": 2, "block_size": 8}
+    cfg = {
+        "format": "charlm-checkpoint",
+        "format_version": 1,
+        "name": "probe",
+        "vocab": {"chars": "abc"},
+        "model": model,
+    }
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return [folder / "config.json", folder / "model.safetensors"]
+
+
+def probe_st_header(server: Server) -> list[dict]:
+    from gradio_client import handle_file
+
+    files = _header_bomb(Path(tempfile.mkdtemp(prefix="charlm-rel-st-")))
+
+    def one(i: int) -> str:
+        try:
+            out = client(server).predict([handle_file(str(f)) for f in files], api_name="/upload_model")
+            return f"accepted {str(out)[:60]}"
+        except Exception as exc:  # noqa: BLE001 - the outcome is what we report
+            return f"refused: {str(exc)[:110]}"
+
+    size = files[1].stat().st_size / 2**20
+    return [run_probe(server, f"upload: 2 at once with a {size:.0f} MB safetensors header",
+                      with_chat(server, lambda: _parallel(2, one)))]  # fmt: skip
+
+
+def probe_run_inspect(server: Server, text: str) -> list[dict]:
+    """Four POST /gradio_api/run/inspect at once (the REST route), then four /gradio_api/call/inspect (the queue):
+    each outcome with the seconds from the start to its answer."""
+    import httpx
+
+    chunk = text[:2000]
+
+    def rest(i: int) -> str:
+        t0 = time.perf_counter()
+        r = httpx.post(server.url.rstrip("/") + "/gradio_api/run/inspect", json={"data": ["shakespeare-gpt", chunk]},
+                       timeout=PROBE_LIMIT)  # fmt: skip
+        return f"HTTP {r.status_code} at {time.perf_counter() - t0:.0f} s"
+
+    def queued(i: int) -> str:
+        t0 = time.perf_counter()
+        out = _raw(server, "inspect", ["shakespeare-gpt", chunk])
+        return f"{out[:60]} at {time.perf_counter() - t0:.0f} s"
+
+    return [
+        run_probe(
+            server, "inspect: 4 × POST /gradio_api/run/inspect at once", with_chat(server, lambda: _parallel(4, rest))
+        ),
+        run_probe(server, "inspect: 4 × /gradio_api/call/inspect", with_chat(server, lambda: _parallel(4, queued))),
+    ]
+
+
+def probe_upload_flood(server: Server) -> list[dict]:
+    """25 POST /gradio_api/upload of 10 MB of random data from one client (the issue's ten, then on past the
+    per-client quota); what was accepted, what is on disk right after, and 150 s later (the server runs with
+    CHARLM_UPLOAD_TTL=60, see PROBE_ENV)."""
+    import httpx
+
+    from charlm.ui.uploads import folder_bytes
+
+    folder = Path(server.storage) / "gradio-tmp"
+
+    def flood() -> str:
+        codes = []
+        for i in range(25):
+            r = httpx.post(server.url.rstrip("/") + "/gradio_api/upload",
+                           files={"files": (f"r{i}.bin", os.urandom(10 * 2**20))}, timeout=PROBE_LIMIT)  # fmt: skip
+            codes.append(r.status_code)
+        first, counts = codes[:10], {c: codes.count(c) for c in sorted(set(codes))}
+        disk = folder_bytes(folder) / 2**20
+        return f"first 10: HTTP {first.count(200)}×200; all 25: HTTP {counts}; {disk:.0f} MB on disk"
+
+    rows = [run_probe(server, "upload: 25 × 10 MB to /gradio_api/upload", with_chat(server, flood))]
+    time.sleep(150)
+    row = {"probe": "upload: on disk 150 s later", "mb_on_disk": round(folder_bytes(folder) / 2**20)}
+    print(json.dumps(row))
+    return [*rows, row]
+
+
+PROBES.update({"poem_title": probe_poem_title, "st_header": probe_st_header, "run_inspect": probe_run_inspect,
+               "upload_flood": probe_upload_flood})  # fmt: skip
+# Server environment per probe group: uploads go to a folder we can measure, deleted after 60 s where supported.
+PROBE_ENV = {"upload_flood": {"CHARLM_UPLOAD_TTL": "60"}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--app-dir", type=Path, default=REPO, help="checkout whose app.py to probe")
@@ -511,7 +671,7 @@ def main() -> None:
     text = CORPUS.read_text(encoding="utf-8")
     rows: list[dict] = []
     for name in args.only.split(","):
-        server = Server(args.app_dir.resolve(), dict(e.split("=", 1) for e in args.env))
+        server = Server(args.app_dir.resolve(), {**PROBE_ENV.get(name, {}), **dict(e.split("=", 1) for e in args.env)})
         try:
             fn = PROBES[name]
             rows += fn(server, text) if "text" in fn.__code__.co_varnames[: fn.__code__.co_argcount] else fn(server)

@@ -24,6 +24,15 @@ class Encoded:
     unknown: tuple[str, ...] = ()  # distinct unknown characters, in order of first appearance
     dropped: int = 0  # how many characters were dropped (policy "drop")
 
+    def require_scored(self) -> None:
+        """Refuse a text none of whose characters after the first is known: there is nothing to score (the result
+        would be "nan bits/char")."""
+        if not any(i != UNK_ID for i in self.ids[1:]):
+            from charlm.errors import DataError
+
+            raise DataError(f"the model knows none of the characters of this text after the first, so there is "
+                            f"nothing to score (unknown: {describe_chars(self.unknown)})")  # fmt: skip
+
 
 @dataclass
 class CharVocab:

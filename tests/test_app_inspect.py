@@ -92,6 +92,6 @@ def test_train_with_an_optimizer_from_the_form(client, optimizer):
                         model_name=f"{optimizer}-run")  # fmt: skip
     job.result(timeout=120)
     assert "finished" in job.outputs()[-1][1]
-    with pytest.raises(AppError, match="'lion'.* not in the list of choices"):  # the Radio's own check
+    with pytest.raises(AppError, match="must be one of .*sgd.*, not 'lion'"):  # charlm.ui.guard
         client.predict(source="paste", corpus_file=None, pasted_text=text, arch="gpt", size="tiny", time_budget=30,
                        max_steps=5, optimizer="lion", api_name="/train")  # fmt: skip

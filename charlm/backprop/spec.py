@@ -14,6 +14,7 @@ import numpy as np
 
 from charlm.backprop.ops import ACTIVATIONS, LOSSES
 from charlm.errors import SpecError
+from charlm.safejson import MAX_DEPTH, nesting_depth
 
 SPEC_KEYS = {"layers", "activations", "weights", "biases", "input", "target", "loss", "lr", "samples", "name", "note",
              "seed"}  # fmt: skip
@@ -21,6 +22,8 @@ MAX_LAYERS = 12  # keeps a pasted spec from tying up the shared app
 MAX_WIDTH = 256
 MAX_WEIGHTS = 5000  # every weight is drawn, traced and sent: ~1 s and ~1 MB at this size (docs/reliability.md)
 MAX_SAMPLES = 64  # training averages the loss over every sample after every step
+MAX_ABS = 1e6  # any number in a spec (inputs, targets, weights, biases, lr)
+MAX_SPEC_CHARS = 1_000_000  # 64 samples of 256 inputs plus 5,000 weights fit in ~0.4 M characters
 
 
 @dataclass
@@ -60,14 +63,31 @@ class Spec:
 
 
 def _number(v: object, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    try:  # float() first: math.isfinite(10**400) raises OverflowError
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(float(v))
+    except OverflowError:
+        ok = False
+    if not ok:
         raise SpecError(f"{where} must be a finite number, got {json.dumps(v)[:40]}")
+    if abs(v) > MAX_ABS:  # a few layers of such numbers overflow to inf, and the picture would show nan
+        raise SpecError(f"{where} must be between -{MAX_ABS:,.0f} and {MAX_ABS:,.0f}, got {json.dumps(v)[:40]}")
     return float(v)
+
+
+def _json_kind(v: object) -> str:
+    """What a JSON value is, in words (never a Python type name such as NoneType)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, (int, float)):
+        return "a number"
+    return "text" if isinstance(v, str) else "an object" if isinstance(v, dict) else "a list"
 
 
 def _vector(v: object, n: int, where: str) -> np.ndarray:
     if not isinstance(v, list):
-        raise SpecError(f"{where} must be a list of {n} numbers, got {type(v).__name__}")
+        raise SpecError(f"{where} must be a list of {n} numbers, got {_json_kind(v)}")
     if len(v) != n:
         raise SpecError(f"{where} must have {n} numbers, got {len(v)}")
     return np.array([_number(x, f"{where}[{i}]") for i, x in enumerate(v)], dtype=np.float64)
@@ -75,7 +95,7 @@ def _vector(v: object, n: int, where: str) -> np.ndarray:
 
 def _matrix(v: object, rows: int, cols: int, where: str) -> np.ndarray:
     if not isinstance(v, list) or len(v) != rows or not all(isinstance(r, list) for r in v):
-        got = f"{len(v)} rows" if isinstance(v, list) else type(v).__name__
+        got = f"{len(v)} rows" if isinstance(v, list) else _json_kind(v)
         raise SpecError(f"{where} must have shape [{rows}, {cols}] ([out, in]), got {got}")
     for i, r in enumerate(v):
         if len(r) != cols:
@@ -121,6 +141,10 @@ def parse_spec(spec: str | dict, max_weights: int = MAX_WEIGHTS) -> Spec:
 def _as_object(spec: str | dict) -> dict:
     if isinstance(spec, str):
         try:
+            if len(spec) > MAX_SPEC_CHARS:  # sizes first: checked before the text is parsed
+                raise SpecError(f"the spec has {len(spec):,} characters; at most {MAX_SPEC_CHARS:,} are read")
+            if nesting_depth(spec) > MAX_DEPTH:  # json.loads would recurse once per level (RecursionError)
+                raise SpecError(f"the spec is nested more than {MAX_DEPTH} levels deep")
             spec = json.loads(spec)
         except json.JSONDecodeError as exc:
             raise SpecError(f"spec is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
@@ -149,12 +173,12 @@ def _activations_and_loss(spec: dict, n_l: int, n_out: int) -> tuple[list[str], 
     if not isinstance(acts, list) or len(acts) != n_l:
         raise SpecError(f"activations must be a list of {n_l} names (one per non-input layer)")
     for i, act in enumerate(acts):
-        if act not in ACTIVATIONS:
+        if not isinstance(act, str) or act not in ACTIVATIONS:
             raise SpecError(
                 f"unknown activation {json.dumps(act)[:40]} for layer {i + 1}; choose from {', '.join(ACTIVATIONS)}"
             )
     loss = spec.get("loss", "half_sse")
-    if loss not in LOSSES:
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise SpecError(f"unknown loss {json.dumps(loss)[:40]}; choose from {', '.join(LOSSES)}")
     if "softmax" in acts[:-1]:
         raise SpecError("softmax is only allowed as the output activation")
@@ -170,8 +194,8 @@ def _parameters(spec: dict, layers: list[int]) -> tuple[list[np.ndarray], list[n
     n_l = len(layers) - 1
     if "weights" not in spec and "biases" not in spec:
         seed = spec.get("seed", 0)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise SpecError("seed must be an integer")
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            raise SpecError("seed must be an integer from 0 to 2^63 - 1")
         return init_params(layers, seed)
     ws, bs = spec.get("weights"), spec.get("biases")
     if not isinstance(ws, list) or len(ws) != n_l:

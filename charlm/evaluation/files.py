@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from charlm.errors import DataError
+from charlm.safejson import loads as bounded_json
 from charlm.text import read_text, split_lines
 
 #: Most segments accepted in one evaluation.
@@ -87,7 +88,7 @@ def read_table(
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = bounded_json(line, f"{p.name}: line {i}", len(line))
             except json.JSONDecodeError as exc:
                 raise DataError(f"{p.name}: line {i} is not valid JSON ({exc.msg})") from None
             if not isinstance(obj, dict):

@@ -29,6 +29,7 @@ def score_model_on_text(
         per_char = cost.gflop / len(text)
         check(cost, max_gflop, None, f"scoring {len(text):,} characters with this model (at most "
               f"{int(max_gflop / per_char):,} fit)", "CHARLM_MAX_REQUEST_GFLOP")  # fmt: skip
+    loaded.vocab.encode(text).require_scored()  # else the result would be "nan bits/char"
     return score_text(loaded, text, progress=progress)
 
 

@@ -52,9 +52,13 @@ class SearchSpace:
     dropout: tuple[float, float] = (0.0, 0.3)
 
     def __post_init__(self) -> None:
-        if not self.archs or set(self.archs) - set(ARCHS):
+        if not self.archs:
+            raise TrainingError(f"choose at least one architecture to search ({', '.join(ARCHS)})")
+        if set(self.archs) - set(ARCHS):
             raise TrainingError(f"architectures must be among {', '.join(ARCHS)}, not {', '.join(self.archs)}")
-        if not self.optimizers or set(self.optimizers) - set(OPTIMIZERS):
+        if not self.optimizers:
+            raise TrainingError(f"choose at least one optimizer to search ({', '.join(OPTIMIZERS)})")
+        if set(self.optimizers) - set(OPTIMIZERS):
             raise TrainingError(f"optimizers must be among {', '.join(OPTIMIZERS)}, not {', '.join(self.optimizers)}")
 
 

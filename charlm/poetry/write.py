@@ -17,6 +17,7 @@ from charlm.vocab import CharVocab, describe_chars
 
 FREE_MAX_CHARS = 2 * POEM_LENGTH  # free mode: a model that never ends its line is cut here
 SCRIPTS = ("traditional", "simplified")
+MAX_RAW_CHARS = 200  # a title or first line longer than this is refused before OpenCC converts it (or anything else)
 UNTITLED = "無題"  # "untitled", a real classical title: used when only a first line is given
 
 
@@ -117,6 +118,10 @@ def write_poem(
     so ``sampling.max_new_chars`` and ``sampling.stop`` are not used."""
     if script not in SCRIPTS:
         raise PoetryError(f"script must be one of {', '.join(SCRIPTS)}, not {script!r}")
+    if len(title or "") > MAX_RAW_CHARS:  # sizes first: the conversion below costs memory in proportion
+        raise PoetryError(f"a title has at most {MAX_TITLE} characters; this one has {len(title)}")
+    if len(first_line or "") > MAX_RAW_CHARS:
+        raise PoetryError(f"a first line has at most {MAX_RAW_CHARS} characters; this one has {len(first_line)}")
     vocab, notices = loaded.vocab, []
     prompt = poem_prompt(_convert(title, vocab, notices), _convert(first_line, vocab, notices, first_line=True))
     read_title, start = prompt[1:].split(":", 1)  # the title as read, and the first line with its punctuation

@@ -21,8 +21,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from charlm import __version__
-from charlm.errors import CheckpointError
+from charlm.errors import CheckpointError, DataError
 from charlm.models import LanguageModel, ModelConfig, build_model, config_parameters, count_parameters
+from charlm.safejson import loads as bounded_json
 from charlm.vocab import CharVocab
 
 FORMAT = "charlm-checkpoint"
@@ -32,6 +33,10 @@ CONFIG_FILE = "config.json"
 OPTIM_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+# A safetensors file starts with 8 bytes (the header's length) and a JSON header naming every tensor: ~100 bytes a
+# tensor, so a few KB for any charlm model. A longer one is refused from those 8 bytes, before it is parsed (a 46 MB
+# header took 37 s and 1 GB to parse).
+MAX_SAFETENSORS_HEADER = 1024 * 1024
 
 
 @dataclass
@@ -185,7 +190,9 @@ def read_meta(folder: Path) -> dict:
     if cfg.stat().st_size > MAX_CONFIG_BYTES:
         raise CheckpointError(f"{_short(cfg)} is too large to be a charlm config")
     try:
-        meta = json.loads(cfg.read_text(encoding="utf-8"))
+        meta = bounded_json(cfg.read_text(encoding="utf-8"), _short(cfg), MAX_CONFIG_BYTES)
+    except DataError as exc:  # too big or too deeply nested
+        raise CheckpointError(str(exc)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{_short(cfg)} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -264,12 +271,25 @@ def _read_config(
     return config, vocab
 
 
+def check_safetensors_header(path: Path, where: str) -> None:
+    """Refuse a safetensors file whose header is longer than ``MAX_SAFETENSORS_HEADER``, from its first 8 bytes."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8:
+        raise CheckpointError(f"{where} is too short to be a safetensors file")
+    size = int.from_bytes(head, "little")
+    if size > MAX_SAFETENSORS_HEADER:
+        raise CheckpointError(f"{where} has a {size:,}-byte header; a charlm checkpoint's is at most "
+                              f"{MAX_SAFETENSORS_HEADER:,} bytes")  # fmt: skip
+
+
 def _read_weights(folder: Path, model: LanguageModel) -> None:
     """Load ``model.safetensors`` into ``model`` after checking every tensor's name, shape and values."""
     model_file = folder / MODEL_FILE
     where = _short(model_file)
     if not model_file.is_file():
         raise CheckpointError(f"{folder.name} has no {MODEL_FILE}")
+    check_safetensors_header(model_file, where)
     try:
         tensors = load_file(str(model_file))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

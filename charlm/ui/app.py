@@ -14,20 +14,23 @@ from pathlib import Path
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
 from charlm.errors import CharlmError
 from charlm.memory import limit_arenas as limit_malloc_arenas
 from charlm.memory import release as release_memory
 from charlm.ui.backprop_tab import build_backprop_tab
 from charlm.ui.chat_tab import build_chat_tab
-from charlm.ui.common import user_errors
+from charlm.ui.common import session_key, user_errors
 from charlm.ui.evaluate_tab import build_evaluate_tab
+from charlm.ui.guard import install as install_guard
 from charlm.ui.i18n import I18N, attach_late, lang_of, late_label, static, t, tr_error, ui_text
 from charlm.ui.inspect_tab import build_inspect_tab
 from charlm.ui.learn_tab import build_learn_tab
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.train_tab import build_train_tab
+from charlm.ui.uploads import UploadQuota
 
 DEFAULT_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 CSS = """
@@ -40,10 +43,13 @@ CSS = """
 
 
 def launch_kwargs(limits: Limits | None = None) -> dict:
-    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme there, the upload cap is enforced there, and the
-    translation tables (``charlm.ui.i18n``) are only accepted there."""
+    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme there, the upload caps are enforced there (the
+    per-file one by Gradio, the per-client and total ones by ``charlm.ui.uploads``), and the translation tables
+    (``charlm.ui.i18n``) are only accepted there."""
     limits = limits or Limits.from_env()
-    return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes, "i18n": I18N}
+    quota = Middleware(UploadQuota, limits=limits)  # per-client and total bounds on Gradio's upload route
+    return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes, "i18n": I18N,
+            "app_kwargs": {"middleware": [quota]}}  # fmt: skip
 
 
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
@@ -57,7 +63,8 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
     def resolve(name: str, key: str):
         return registry.resolve_chat(name, key)
 
-    with gr.Blocks(title="charlm", delete_cache=(1800, 7200)) as demo:
+    # uploaded files (and downloads made for the page) are deleted upload_ttl seconds after they were stored
+    with gr.Blocks(title="charlm", delete_cache=(60, max(60, int(limits.upload_ttl)))) as demo:
         demo.charlm_registry = registry  # for tests and embedding
         gr.Markdown(t("app.intro"))
         picker, card = _model_bar(registry, default)
@@ -74,12 +81,12 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
 
         def restore_user(key: str | None, request: gr.Request):
             """A page load: tie this session to the browser's own models (they survive server restarts)."""
-            session = request.session_hash or ""
+            session = session_key(request)
             key = registry.bind(session, key)
             return key, gr.update(choices=registry.choices(session))
 
         def forget_session(request: gr.Request) -> None:
-            registry.drop_session(request.session_hash or "")
+            registry.drop_session(session_key(request))
             release_state(demo, request.session_hash or "")
 
         demo.load(restore_user, browser_key, [browser_key, picker], api_name="restore_user",
@@ -87,7 +94,10 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
         demo.unload(forget_session)
         attach_late(demo)
     _share_chat_slots(demo)
-    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("CHARLM_QUEUE_SIZE", "64")))
+    # api_open=False: ``/gradio_api/run/<name>`` (which skips the queue and its concurrency limits) refuses every
+    # queued event; the page and gradio_client use the queue, and so does ``/gradio_api/call/<name>``.
+    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("CHARLM_QUEUE_SIZE", "64")), api_open=False)
+    install_guard(demo, limits)
     _start_cleaner(registry)
     return demo
 
@@ -140,25 +150,25 @@ def _model_bar(registry: ModelRegistry, default: str) -> tuple[gr.Dropdown, gr.M
 
     def model_card(model: str, request: gr.Request) -> str:
         try:
-            return registry.card(model, request.session_hash or "", lang_of(request))
+            return registry.card(model, session_key(request), lang_of(request))
         except CharlmError as exc:
             return f"⚠ {tr_error(request, str(exc))}"
 
     @user_errors(heavy=True)
     def upload_model(files: list[str] | None, request: gr.Request):
         """Check an uploaded checkpoint and add it to your models."""
-        key = request.session_hash or ""
+        key = session_key(request)
         name = registry.upload(key, files or [])
         return gr.update(choices=registry.choices(key), value=name), registry.card(name, key, lang_of(request))
 
     @user_errors
     def download_model(model: str, request: gr.Request) -> str:
-        return str(registry.zip_model(model, request.session_hash or ""))
+        return str(registry.zip_model(model, session_key(request)))
 
     @user_errors
     def delete_model(model: str, request: gr.Request):
         """Delete one of your own models and its files (shipped models stay)."""
-        key = request.session_hash or ""
+        key = session_key(request)
         registry.delete(model, key)
         default = registry.default_name
         return gr.update(choices=registry.choices(key), value=default), registry.card(default, key, lang_of(request))

@@ -20,7 +20,7 @@ from charlm.errors import CharlmError
 from charlm.generation.batched import generate_batched
 from charlm.generation.settings import Sampling
 from charlm.storage.checkpoint import LoadedModel
-from charlm.ui.common import Number, Slider, as_number, user_errors
+from charlm.ui.common import Number, Slider, as_number, session_key, user_errors
 from charlm.ui.gpu import gpu_task
 from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, ui_text
 from charlm.ui.limits import Limits
@@ -161,7 +161,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             request: gr.Request = None,
         ):  # fmt: skip
             # ChatInterface keeps this function's signature, so Gradio fills in ``request`` (the user's session).
-            key = request.session_hash if request is not None else ""
+            key = session_key(request)
             loaded = resolve(model or default_model, key)
             for reply, note in reply_stream(
                 loaded, _turns(history), message, mode=mode_, you=you_, them=them_, temperature=temperature,
@@ -207,7 +207,7 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             request: gr.Request = None,
         ) -> Iterator[str]:
             """Reply to one message (no history): streams the reply so far as a plain string."""
-            key = request.session_hash if request is not None else ""
+            key = session_key(request)
             loaded = resolve(model or default_model, key)
             for reply, _ in reply_stream(
                 loaded, [], message, mode=mode, you=you, them=them, temperature=temperature, top_k=top_k,

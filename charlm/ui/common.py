@@ -6,6 +6,7 @@ import functools
 import inspect
 import logging
 import math
+import secrets
 from collections.abc import Callable
 
 import gradio as gr
@@ -68,6 +69,13 @@ def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
                 release_memory()
 
     return call
+
+
+def session_key(request: gr.Request | None) -> str:
+    """Who is calling: Gradio's session hash, or, for a caller that sent none (a direct HTTP call of an unqueued
+    event), a temporary user of its own for this one request, never one user shared by every such caller."""
+    key = getattr(request, "session_hash", None) if request is not None else None
+    return key if isinstance(key, str) and key else f"anon-{secrets.token_hex(16)}"
 
 
 def fmt_time(sec: float | None, lang: str = "en") -> str:

@@ -25,7 +25,7 @@ from charlm.evaluation import (
 from charlm.evaluation.files import read_lines_file, read_table, split_reference_sets, streams_to_refs, write_reports
 from charlm.generation.settings import Sampling
 from charlm.text import split_lines
-from charlm.ui.common import Number, Slider, user_errors
+from charlm.ui.common import Number, Slider, session_key, user_errors
 from charlm.ui.i18n import lang_of, late_label, t, tr_error, ui_text
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
@@ -81,12 +81,18 @@ class Endpoints:
     @user_errors(heavy=True)
     def score_ensemble(self, names: list[str], text: str, request: gr.Request) -> pd.DataFrame:
         """Bits per char of the ensemble and of each member on the text (the total cost is checked first)."""
+        from charlm.budget import Cost, check, scoring_cost
+
         ens, members = _ensemble_members(self, names, request)
-        budget = self.limits.max_request_gflop / (len(members) + 1)  # the ensemble, then each member alone
+        text = text or ""
+        # the ensemble, then each member alone: one estimate for all of them, against the server's real limit
+        total = sum(scoring_cost(m.config, m.n_params, len(text)).gflop for m in (ens, *members))
+        check(Cost(total), self.limits.max_request_gflop, None, f"scoring {len(text):,} characters with an "
+              f"ensemble of {len(members)} models and with each of them alone", "CHARLM_MAX_REQUEST_GFLOP")  # fmt: skip
         keys = ("bpc", "perplexity", "top1", "top5", "n_chars")
         rows = [
             {"model": m.name, **{k: s.get(k) for k in keys}}
-            for m, s in [(m, score_model_on_text(m, text or "", max_gflop=budget)) for m in (ens, *members)]
+            for m, s in [(m, score_model_on_text(m, text)) for m in (ens, *members)]
         ]
         return pd.DataFrame(rows).round(4)  # fmt: skip
 
@@ -105,7 +111,7 @@ class Endpoints:
         """Report files: one folder per session, replaced by the next report (a server keeps no stale reports)."""
         if self.registry is None:
             return Path(tempfile.mkdtemp(prefix="charlm-eval-"))
-        return self.registry.scratch_dir(request.session_hash or "", "report")
+        return self.registry.scratch_dir(session_key(request), "report")
 
     @user_errors(heavy=True)
     def evaluate(self, hyp_text: str, ref_text: str, files: list | None, tokenize: str, request: gr.Request) -> tuple:
@@ -118,7 +124,7 @@ class Endpoints:
     @user_errors(heavy=True)
     def score_model(self, name, text_, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         """Bits per char of the picked model on a text (the text's cost is checked before any work)."""
-        loaded = self.registry.resolve(name, request.session_hash or "")
+        loaded = self.registry.resolve(name, session_key(request))
         desc = ui_text(lang_of(request), "eval.progress.scoring")
         s = score_model_on_text(loaded, text_ or "", max_gflop=self.limits.max_request_gflop,
                                 progress=lambda f: progress(f, desc=desc))  # fmt: skip
@@ -132,7 +138,7 @@ class Endpoints:
         refs = streams_to_refs(prompts_, [split_lines(ref_text_ or "")], [ui_text(lang_of(request), "eval.name.refs")])
         if not prompts_:
             raise DataError("no prompts")
-        loaded, lang = self.registry.resolve(name, request.session_hash or ""), lang_of(request)
+        loaded, lang = self.registry.resolve(name, session_key(request)), lang_of(request)
         desc = ui_text(lang, "eval.progress.generating")
         sampling = Sampling(max_new_chars=int(n), temperature=float(temp), seed=int(seed_))
         report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", sampling=sampling,
@@ -147,7 +153,7 @@ def _ensemble_members(api: Endpoints, names: list[str] | None, request: gr.Reque
     names = list(dict.fromkeys(names or []))
     if len(names) < 2:
         raise DataError("choose at least two models for an ensemble")
-    members = [api.registry.resolve(n, request.session_hash or "") for n in names]
+    members = [api.registry.resolve(n, session_key(request)) for n in names]
     return ensemble(members), members
 
 
@@ -194,7 +200,7 @@ def _ensemble_section(api: Endpoints) -> None:
         sample = gr.Textbox(label=t("ens.sample_out"), lines=5, interactive=False, elem_id="ensemble-sample")
 
     def refresh(request: gr.Request):
-        return gr.update(choices=registry.choices(request.session_hash or ""))
+        return gr.update(choices=registry.choices(session_key(request)))
 
     heavy = dict(concurrency_limit=api.limits.heavy_concurrency, concurrency_id="model-evaluation")
     members.focus(refresh, None, members, api_visibility="private", queue=False)

@@ -24,7 +24,7 @@ from charlm.experiments.compare import MAX_RUNS, RunSpec, compare
 from charlm.experiments.search import PRUNERS, SAMPLERS, SearchSpace, search
 from charlm.models import ARCHS, PRESETS
 from charlm.optim import OPTIMIZERS
-from charlm.ui.common import user_errors
+from charlm.ui.common import session_key, user_errors
 from charlm.ui.i18n import corpus_label, lang_of, late_label, t, tr, ui_text
 from charlm.ui.registry import ModelRegistry
 
@@ -104,7 +104,7 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
     def run_compare(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count,
                     runs, size, seconds_per_run, request: gr.Request, progress=gr.Progress()):  # noqa: B008  # fmt: skip
         """Train each run in turn for the same time; streams (plot, table, status, model picker)."""
-        key, lang = request.session_hash or "", lang_of(request)
+        key, lang = session_key(request), lang_of(request)
         specs = [RunSpec.parse(r.replace("/", ":")) for r in runs or []]
         total = float(seconds_per_run) * max(1, len(specs))
         if total > limits.max_train_seconds:
@@ -163,7 +163,7 @@ def _search_section(text_inputs: list, model_picker, registry: ModelRegistry) ->
                    archs, optimizers, total_seconds, trial_seconds, sampler, pruner, request: gr.Request,
                    progress=gr.Progress()):  # noqa: B008  # fmt: skip
         """Optuna search within the total time; streams (trials table, status, model picker)."""
-        key, lang = request.session_hash or "", lang_of(request)
+        key, lang = session_key(request), lang_of(request)
         if not 0 < float(total_seconds) <= limits.max_train_seconds:
             raise TrainingError(f"the total time must be between 1 and {limits.max_train_seconds} seconds")
         space = SearchSpace(archs=tuple(archs or ()), optimizers=tuple(optimizers or ()))
@@ -204,7 +204,7 @@ def _search_line(ev, lang: str = "en", final: bool = False) -> str:
 
 def _stop(request: gr.Request) -> str:
     """Ask this session's comparison or search to stop; the current run saves and the results so far stay."""
-    flag = _STOPS.get(request.session_hash or "")
+    flag = _STOPS.get(session_key(request))
     if flag is not None:
         flag.set()
     return tr(request, "compare.stopping")

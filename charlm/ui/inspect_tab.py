@@ -9,6 +9,7 @@ alike (its character vectors). Everything comes from ``charlm.inspection.inspect
 from __future__ import annotations
 
 import functools
+import math
 from types import SimpleNamespace
 
 import gradio as gr
@@ -17,7 +18,7 @@ import pandas as pd
 from charlm.errors import CharlmError
 from charlm.inspection import MAX_CHARS, attention_maps, inspect_text
 from charlm.ui import inspect_figures as figs
-from charlm.ui.common import user_errors
+from charlm.ui.common import session_key, user_errors
 from charlm.ui.i18n import lang_of, late_label, late_value, static, t, tr_error, ui_text
 from charlm.ui.lens_view import build_lens_section
 from charlm.ui.registry import ModelRegistry
@@ -70,7 +71,10 @@ def kept(d: dict | None) -> dict | None:
 
 
 def _status(d: dict, lang: str = "en") -> str:
-    parts = [ui_text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
+    if d["bpc"] is None or not math.isfinite(d["bpc"]):  # no known character to predict: no "nan bits/char"
+        parts = [ui_text(lang, "insp.status.none", arch=d["arch"].upper())]
+    else:
+        parts = [ui_text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
     if d.get("attention_max_error") is not None:
         parts.append(ui_text(lang, "insp.status.attention", err=f"{d['attention_max_error']:.0e}"))
     return " · ".join(parts) + "".join(f"\n\n⚠ {tr_error(lang, n)}" for n in d["notes"])
@@ -209,7 +213,7 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
         """Inspect the model on the text: surprise, attention or hidden state, character vectors."""
         lang = lang_of(request)
         progress(0.1, desc=ui_text(lang, "insp.progress.load"))
-        loaded = registry.resolve(model, request.session_hash or "")
+        loaded = registry.resolve(model, session_key(request))
         progress(0.3, desc=ui_text(lang, "insp.progress.run"))
         limits = registry.limits
         data = view_data(inspect_text(loaded, text_ or "", max_gflop=limits.max_request_gflop,

@@ -20,7 +20,7 @@ import gradio as gr
 
 from charlm.errors import DataError
 from charlm.ui import learn_lessons as draw
-from charlm.ui.common import Slider, user_errors
+from charlm.ui.common import Slider, session_key, user_errors
 from charlm.ui.i18n import choices, lang_of, late_label, static, t, ui_text
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
@@ -103,11 +103,11 @@ class LearnTab:
     def resolve(self, name: str, request: gr.Request):
         if not isinstance(name, str) or not name:
             raise DataError("pick a model")
-        return self.registry.resolve(name, request.session_hash or "")
+        return self.registry.resolve(name, session_key(request))
 
     def partner(self, loaded, request: gr.Request):
         """Another model with the same characters (for the ensemble), or None."""
-        for name in self.registry.choices(request.session_hash or ""):
+        for name in self.registry.choices(session_key(request)):
             other = self.resolve(name, request)
             if other is not loaded and other.vocab.chars == loaded.vocab.chars:
                 return other
@@ -469,7 +469,7 @@ class LearnTab:
         self._wire_progress()
 
         def refresh(request: gr.Request):
-            names = self.registry.choices(request.session_hash or "")
+            names = self.registry.choices(session_key(request))
             return [gr.update(choices=names) for _ in self.pickers]
 
         self.tab.select(refresh, None, self.pickers, api_visibility="private", queue=False, show_progress="hidden")

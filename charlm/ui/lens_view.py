@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from charlm.errors import DataError
-from charlm.ui.common import user_errors
+from charlm.ui.common import session_key, user_errors
 from charlm.ui.i18n import lang_of, late_label, t, ui_text
 from charlm.ui.inspect_figures import show
 
@@ -72,7 +72,7 @@ def build_lens_section(model_picker: gr.Dropdown, registry, text_box: gr.Textbox
     @user_errors
     def logit_lens(model: str, text_: str, request: gr.Request):
         """What each GPT layer would predict for the next character (final LayerNorm + head on each block)."""
-        return lens_view(registry.resolve(model, request.session_hash or ""), text_ or "", lang_of(request))
+        return lens_view(registry.resolve(model, session_key(request)), text_ or "", lang_of(request))
 
     btn.click(logit_lens, [model_picker, text_box], plot, api_name="logit_lens", concurrency_limit=2)
 

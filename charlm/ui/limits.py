@@ -38,6 +38,11 @@ def default_storage() -> str:
 @dataclass(frozen=True)
 class Limits:
     max_upload_mb: float = 50.0  # any uploaded file (text or checkpoint)
+    # Gradio's upload route (charlm.ui.uploads): per client address within upload_ttl seconds, and in total on disk;
+    # every uploaded (and downloadable) file is deleted upload_ttl seconds after it was stored.
+    upload_quota_mb: float = 200.0
+    upload_total_mb: float = 2000.0
+    upload_ttl: float = 600.0
     max_train_seconds: int = 900  # one training run's time budget
     max_params: int = 10_000_000  # model size for training and for uploads (counted from the config, before building)
     max_new_chars: int = 2000  # characters per chat reply
@@ -58,6 +63,10 @@ class Limits:
     max_char_mflop: float = 30.0
     max_eval_cells: int = 3_000_000  # evaluation: hypothesis x reference tokens over all examples (~6 µs each)
     max_ter_seconds: float = 15.0  # TER alone can take minutes on long dissimilar lines: it is left out after this
+    # CHARLM_MAX_TEXT_CHARS: the longest text any field accepts unless it has a smaller cap of its own
+    # (charlm.ui.guard), checked before the text is converted, decoded or parsed; a request body may be 4 bytes per
+    # such character plus 1 MB (charlm.ui.uploads). Longer training texts are uploaded as files.
+    max_text_chars: int = 2_000_000
     max_backprop_weights: int = 5000  # weights in a Backprop-tab network (every one is drawn and traced)
     # CHARLM_TORCH_THREADS: torch threads per operation. 1 by default: with training and several chats sharing a
     # 2-core server, a parallel region waits for its slowest thread and 2 threads measured 3-10x slower than 1

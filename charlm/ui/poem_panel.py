@@ -15,7 +15,7 @@ from charlm.errors import CharlmError, PoetryError
 from charlm.generation.settings import Sampling
 from charlm.poetry import LINE_CHARS, FormCheck, check_form, rule_for, write_poem
 from charlm.storage.checkpoint import LoadedModel
-from charlm.ui.common import Number, Slider, as_number, user_errors
+from charlm.ui.common import Number, Slider, as_number, session_key, user_errors
 from charlm.ui.gpu import gpu_task
 from charlm.ui.i18n import chars_list, choices, lang_of, late_label, t, tr_error, ui_text
 from charlm.ui.limits import Limits
@@ -114,7 +114,7 @@ def build_poem_panel(model_picker: gr.Dropdown, resolve: Resolver, limits: Limit
         seed = None if seed is None else as_number(seed, "seed", integer=True)
         if not 0 <= temperature <= 2:
             raise CharlmError(f"temperature must be between 0 and 2, not {temperature}")
-        loaded = resolve(model or default_model, request.session_hash if request is not None else "")
+        loaded = resolve(model or default_model, session_key(request))
         check_poetry_model(loaded)
         seed = None if seed is None or seed < 0 else seed
         result = write_poem(loaded, title or "", first_line or "", constrained=bool(constrained), script=script,

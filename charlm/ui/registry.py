@@ -149,10 +149,12 @@ class ModelRegistry:
 
     def delete(self, name: str, key: str) -> None:
         """Delete one of the user's own models with all its files."""
+        if not name:
+            raise CheckpointError("choose one of your own models to delete")
         if name in self.shipped:
             raise CheckpointError(f"{name!r} is a shipped model; only your own models can be deleted")
         sess = self.session(key)
-        if name == sess.training:
+        if sess.training and name == sess.training:
             raise CheckpointError(f"{name!r} is training now; stop it first")
         self._find(name, key)
         self.store.delete(sess.user, name)

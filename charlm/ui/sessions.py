@@ -47,9 +47,11 @@ class SessionTable:
     def get(self, key: str) -> Session:
         """The session of ``key`` (a new one, with a temporary user, on first sight), marked as seen now."""
         with self._lock:
+            if not key:  # never one user shared by every caller without a session (charlm.ui.common.session_key)
+                key = f"anon-{secrets.token_hex(16)}"
             sess = self.sessions.get(key)
             if sess is None:
-                sess = self.sessions[key] = Session(key, user_id(key or "anonymous", SESSION))
+                sess = self.sessions[key] = Session(key, user_id(key, SESSION))
             sess.last_seen = time.time()
         return sess
 

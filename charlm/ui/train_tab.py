@@ -16,7 +16,7 @@ from charlm.corpora import BUILTIN, PYDOC, builtin_vocab_size, load_source
 from charlm.errors import CharlmError
 from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
 from charlm.optim import OPTIMIZERS
-from charlm.ui.common import Number, Slider, user_errors
+from charlm.ui.common import Number, Slider, session_key, user_errors
 from charlm.ui.experiments import build_experiments
 from charlm.ui.i18n import (
     chars_list,
@@ -209,7 +209,7 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     ):  # fmt: skip
         """Train (or resume) a model on the chosen text; streams (plot, status, sample, model, checkpoint zip)."""
         form = {k: v for k, v in locals().items() if k not in ("request", "progress")}
-        sess = registry.session(request.session_hash or "")
+        sess = registry.session(session_key(request))
         check_train_form(form, limits.max_train_seconds)
         lang = lang_of(request)
         job = plan_resume(registry, sess, form) if resume else plan_new(registry, sess, form, lang)
@@ -217,17 +217,17 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
 
     def after_training(request: gr.Request):
         """After a Stop (cancel) the generator cannot send its last update; this one shows the kept model."""
-        sess = registry.session(request.session_hash or "")
+        sess = registry.session(session_key(request))
         sess.run_done.wait(timeout=60)
         if sess.last_result is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.update(interactive=True)
         name, zip_path, message = sess.last_result
-        picker = gr.update(choices=registry.choices(request.session_hash or ""), value=name)
+        picker = gr.update(choices=registry.choices(session_key(request)), value=name)
         return picker, zip_path, message, gr.update(interactive=True)
 
     def stop_training(request: gr.Request) -> str:
         """Ask this session's training to stop; the model trained so far is kept."""
-        registry.session(request.session_hash or "").stop.set()
+        registry.session(session_key(request)).stop.set()
         return tr(request, "train.stopping")
 
     def queued(request: gr.Request):
