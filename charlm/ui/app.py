@@ -75,7 +75,10 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
             """A page load: tie this session to the browser's own models (they survive server restarts)."""
             session = request.session_hash or ""
             key = registry.bind(session, key)
-            return key, gr.update(choices=registry.choices(session))
+            lang = lang_of(request)
+            if lang == "en":
+                return key, gr.update(choices=registry.choices(session))
+            return key, gr.update(choices=registry.choices(session), value=registry.default_for(lang) or None)
 
         def forget_session(request: gr.Request) -> None:
             registry.drop_session(request.session_hash or "")
