@@ -33,5 +33,5 @@ from charlm.poetry.write import FREE_MAX_CHARS, SCRIPTS, UNTITLED, PoemResult, f
 
 __all__ = ["FORCED", "FORM", "FREE_MAX_CHARS", "LINE_CHARS", "LINE_ENDS", "MAX_TITLE", "POEM_LENGTH", "SCRIPTS",
            "UNTITLED", "FormCheck", "LineCheck", "Poem", "PoemResult", "QuatrainRule", "check_form", "fit_prompt",
-           "is_han", "is_well_formed", "parse_corpus", "parse_line", "poem_prompt", "rule_for", "to_simplified", "writes_poems",
-           "to_traditional", "well_formed_corpus", "write_poem"]  # fmt: skip
+           "is_han", "is_well_formed", "parse_corpus", "parse_line", "poem_prompt", "rule_for", "to_simplified",
+           "to_traditional", "well_formed_corpus", "write_poem", "writes_poems"]  # fmt: skip
