@@ -16,7 +16,7 @@ import numpy as np
 
 from charlm.errors import DataError
 from charlm.inspection.attention import Attention, attention_maps
-from charlm.inspection.recurrent import correlations, hidden_states, top_units
+from charlm.inspection.recurrent import GATES, correlations, gate_activations, hidden_states, top_units
 from charlm.inspection.surprise import Surprise, surprise
 from charlm.inspection.vectors import CLASSES, char_class, embedding_table, nearest_neighbours, pca_2d
 from charlm.vocab import describe_chars
@@ -36,6 +36,7 @@ class Report:
     attention_text: str = ""
     hidden: np.ndarray | None = None  # recurrent: (len(text), hidden_size)
     units: list[dict] = field(default_factory=list)  # recurrent: units that track simple features
+    gates: dict[str, np.ndarray] | None = None  # LSTM/GRU: the last layer's gates, each (len(text), hidden_size)
     unknown_chars: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)  # what was capped or skipped, in words
 
@@ -74,6 +75,10 @@ class Report:
             out["units"] = self.units
             if arrays:
                 out["hidden"] = np.round(self.hidden.astype(np.float64), JSON_DIGITS).tolist()
+        if self.gates is not None:
+            out["gate_names"] = list(self.gates)
+            if arrays:
+                out["gates"] = {k: np.round(g.astype(np.float64), JSON_DIGITS).tolist() for k, g in self.gates.items()}
         return out
 
 
@@ -121,8 +126,9 @@ def inspect_text(loaded, text: str, max_chars: int = MAX_CHARS) -> Report:
     else:
         report.hidden = hidden_states(model, enc.ids)
         report.units = top_units(correlations(report.hidden, text))
+        report.gates = gate_activations(model, enc.ids)
     return report
 
 
-__all__ = ["CLASSES", "MAX_CHARS", "Report", "attention_maps", "char_class", "embedding_view", "hidden_states",
-           "inspect_text", "pca_2d", "surprise"]  # fmt: skip
+__all__ = ["CLASSES", "GATES", "MAX_CHARS", "Report", "attention_maps", "char_class", "embedding_view",
+           "gate_activations", "hidden_states", "inspect_text", "pca_2d", "surprise"]  # fmt: skip
