@@ -18,7 +18,15 @@ from charlm.errors import DataError
 from charlm.inspection.attention import Attention, attention_maps
 from charlm.inspection.recurrent import GATES, correlations, gate_activations, hidden_states, top_units
 from charlm.inspection.surprise import Surprise, surprise
-from charlm.inspection.vectors import CLASSES, char_class, embedding_table, nearest_neighbours, pca_2d
+from charlm.inspection.vectors import (
+    CLASSES,
+    char_class,
+    char_group,
+    embedding_table,
+    nearest_neighbours,
+    pca_2d,
+    shown_chars,
+)
 from charlm.vocab import describe_chars
 
 MAX_CHARS = 2000  # longest text inspected at once (documented in the README and the CLI's --help)
@@ -83,17 +91,25 @@ class Report:
 
 
 def embedding_view(model, vocab_chars: list[str], neighbours: int = 5) -> dict:
-    """The embedding table in 2-D with each character's class and nearest neighbours (JSON-ready)."""
+    """The embedding table in 2-D with each character's class and nearest neighbours (JSON-ready). A vocabulary of
+    more than ``MAX_POINTS`` characters is shown by its most frequent ones (the adaptive head's frequency order)
+    and the members of ``GROUPS``; the projection is computed on those, so their structure is visible."""
     vectors = embedding_table(model)
-    proj = pca_2d(vectors)
+    order = getattr(model.config, "head_order", None)
+    shown = shown_chars(list(vocab_chars), [i - 1 for i in order if i > 0] if order else None)
+    chars = [vocab_chars[i] for i in shown]
+    proj = pca_2d(vectors[shown])
     return {
-        "chars": list(vocab_chars),
+        "chars": chars,
+        "total": len(vocab_chars),
+        "by_frequency": order is not None,
         "xy": proj.xy.round(JSON_DIGITS).tolist(),
         "explained_variance": proj.explained_variance.tolist(),
         "explained_variance_ratio": proj.explained_variance_ratio.tolist(),
-        "classes": [char_class(c) for c in vocab_chars],
+        "classes": [char_class(c) for c in chars],
+        "groups": [char_group(c) for c in chars],
         "neighbours": {c: [[n, round(sim, 4)] for n, sim in nn] for c, nn in
-                       nearest_neighbours(vectors, vocab_chars, neighbours).items()},
+                       nearest_neighbours(vectors, list(vocab_chars), neighbours, queries=shown).items()},
         "tied": bool(model.tied_keys),  # a linear-head GPT's output layer is this same table
     }  # fmt: skip
 
