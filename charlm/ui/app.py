@@ -38,11 +38,30 @@ CSS = """
 """
 
 
+# Gradio 6.31's toast titles are the message type, capitalised in the browser ("Error"): gr.Error's ``title`` is
+# not shown and the front end's own tables do not translate it. A Chinese page gets its word instead.
+TOAST_TITLES = """<script>
+(() => {
+  const lang = (navigator.language || "").toLowerCase();
+  if (!lang.startsWith("zh")) return;
+  const tw = /^zh-(tw|hk|mo)|hant/.test(lang);
+  const words = {Error: tw ? "錯誤" : "错误", Warning: "警告", Info: "提示", Success: "成功"};
+  const fix = () => document.querySelectorAll(".toast-title").forEach((title) => {
+    const node = title.firstChild;
+    const word = node && node.nodeType === 3 ? words[node.nodeValue.trim()] : undefined;
+    if (word) node.nodeValue = word + " ";
+  });
+  new MutationObserver(fix).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
+</script>"""
+
+
 def launch_kwargs(limits: Limits | None = None) -> dict:
-    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme there, the upload cap is enforced there, and the
-    translation tables (``charlm.ui.i18n``) are only accepted there."""
+    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme/head there, the upload cap is enforced there, and
+    the translation tables (``charlm.ui.i18n``) are only accepted there."""
     limits = limits or Limits.from_env()
-    return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes, "i18n": I18N}
+    return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes, "i18n": I18N,
+            "head": TOAST_TITLES}  # fmt: skip
 
 
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
