@@ -12,7 +12,7 @@ from tests.helpers import shakespeare_slice  # noqa: E402
 
 pytestmark = pytest.mark.app
 OUTPUTS = ("status", "surprise", "worst", "layer", "head", "query", "att_plot", "query_view", "hid_plot", "units",
-           "emb_plot", "char", "neighbours")  # fmt: skip
+           "emb_plot", "char", "neighbours", "gate")  # fmt: skip
 
 
 def inspect(client, model: str, text: str) -> dict:
@@ -45,6 +45,7 @@ def test_inspect_the_shipped_lstm_and_chinese_and_caps(client):
     out = inspect(client, "shakespeare-lstm", "KING HENRY:\nWhat say you, lords?\nNo more, no more.\n")
     assert "LSTM" in out["status"] and out["att_plot"] is None and out["hid_plot"]["type"] == "plotly"
     assert out["units"]["data"] and all(-1 <= row[2] <= 1 for row in out["units"]["data"])
+    assert [c[1] for c in out["gate"]["choices"]] == ["hidden", "input", "forget", "output"]  # the LSTM's gates
     out = inspect(client, "shakespeare-gpt", "床前明月光，疑是地上霜。")
     assert "never saw" in out["status"]  # no Chinese in Shakespeare: named, not an error
     with pytest.raises(AppError, match="at most 2,000"):

@@ -75,3 +75,17 @@ def test_train_endpoint(client):
     assert losses[-1] < losses[0]
     assert json.loads(trained)["weights"] != preset("XOR (tanh)")["weights"]
     assert msg.startswith("Trained 300 steps")
+
+
+def test_training_explains_the_zig_zag_of_per_sample_sgd(client):
+    """XOR has 4 samples, one per step: the mean loss over all 4 goes up and down, and the message says why."""
+    plot, _, msg = client.predict(spec_text(preset("XOR (tanh)")), 40, api_name="/backprop_train")
+    losses = [row[1] for row in plot["data"]]
+    assert any(b > a for a, b in zip(losses, losses[1:], strict=False))  # it does go up at some steps
+    assert "per-sample SGD" in msg and "4 samples" in msg
+    _, _, msg = client.predict(spec_text(preset("textbook (corrected)")), 5, api_name="/backprop_train")
+    assert "zig-zag" not in msg  # one example: nothing to explain
+    zh = Client(client.src, verbose=False, headers={"Accept-Language": "zh-CN"})
+    _, _, msg = zh.predict(spec_text(preset("XOR (tanh)")), 40, api_name="/backprop_train")
+    assert "逐样本" in msg
+    zh.close()

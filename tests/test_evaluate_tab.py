@@ -62,14 +62,14 @@ def _cli(capsys, name: str) -> dict:
 
 
 def _check_same(result, cli: dict) -> None:
-    summary, examples, chart, csv_path, json_path, notes = result
+    summary, examples, chart, csv_path, json_path, notes, matches = result
     report = json.loads(Path(json_path).read_text(encoding="utf-8"))
-    assert {k: report[k] for k in (*SCORE_KEYS, "n_segments", "tokenize", "signatures")} == cli
+    assert {k: report[k] for k in (*SCORE_KEYS, "n_segments", "tokenize", "signatures")} == cli  # signatures here
     rows = {r[0]: r for r in summary["data"]}
-    assert summary["headers"] == ["metric", "score", "tokenizer", "signature"]
+    assert summary["headers"] == ["metric", "score", "tokenizer"]  # not in the table: noise for a learner
     for key in SCORE_KEYS:
         assert rows[key][1] == round(cli[key], 2)
-        assert rows[key][2] == cli["tokenize"] and rows[key][3] == cli["signatures"][key]
+        assert rows[key][2] == cli["tokenize"]
     assert len(examples["data"]) == cli["n_segments"]
     assert Path(csv_path).read_text(encoding="utf-8").startswith("line,hypothesis,reference,bleu")
     assert f"tokenizer `{cli['tokenize']}`" in notes and "PRECISION" in notes
@@ -96,9 +96,23 @@ def test_uploaded_files_equal_cli(client, capsys):
 def test_worst_examples_first_and_multi_reference_sets(client):
     hyp = "The cat sat on the mat.\nxyz\n"
     ref = "The cat is sitting on the mat.\nIt rains.\n---\nA cat sat on the mat.\nabc\n"
-    summary, examples, *_ = client.predict(hyp, ref, None, "auto", api_name="/evaluate")
+    summary, examples, _, _, json_path, _, matches = client.predict(hyp, ref, None, "auto", api_name="/evaluate")
     assert examples["data"][0][1] == "xyz"
-    assert "nrefs:2" in {r[0]: r for r in summary["data"]}["bleu"][3]
+    assert "nrefs:2" in json.loads(Path(json_path).read_text(encoding="utf-8"))["signatures"]["bleu"]
+    marked = {(m["token"], m["class_or_confidence"]) for m in matches}
+    assert ("sat", "4") in marked  # "A cat sat on" is in the second reference set: matches count every reference
+
+
+def test_matched_ngrams_and_chinese_headers_and_the_chrf_note(client):
+    zh = Client(client.src, verbose=False, headers={"Accept-Language": "zh-CN"})
+    summary, examples, chart, _, _, notes, matches = zh.predict("今天天气很好。", "今天的天气非常好。", None, "auto",
+                                                               api_name="/evaluate")  # fmt: skip
+    zh.close()
+    assert summary["headers"] == ["指标", "分数", "分词器"]
+    assert examples["headers"][:3] == ["行", "输出", "参考"] and "chrF" in examples["headers"]
+    assert "完全匹配" in {row[0] for row in chart["data"]} and "为什么这里 chrF" in notes
+    marks = [(m["token"], m["class_or_confidence"]) for m in matches]
+    assert ("今天天气", "2") in marks and ("很", None) in marks  # 今天 and 天气 are in the reference, 很 is not
 
 
 def test_count_mismatch_is_a_clear_error(client):

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from charlm.errors import DataError
-from charlm.inspection import MAX_CHARS, attention_maps, char_class, hidden_states, inspect_text, pca_2d
+from charlm.inspection import (
+    MAX_CHARS,
+    attention_maps,
+    char_class,
+    gate_activations,
+    hidden_states,
+    inspect_text,
+    pca_2d,
+)
 from charlm.inspection.recurrent import FEATURES, correlations, top_units
 from charlm.inspection.surprise import next_char_probs
 from charlm.models import ModelConfig, build_model
@@ -183,3 +191,60 @@ def test_char_classes():
     got = {c: char_class(c) for c in "aZ7,  \n中？é$"}
     assert got == {"a": "lower", "Z": "upper", "7": "digit", ",": "punct", " ": "space", "\n": "space",
                    "中": "Han", "？": "punct", "é": "lower", "$": "punct"}  # fmt: skip
+
+
+def _single_layers(model) -> list[torch.nn.Module]:
+    """Each layer of the model's stacked nn.LSTM/nn.GRU as a one-layer torch module with the same weights."""
+    rnn, out = model.rnn, []
+    for k in range(rnn.num_layers):
+        one = type(rnn)(rnn.input_size if k == 0 else rnn.hidden_size, rnn.hidden_size, batch_first=True)
+        one.load_state_dict({f"{w}_l0": getattr(rnn, f"{w}_l{k}") for w in ("weight_ih", "weight_hh", "bias_ih",
+                                                                          "bias_hh")})  # fmt: skip
+        out.append(one.eval())
+    return out
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+def test_gates_are_the_equations_applied_to_torchs_own_states(text, arch):
+    """Each gate at a few positions, written out from the weight slices (i, f, g, o / r, z, n in torch's packing)
+    with the previous state and layer input taken from torch's fused layers, equals what the tab shows."""
+    loaded = make(arch, text, seed=3)
+    model, ids = loaded.model, loaded.vocab.encode(text[:120]).ids
+    gates = gate_activations(model, ids)
+    assert list(gates) == (["input", "forget", "output"] if arch == "lstm" else ["reset", "update"])
+    first, last = _single_layers(model)
+    with torch.no_grad():
+        below, _ = first(model.embed(torch.tensor([ids])))  # the last layer's input at every position
+        H = model.config.hidden_size
+        w_ih, w_hh, b_ih, b_hh = (getattr(last, f"{w}_l0") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+        def part(k: int, x, h):  # gate block k of the packed weights
+            s = slice(k * H, (k + 1) * H)
+            return x @ w_ih[s].T + b_ih[s] + h @ w_hh[s].T + b_hh[s]
+
+        for t in (0, 1, 57, 119):
+            if t == 0:
+                h = c = torch.zeros(1, H)
+            elif arch == "lstm":
+                _, (h, c) = last(below[:, :t])
+                h, c = h[0], c[0]
+            else:
+                _, h = last(below[:, :t])
+                h = h[0]
+            x = below[:, t]
+            if arch == "lstm":
+                expected = {"input": torch.sigmoid(part(0, x, h)), "forget": torch.sigmoid(part(1, x, h)),
+                            "output": torch.sigmoid(part(3, x, h))}  # fmt: skip
+            else:
+                expected = {"reset": torch.sigmoid(part(0, x, h)), "update": torch.sigmoid(part(1, x, h))}
+            for name, value in expected.items():
+                assert np.allclose(gates[name][t], value[0].numpy(), atol=1e-5), (arch, name, t)
+    assert all(g.min() >= 0 and g.max() <= 1 for g in gates.values())
+    report = inspect_text(loaded, text[:120])
+    assert report.to_json()["gate_names"] == list(gates) and len(report.to_json()["gates"][list(gates)[0]]) == 120
+
+
+def test_a_plain_rnn_has_no_gates(text):
+    loaded = make("rnn", text)
+    assert gate_activations(loaded.model, loaded.vocab.encode(text[:20]).ids) is None
+    assert inspect_text(loaded, text[:20]).gates is None

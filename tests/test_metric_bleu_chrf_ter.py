@@ -109,3 +109,15 @@ def test_variable_reference_count_uses_none_not_empty():
     assert "nrefs:var" in r.signatures["bleu"]
     direct = BLEU(tokenize="zh").corpus_score(hyps, [[EN_R, ZH_R], ["A cat sat on the mat.", None]])
     assert r.scores["bleu"] == A(direct.score, abs=1e-9)
+
+
+def test_matched_spans_mark_the_longest_shared_ngram():
+    from charlm.evaluation.matches import matched_spans
+
+    hyp = "The cat sat on the mat."
+    spans = matched_spans(hyp, ["The cat is sitting on the mat."])
+    assert "".join(p for p, _ in spans) == hyp  # the pieces are the text, whitespace included
+    marks = {p: n for p, n in spans if n is not None}
+    assert marks == {"The": 2, "cat": 2, "sat": 0, "on": 4, "the": 4, "mat": 4, ".": 4}
+    zh = matched_spans("今天天气很好。", ["今天的天气非常好。", "很"])
+    assert [n for _, n in zh] == [2, 2, 2, 2, 1, 2, 2]  # 很 is in the second reference only

@@ -17,9 +17,18 @@ import numpy as np
 from charlm.budget import ATTENTION_CHARS, NEIGHBOUR_CHARS
 from charlm.errors import DataError
 from charlm.inspection.attention import Attention, attention_maps
-from charlm.inspection.recurrent import correlations, hidden_states, top_units
+from charlm.inspection.recurrent import GATES, correlations, gate_activations, hidden_states, top_units
 from charlm.inspection.surprise import Surprise, surprise
-from charlm.inspection.vectors import CLASSES, char_class, embedding_table, nearest_neighbours, pca_2d
+from charlm.inspection.vectors import (
+    CLASSES,
+    MAX_POINTS,
+    char_class,
+    char_group,
+    embedding_table,
+    nearest_neighbours,
+    pca_2d,
+    shown_chars,
+)
 from charlm.vocab import describe_chars
 
 MAX_CHARS = 2000  # longest text inspected at once (documented in the README and the CLI's --help)
@@ -37,6 +46,7 @@ class Report:
     attention_text: str = ""
     hidden: np.ndarray | None = None  # recurrent: (len(text), hidden_size)
     units: list[dict] = field(default_factory=list)  # recurrent: units that track simple features
+    gates: dict[str, np.ndarray] | None = None  # LSTM/GRU: the last layer's gates, each (len(text), hidden_size)
     unknown_chars: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)  # what was capped or skipped, in words
 
@@ -75,6 +85,10 @@ class Report:
             out["units"] = self.units
             if arrays:
                 out["hidden"] = np.round(self.hidden.astype(np.float64), JSON_DIGITS).tolist()
+        if self.gates is not None:
+            out["gate_names"] = list(self.gates)
+            if arrays:
+                out["gates"] = {k: np.round(g.astype(np.float64), JSON_DIGITS).tolist() for k, g in self.gates.items()}
         return out
 
 
@@ -94,20 +108,31 @@ def vector_subset(vocab_chars: list[str], focus: str = "", most: int = NEIGHBOUR
 
 
 def embedding_view(model, vocab_chars: list[str], neighbours: int = 5, focus: str = "") -> dict:
-    """The embedding table in 2-D with each character's class and nearest neighbours (JSON-ready), for at most
-    ``NEIGHBOUR_CHARS`` characters (``vector_subset``; neighbours are searched in the whole table)."""
+    """The embedding table in 2-D with each character's class and nearest neighbours (JSON-ready). A vocabulary of
+    more than ``MAX_POINTS`` characters is shown by its most frequent ones (the adaptive head's frequency order)
+    and the members of ``GROUPS``; the projection is computed on those, so their structure is visible.
+    Neighbours are searched in the whole table a block at a time (never V x V; issue 19). ``focus`` serves
+    callers that name the inspected text: without a frequency order, a large vocabulary shows the text's
+    characters first (``vector_subset``)."""
     vectors = embedding_table(model)
-    shown = vector_subset(vocab_chars, focus)
+    order = getattr(model.config, "head_order", None)
+    if order or len(vocab_chars) <= MAX_POINTS:
+        shown = shown_chars(list(vocab_chars), [i - 1 for i in order if i > 0] if order else None)
+    else:
+        shown = vector_subset(list(vocab_chars), focus, most=MAX_POINTS)
     chars = [vocab_chars[i] for i in shown]
     proj = pca_2d(vectors[shown])
     return {
         "chars": chars,
+        "total": len(vocab_chars),
+        "by_frequency": order is not None,
         "xy": proj.xy.round(JSON_DIGITS).tolist(),
         "explained_variance": proj.explained_variance.tolist(),
         "explained_variance_ratio": proj.explained_variance_ratio.tolist(),
         "classes": [char_class(c) for c in chars],
+        "groups": [char_group(c) for c in chars],
         "neighbours": {c: [[n, round(sim, 4)] for n, sim in nn] for c, nn in
-                       nearest_neighbours(vectors, vocab_chars, neighbours, queries=shown).items()},
+                       nearest_neighbours(vectors, list(vocab_chars), neighbours, queries=shown).items()},
         "tied": bool(model.tied_keys),  # a linear-head GPT's output layer is this same table
         "vocab_chars": len(vocab_chars),
     }  # fmt: skip
@@ -165,8 +190,10 @@ def inspect_text(
     else:
         report.hidden = hidden_states(model, enc.ids)
         report.units = top_units(correlations(report.hidden, text))
+        report.gates = gate_activations(model, enc.ids)
     return report
 
 
-__all__ = ["ATTENTION_CHARS", "CLASSES", "MAX_CHARS", "Report", "attention_maps", "char_class", "embedding_view",
-           "hidden_states", "inspect_text", "pca_2d", "surprise", "vector_subset"]  # fmt: skip
+__all__ = ["ATTENTION_CHARS", "CLASSES", "GATES", "MAX_CHARS", "Report", "attention_maps", "char_class",
+           "embedding_view", "gate_activations", "hidden_states", "inspect_text", "pca_2d", "surprise",
+           "vector_subset"]  # fmt: skip

@@ -27,11 +27,11 @@ from charlm.poetry.form import (
     parse_line,
     well_formed_corpus,
 )
-from charlm.poetry.rule import QuatrainRule, rule_for
+from charlm.poetry.rule import QuatrainRule, rule_for, writes_poems
 from charlm.poetry.script import to_simplified, to_traditional
 from charlm.poetry.write import FREE_MAX_CHARS, SCRIPTS, UNTITLED, PoemResult, fit_prompt, poem_prompt, write_poem
 
 __all__ = ["FORCED", "FORM", "FREE_MAX_CHARS", "LINE_CHARS", "LINE_ENDS", "MAX_TITLE", "POEM_LENGTH", "SCRIPTS",
            "UNTITLED", "FormCheck", "LineCheck", "Poem", "PoemResult", "QuatrainRule", "check_form", "fit_prompt",
            "is_han", "is_well_formed", "parse_corpus", "parse_line", "poem_prompt", "rule_for", "to_simplified",
-           "to_traditional", "well_formed_corpus", "write_poem"]  # fmt: skip
+           "to_traditional", "well_formed_corpus", "write_poem", "writes_poems"]  # fmt: skip

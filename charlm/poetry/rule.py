@@ -113,3 +113,15 @@ def quatrain_steps(rule: QuatrainRule, start: int):
         return forced if forced is not None else rule.logit_bias(start + n)
 
     return step
+
+
+def writes_poems(vocab: CharVocab) -> bool:
+    """Whether a vocabulary is a poem model's: it can write a quatrain (，。 and Han characters), has the corpus's
+    ``title:poem`` colon, and no Latin letters (a Chinese prose or mixed model is not read as a poem model)."""
+    if ":" not in vocab or any(c.isascii() and c.isalpha() for c in vocab.chars):
+        return False
+    try:
+        rule_for(vocab)
+    except PoetryError:
+        return False
+    return True

@@ -21,7 +21,8 @@ MAX_RAW_CHARS = 200  # a title or first line longer than this is refused before 
 UNTITLED = "無題"  # "untitled", a real classical title: used when only a first line is given
 
 
-def _clean_title(title: str) -> str:
+def clean_title(title: str) -> str:
+    """A title as the corpus writes it: one line, with a fullwidth colon (an ASCII one would start the poem)."""
     title = " ".join((title or "").split())  # line breaks would end the corpus line early
     return title.replace(":", "：")  # an ASCII ':' would start the poem; the corpus's titles use the fullwidth one
 
@@ -30,7 +31,7 @@ def poem_prompt(title: str = "", first_line: str = "") -> str:
     """The prompt that makes a model write a quatrain: ``"\\n" + title + ":"`` (every corpus poem follows a
     newline), plus an optional first line (its closing '，' is added when missing). Convert a simplified title with
     ``to_traditional`` first."""
-    title = _clean_title(title)
+    title = clean_title(title)
     start = "".join(first_line.split()).replace(",", COMMA)
     if not title and not start:
         raise PoetryError("give a title or a first line")

@@ -42,14 +42,32 @@ CSS = """
 """
 
 
+# Gradio 6.31's toast titles are the message type, capitalised in the browser ("Error"): gr.Error's ``title`` is
+# not shown and the front end's own tables do not translate it. A Chinese page gets its word instead.
+TOAST_TITLES = """<script>
+(() => {
+  const lang = (navigator.language || "").toLowerCase();
+  if (!lang.startsWith("zh")) return;
+  const tw = /^zh-(tw|hk|mo)|hant/.test(lang);
+  const words = {Error: tw ? "錯誤" : "错误", Warning: "警告", Info: "提示", Success: "成功"};
+  const fix = () => document.querySelectorAll(".toast-title").forEach((title) => {
+    const node = title.firstChild;
+    const word = node && node.nodeType === 3 ? words[node.nodeValue.trim()] : undefined;
+    if (word) node.nodeValue = word + " ";
+  });
+  new MutationObserver(fix).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
+</script>"""
+
+
 def launch_kwargs(limits: Limits | None = None) -> dict:
-    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme there, the upload caps are enforced there (the
+    """Arguments for ``demo.launch()``: Gradio 6 takes css/theme/head there, the upload caps are enforced there (the
     per-file one by Gradio, the per-client and total ones by ``charlm.ui.uploads``), and the translation tables
     (``charlm.ui.i18n``) are only accepted there."""
     limits = limits or Limits.from_env()
     quota = Middleware(UploadQuota, limits=limits)  # per-client and total bounds on Gradio's upload route
     return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes, "i18n": I18N,
-            "app_kwargs": {"middleware": [quota]}}  # fmt: skip
+            "head": TOAST_TITLES, "app_kwargs": {"middleware": [quota]}}  # fmt: skip
 
 
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
@@ -83,7 +101,10 @@ def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None =
             """A page load: tie this session to the browser's own models (they survive server restarts)."""
             session = session_key(request)
             key = registry.bind(session, key)
-            return key, gr.update(choices=registry.choices(session))
+            lang = lang_of(request)
+            if lang == "en":
+                return key, gr.update(choices=registry.choices(session))
+            return key, gr.update(choices=registry.choices(session), value=registry.default_for(lang) or None)
 
         def forget_session(request: gr.Request) -> None:
             registry.drop_session(session_key(request))

@@ -14,13 +14,14 @@ import gradio as gr
 import pandas as pd
 
 from charlm.backprop import parse_spec, randomize, step, train
+from charlm.backprop.engine import dataset
 from charlm.backprop.presets import PRESETS, preset
 from charlm.backprop.spec import MAX_WEIGHTS
 from charlm.backprop.svg import render_svg
 from charlm.backprop.trace import build_trace, n_steps
 from charlm.ui.backprop_i18n import equations_html, preset_note, svg_labels
 from charlm.ui.common import Number, user_errors
-from charlm.ui.i18n import lang_of, late_label, late_value, static, t, t_or, ui_text
+from charlm.ui.i18n import axis_titles, lang_of, late_label, late_props, late_value, static, t, t_or, ui_text
 from charlm.ui.limits import Limits
 
 DEFAULT_PRESET = "textbook (corrected)"
@@ -80,10 +81,15 @@ class Endpoints:
         if not (isinstance(n, (int, float)) and 1 <= n <= MAX_UI_TRAIN_STEPS):
             raise gr.Error(f"steps must be between 1 and {MAX_UI_TRAIN_STEPS}, not {n!r}")
         n = int(n)
-        trained, curve = train(self._parse(spec_json), n)
+        spec = self._parse(spec_json)
+        trained, curve = train(spec, n)
         stride = max(1, len(curve) // 500)
         df = pd.DataFrame({"step": list(range(0, len(curve), stride)), "loss": curve[::stride]})
-        msg = ui_text(lang_of(request), "bp.trained", n=n, first=f"{curve[0]:.6g}", last=f"{curve[-1]:.6g}")
+        lang = lang_of(request)
+        msg = ui_text(lang, "bp.trained", n=n, first=f"{curve[0]:.6g}", last=f"{curve[-1]:.6g}")
+        samples = len(dataset(spec))
+        if samples > 1:  # one sample per step: the mean over all samples need not fall at every step
+            msg += "\n\n" + ui_text(lang, "bp.zigzag", k=samples)
         return df, spec_text(_rounded(trained.to_dict())), msg
 
 
@@ -142,6 +148,7 @@ def _spec_column(c: SimpleNamespace, first: dict) -> None:
         c.preset_dd = gr.Dropdown(presets, value=DEFAULT_PRESET, label=t("bp.preset"), elem_id="bp-preset", scale=2)
         c.seed = Number(0, precision=0, label=t("bp.seed"), elem_id="bp-seed", min_width=80, scale=0)
         c.rand_btn = gr.Button(t("bp.random"), elem_id="bp-random", size="sm", scale=1)
+        c.reset_btn = gr.Button(t("bp.reset"), elem_id="bp-reset", size="sm", scale=1)
     c.spec = late_label(gr.Code(spec_text(first), language="json", elem_id="bp-spec", lines=12, interactive=True),
                         "bp.spec")  # fmt: skip
     with gr.Row():
@@ -149,7 +156,9 @@ def _spec_column(c: SimpleNamespace, first: dict) -> None:
                            min_width=110, scale=0)  # fmt: skip
         c.train_btn = gr.Button(t("bp.train"), elem_id="bp-train", scale=1)
     c.train_msg = gr.Markdown("", elem_id="bp-train-msg")
-    c.plot = gr.LinePlot(x="step", y="loss", label=t("bp.loss"), elem_id="bp-loss-plot", y_lim=[0, None], height=220)
+    c.plot = gr.LinePlot(x="step", y="loss", label=t("bp.loss"), elem_id="bp-loss-plot", y_lim=[0, None], height=220,
+                         x_title=ui_text("en", "bp.axis.step"), y_title=ui_text("en", "bp.axis.loss"))  # fmt: skip
+    late_props(c.plot, axis_titles("bp.axis.step", "bp.axis.loss"))
 
 
 def _wire(c: SimpleNamespace, api: Endpoints, heavy: int) -> None:
@@ -172,6 +181,9 @@ def _wire(c: SimpleNamespace, api: Endpoints, heavy: int) -> None:
                   api_name=f"backprop_{name}", api_visibility="private", show_progress="hidden", **limit)  # fmt: skip
     c.preset_dd.change(_load_preset, c.preset_dd, [c.spec, c.note, c.step_no], api_name="backprop_preset",
                        api_visibility="private")  # fmt: skip
+    # choosing the preset already chosen is no change; Reset puts its spec back after edits or training
+    c.reset_btn.click(_load_preset, c.preset_dd, [c.spec, c.note, c.step_no], api_name="backprop_reset",
+                      api_visibility="private")  # fmt: skip
     c.rand_btn.click(api.randomize, [c.spec, c.seed], c.spec, api_name="backprop_random", api_visibility="private")
     c.train_btn.click(api.train_steps, [c.spec, c.n_train], [c.plot, c.spec, c.train_msg], api_name="backprop_train",
                       show_progress_on=[c.train_msg], **limit)  # fmt: skip

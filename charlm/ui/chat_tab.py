@@ -16,9 +16,11 @@ from dataclasses import replace
 
 import gradio as gr
 
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, PoetryError
 from charlm.generation.batched import generate_batched
 from charlm.generation.settings import Sampling
+from charlm.poetry import to_simplified, to_traditional, writes_poems
+from charlm.poetry.write import clean_title
 from charlm.storage.checkpoint import LoadedModel
 from charlm.ui.common import Number, Slider, as_number, session_key, user_errors
 from charlm.ui.gpu import gpu_task
@@ -58,16 +60,56 @@ def _turns(history: list | None) -> list[tuple[str, str]]:
 
 
 def build_prompt(turns: list[tuple[str, str]], message: str, mode: str, you: str, them: str) -> str:
-    """The text the model continues. Dialogue: ``YOU:\\n…\\n\\nTHEM:\\n`` blocks, as in a play script."""
+    """The text the model continues. Dialogue: ``YOU:\\n…\\n\\nTHEM:\\n`` blocks, as in a play script.
+    Completion: the message alone (earlier turns are not continued; each message is a new text)."""
     if mode == "completion":
-        return "".join(u + b for u, b in turns) + message
-    blocks = [f"{you}:\n{u.strip(chr(10))}\n\n{them}:\n{b.strip(chr(10))}\n\n" for u, b in turns]
-    return "".join(blocks) + f"{you}:\n{message.strip(chr(10))}\n\n{them}:\n"
+        return message
+    return "".join(_dialogue_blocks(turns, you, them)) + _dialogue_tail(message, you, them)
+
+
+def _dialogue_blocks(turns: list[tuple[str, str]], you: str, them: str) -> list[str]:
+    return [f"{you}:\n{u.strip(chr(10))}\n\n{them}:\n{b.strip(chr(10))}\n\n" for u, b in turns]
+
+
+def _dialogue_tail(message: str, you: str, them: str) -> str:
+    return f"{you}:\n{message.strip(chr(10))}\n\n{them}:\n"
+
+
+def _poem_blocks(turns: list[tuple[str, str]]) -> list[str]:
+    """A poem model's corpus is ``title:poem`` lines: each earlier turn is one such line."""
+    return [f"\n{clean_title(u)}:{b.strip()}" for u, b in turns]
+
+
+def fit_prompt(blocks: list[str], tail: str, window: int) -> tuple[str, int, bool]:
+    """The prompt that fits ``window`` characters: the newest whole turns that fit before ``tail`` (the current
+    message), then ``tail``, cut at its start only when it alone is longer than the window. Returns (prompt, number
+    of earlier turns left out, whether the message itself was cut), so a notice is shown only when the model really
+    misses something."""
+    if len(tail) >= window:
+        return tail[-window:], len(blocks), len(tail) > window
+    kept, used = [], len(tail)
+    for block in reversed(blocks):
+        if used + len(block) > window:
+            break
+        kept.append(block)
+        used += len(block)
+    return "".join(reversed(kept)) + tail, len(blocks) - len(kept), False
 
 
 def stop_strings(mode: str, you: str) -> list[str]:
     """Dialogue: the model's turn ends at a blank line (a new speech) or when it starts speaking as you."""
     return ["\n\n", f"\n{you}:"] if mode == "dialogue" else []
+
+
+def _to_model_script(text: str, loaded: LoadedModel, notes: set[str]) -> str:
+    """A poem model learned traditional characters: convert what the user typed (as poem mode does)."""
+    try:
+        converted = to_traditional(text, loaded.vocab)
+    except PoetryError:  # no OpenCC: used as typed
+        return text
+    if converted != text:
+        notes.add("converted")
+    return converted
 
 
 def reply_stream(
@@ -87,7 +129,12 @@ def reply_stream(
     lang: str = "en",
 ) -> Iterator[tuple[str, str]]:
     """Yield (reply so far, notice). Notices (unknown characters, context cut) are shown beside the chat, in
-    ``lang`` (``charlm.ui.i18n``)."""
+    ``lang`` (``charlm.ui.i18n``).
+
+    A poem model (``charlm.poetry.writes_poems``) is not given a play script it never saw: in dialogue mode each
+    message is a title and the reply the poem after it (one corpus line), the message is converted to the model's
+    traditional characters and the reply shown in simplified ones to a simplified-Chinese reader or to one who
+    typed simplified characters, as poem mode does."""
     if mode not in MODES:
         raise CharlmError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     you, them = (you or DEFAULT_YOU).strip() or DEFAULT_YOU, (them or DEFAULT_THEM).strip() or DEFAULT_THEM
@@ -97,22 +144,46 @@ def reply_stream(
     sampling = Sampling(float(temperature), int(top_k), float(top_p), n, None if seed is None or seed < 0 else seed)
     if n > limits.max_new_chars:  # the page's slider stops at the limit; an API client is told, not cut short
         raise CharlmError(ui_text(lang, "chat.error.limit", asked=f"{n:,}", n=f"{limits.max_new_chars:,}"))
-    prompt = build_prompt(turns, message or "", mode, you, them)
     window = loaded.model.max_context or RECURRENT_CONTEXT
-    notices = []
-    if len(prompt) > window:
-        prompt = prompt[-window:]
-        notices.append(ui_text(lang, "chat.notice.context", n=f"{window:,}"))
+    message, notices, stops = message or "", [], stop_strings(mode, you)
+    poems, script_notes = writes_poems(loaded.vocab), set()
+    if poems:
+        turns = [(_to_model_script(u, loaded, script_notes), _to_model_script(b, loaded, set())) for u, b in turns]
+        message = _to_model_script(message, loaded, script_notes)
+        notices.append(ui_text(lang, "chat.notice.poems" if mode == "dialogue" else "chat.notice.poems_completion"))
+    if mode == "completion":
+        blocks, tail = [], message
+    elif poems:
+        blocks, tail, stops = _poem_blocks(turns), f"\n{clean_title(message)}:", ["\n"]
+    else:
+        blocks, tail = _dialogue_blocks(turns, you, them), _dialogue_tail(message, you, them)
+    prompt, dropped, cut = fit_prompt(blocks, tail, window)
+    if cut:
+        notices.append(ui_text(lang, "chat.notice.context_cut", n=f"{window:,}"))
+    elif dropped:
+        notices.append(ui_text(lang, "chat.notice.context", n=f"{window:,}", k=dropped, total=len(blocks)))
     unknown = loaded.vocab.encode(prompt).unknown
     if unknown:
         notices.append(ui_text(lang, "chat.notice.unknown", chars=chars_list(lang, unknown)))
+    simplified = poems and (lang == "zh-CN" or "converted" in script_notes)
+    if poems and simplified:
+        notices.append(ui_text(lang, "chat.notice.simplified"))
     notice = " ".join(f"⚠ {x}" for x in notices)
+
+    def shown(text: str) -> str:
+        if not simplified:
+            return text
+        try:
+            return to_simplified(text)
+        except PoetryError:
+            return text
+
     reply = ""
     yield reply, notice
     # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
     # (the first characters go out at once, so the first-character latency is unchanged).
     sent_at, sent_len = 0.0, 0
-    sampling = replace(sampling, stop=tuple(stop_strings(mode, you)))
+    sampling = replace(sampling, stop=tuple(stops))
     pieces = generate_batched(loaded, prompt, sampling, capacity=limits.chat_concurrency)
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:
@@ -120,9 +191,9 @@ def reply_stream(
             now = time.perf_counter()
             if now - sent_at >= STREAM_EVERY:
                 sent_at, sent_len = now, len(reply)
-                yield reply, notice
+                yield shown(reply), notice
     if len(reply) != sent_len:
-        yield reply, notice
+        yield shown(reply), notice
     if not reply:
         yield reply, (notice + " " if notice else "") + ui_text(lang, "chat.notice.empty")
 
@@ -145,6 +216,9 @@ def build_chat_tab(model_picker: gr.Dropdown, resolve: Resolver, limits: Limits,
             you = gr.Textbox(DEFAULT_YOU, label=t("chat.you"), elem_id="chat-you", max_lines=1)
             them = gr.Textbox(DEFAULT_THEM, label=t("chat.them"), elem_id="chat-them", max_lines=1)
         notice = gr.Markdown(elem_id="chat-notice")
+        # a notice belongs to the reply it came with: a new mode or model clears it
+        for changed in (mode, model_picker):
+            changed.change(lambda: "", None, notice, api_visibility="private", queue=False, show_progress="hidden")
         sampling = [
             late_label(Slider(0.0, 2.0, 0.8, step=0.05, render=False, info=t("chat.temperature.info")),
                        "chat.temperature"),

@@ -23,10 +23,11 @@ from charlm.evaluation import (
     score_model_on_text,
 )
 from charlm.evaluation.files import read_lines_file, read_table, split_reference_sets, streams_to_refs, write_reports
+from charlm.evaluation.matches import matched_spans
 from charlm.generation.settings import Sampling
 from charlm.text import split_lines
 from charlm.ui.common import Number, Slider, session_key, user_errors
-from charlm.ui.i18n import lang_of, late_label, t, tr_error, ui_text
+from charlm.ui.i18n import axis_titles, lang_of, late_label, late_props, late_value, t, text_or, tr_error, ui_text
 from charlm.ui.limits import Limits
 from charlm.ui.registry import ModelRegistry
 
@@ -53,15 +54,61 @@ def _inputs(hyp_text: str, ref_text: str, files: list | None, lang: str = "en") 
     return hyps, streams_to_refs(hyps, streams, names)
 
 
-def _outputs(report: EvalReport, folder: Path, lang: str = "en") -> tuple:
-    """Summary table, worst-first examples, bar chart, CSV + JSON report files (in ``folder``), explanations (in
-    ``lang``: the tables and files keep the English names the API returns)."""
-    summary = pd.DataFrame(report.summary_rows())
+# metric names as a learner reads them (the API's tables keep the keys): acronyms stay, words are translated
+METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF", "ter": "TER", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2",
+                "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum", "f1": "F1"}  # fmt: skip
+MATCH_COLOURS = {"1": "#fde68a", "2": "#fcd34d", "3": "#86efac", "4": "#4ade80"}  # n of the longest matched n-gram
+MAX_MATCH_LINES = 20  # lines shown with their matched n-grams (the report files have every line)
+
+
+def metric_name(key: str, lang: str) -> str:
+    """A metric's name for the table and chart: the acronym, or the translated word (exact match)."""
+    return METRIC_NAMES.get(key) or ui_text(lang, f"eval.metric.{key}")
+
+
+def headers(df: pd.DataFrame, lang: str, prefix: str = "eval.col") -> pd.DataFrame:
+    """Table headers in ``lang`` (English requests keep the API's column names); metric columns get their names."""
+    if lang == "en":
+        return df
+    names = {c: METRIC_NAMES.get(c) or text_or(lang, f"{prefix}.{c}", c) for c in df.columns}
+    return df.rename(columns=names)
+
+
+def empty_table(columns: list[str], prefix: str = "eval.col"):
+    """An empty table that shows its real headers (not Gradio's "1 2 3"), in the page's language once it loads."""
+    return lambda lang: headers(pd.DataFrame(columns=columns), lang, prefix)
+
+
+SUMMARY_COLUMNS = ["metric", "score", "tokenizer"]
+EXAMPLE_COLUMNS = ["line", "hypothesis", "reference", "bleu", "chrf", "rougeL", "f1", "exact_match"]
+MODEL_COLUMNS = ["bpc", "perplexity", "loss", "top1", "top5", "n_chars"]
+ENSEMBLE_COLUMNS = ["model", "bpc", "perplexity", "top1", "top5", "n_chars"]
+
+
+def matches_view(report: EvalReport, refs: list[list[str]] | None = None) -> list[tuple[str, str | None]]:
+    """The first lines' outputs with each token marked by the longest n-gram (1-4) it shares with a reference
+    (``refs[i]``: every reference of line i + 1; without them, the row's first reference)."""
+    out: list[tuple[str, str | None]] = []
+    for row in report.rows[:MAX_MATCH_LINES]:
+        line_refs = refs[row["line"] - 1] if refs is not None else [row["reference"]]
+        out.append((f"{row['line']}. ", None))
+        spans = matched_spans(row["hypothesis"], [r for r in line_refs if r])
+        out += [(piece, str(n) if n else None) for piece, n in spans]
+        out.append(("\n", None))
+    return out
+
+
+def _outputs(report: EvalReport, folder: Path, lang: str = "en", refs: list[list[str]] | None = None) -> tuple:
+    """Summary table, worst-first examples, bar chart, CSV + JSON report files (in ``folder``), explanations, the
+    matched n-grams (words in ``lang``; an English request gets the API's column names; the signatures are in the
+    report files, not the table)."""
+    summary = pd.DataFrame([{k: r[k] for k in SUMMARY_COLUMNS} for r in report.summary_rows()], columns=SUMMARY_COLUMNS)
     examples = pd.DataFrame(report.rows)
     if not examples.empty:
         examples = examples.sort_values(["chrf", "bleu", "line"], kind="stable").round(2)
     chart = pd.DataFrame(
-        {"metric": [k + (" (lower is better)" if k == "ter" else "") for k in SCORE_KEYS],
+        {"metric": [metric_name(k, lang) + (ui_text(lang, "eval.lower_better") if k == "ter" else "")
+                    for k in SCORE_KEYS],
          "score": [round(report.scores[k], 2) for k in SCORE_KEYS]}
     ).dropna()  # fmt: skip
     csv_path, json_path = write_reports(report, folder)
@@ -71,8 +118,21 @@ def _outputs(report: EvalReport, folder: Path, lang: str = "en") -> tuple:
         shown = [tr_error(lang, w) for w in report.warnings[:10]]
         more = ui_text(lang, "eval.notes.more", n=len(report.warnings) - 10) if len(report.warnings) > 10 else ""
         lines += [ui_text(lang, "eval.notes.warnings") + ui_text(lang, "eval.notes.joiner").join(shown) + more, ""]
+    if report.tokenize == "zh":  # Chinese: chrF reads far below ROUGE-L; say why, with this report's numbers
+        lines += [ui_text(lang, "eval.chrf_vs_rouge", chrf=f"{report.scores['chrf']:.1f}",
+                          rouge=f"{report.scores['rougeL']:.1f}"), ""]  # fmt: skip
     lines += [f"- {ui_text(lang, f'eval.explain.{key}')}" for key in EXPLANATIONS]
-    return summary, examples, chart, str(csv_path), str(json_path), "\n".join(lines)
+    return (headers(summary, lang), headers(examples, lang), chart, str(csv_path), str(json_path), "\n".join(lines),
+            matches_view(report, refs))  # fmt: skip
+
+
+# example inputs a learner can score at once (three lines each: close, reordered, unrelated)
+EXAMPLES = {
+    "en": ("The cat sat on the mat.\nThe weather is very nice today.\nI like reading and writing.",
+           "The cat is sitting on the mat.\nToday the weather is very nice.\nShe went to the market."),
+    "zh": ("今天天气很好。\n我喜欢读书和写字。\n猫坐在垫子上。",
+           "今天的天气非常好。\n我很喜欢读书，也喜欢写字。\n他明天去北京。"),
+}
 
 
 class Endpoints:
@@ -94,7 +154,7 @@ class Endpoints:
             {"model": m.name, **{k: s.get(k) for k in keys}}
             for m, s in [(m, score_model_on_text(m, text)) for m in (ens, *members)]
         ]
-        return pd.DataFrame(rows).round(4)  # fmt: skip
+        return headers(pd.DataFrame(rows).round(4), lang_of(request))  # fmt: skip
 
     @user_errors
     def sample_ensemble(self, names: list[str], prompt: str, seed, request: gr.Request) -> str:
@@ -119,7 +179,7 @@ class Endpoints:
         hyps, refs = _inputs(hyp_text, ref_text, files, lang_of(request))
         report = evaluate_texts(hyps, refs, tokenize=tokenize or "auto", max_cells=self.limits.max_eval_cells,
                                 time_limit=self.limits.max_ter_seconds)  # fmt: skip
-        return _outputs(report, self._folder(request), lang_of(request))
+        return _outputs(report, self._folder(request), lang_of(request), refs)
 
     @user_errors(heavy=True)
     def score_model(self, name, text_, request: gr.Request, progress=gr.Progress()):  # noqa: B008
@@ -128,8 +188,7 @@ class Endpoints:
         desc = ui_text(lang_of(request), "eval.progress.scoring")
         s = score_model_on_text(loaded, text_ or "", max_gflop=self.limits.max_request_gflop,
                                 progress=lambda f: progress(f, desc=desc))  # fmt: skip
-        keys = ("bpc", "perplexity", "loss", "top1", "top5", "n_chars")
-        return pd.DataFrame([{k: s.get(k) for k in keys}])
+        return headers(pd.DataFrame([{k: s.get(k) for k in MODEL_COLUMNS}]), lang_of(request))
 
     @user_errors(heavy=True)
     def generate_and_score(self, name, prompt_text, ref_text_, n, temp, seed_, tok, request: gr.Request,
@@ -144,7 +203,7 @@ class Endpoints:
         report = generate_and_score(loaded, prompts_, refs, tokenize=tok or "auto", sampling=sampling,
                                     max_gflop=self.limits.max_request_gflop,
                                     progress=lambda f: progress(f, desc=desc))  # fmt: skip
-        return _outputs(report, self._folder(request), lang)
+        return _outputs(report, self._folder(request), lang, refs)
 
 
 def _ensemble_members(api: Endpoints, names: list[str] | None, request: gr.Request):
@@ -163,7 +222,9 @@ def _model_section(model_dropdown, api: Endpoints, report_outputs: list) -> None
         gr.Markdown(t("eval.model.intro"))
         ref_text = gr.Textbox(label=t("eval.model.text"), lines=6, elem_id="eval-model-text")
         score_btn = gr.Button(t("eval.model.score"), elem_id="eval-model-score")
-        model_table = gr.DataFrame(label=t("eval.model.table"), interactive=False, elem_id="eval-model-table")
+        model_table = gr.DataFrame(empty_table(MODEL_COLUMNS)("en"), label=t("eval.model.table"), interactive=False,
+                                   elem_id="eval-model-table")  # fmt: skip
+        late_value(model_table, empty_table(MODEL_COLUMNS))
         with gr.Row():
             prompts = gr.Textbox(label=t("eval.prompts"), lines=5, elem_id="eval-prompts")
             prompt_refs = gr.Textbox(label=t("eval.prompt_refs"), lines=5, elem_id="eval-prompt-refs")
@@ -192,7 +253,9 @@ def _ensemble_section(api: Endpoints) -> None:
                               elem_id="ensemble-models")  # fmt: skip
         text_box = gr.Textbox(label=t("ens.text"), lines=5, elem_id="ensemble-text")
         score_btn = gr.Button(t("ens.score"), elem_id="ensemble-score")
-        table = gr.DataFrame(label=t("ens.table"), interactive=False, elem_id="ensemble-table")
+        table = gr.DataFrame(empty_table(ENSEMBLE_COLUMNS)("en"), label=t("ens.table"), interactive=False,
+                             elem_id="ensemble-table")  # fmt: skip
+        late_value(table, empty_table(ENSEMBLE_COLUMNS))
         with gr.Row():
             prompt = gr.Textbox("ROMEO:", label=t("ens.prompt"), lines=2, elem_id="ensemble-prompt")
             seed = Number(0, precision=0, label=t("eval.seed"))
@@ -227,15 +290,30 @@ def build_evaluate_tab(
                                        type="filepath", elem_id="eval-files"), "eval.files")  # fmt: skip
             tokenize = gr.Dropdown(list(TOKENIZERS), value="auto", label=t("eval.tokenizer"),
                                    elem_id="eval-tokenize")  # fmt: skip
+        with gr.Row():
+            examples_en = gr.Button(t("eval.example.en"), size="sm", elem_id="eval-example-en")
+            examples_zh = gr.Button(t("eval.example.zh"), size="sm", elem_id="eval-example-zh")
         run_btn = gr.Button(t("eval.run"), variant="primary", elem_id="eval-run")
-        summary = gr.DataFrame(label=t("eval.summary"), interactive=False, elem_id="eval-summary")
-        examples = gr.DataFrame(label=t("eval.examples"), interactive=False, max_height=400, elem_id="eval-examples")
-        chart = gr.BarPlot(x="metric", y="score", label=t("eval.chart"), y_lim=[0, 100], elem_id="eval-chart")
+        summary = gr.DataFrame(empty_table(SUMMARY_COLUMNS)("en"), label=t("eval.summary"), interactive=False,
+                               elem_id="eval-summary")  # fmt: skip
+        late_value(summary, empty_table(SUMMARY_COLUMNS))
+        matches = gr.HighlightedText(label=t("eval.matches"), color_map=MATCH_COLOURS, show_legend=True,
+                                     combine_adjacent=True, elem_id="eval-matches")  # fmt: skip
+        gr.Markdown(t("eval.matches.info"))
+        examples = gr.DataFrame(empty_table(EXAMPLE_COLUMNS)("en"), label=t("eval.examples"), interactive=False,
+                                max_height=400, elem_id="eval-examples")  # fmt: skip
+        late_value(examples, empty_table(EXAMPLE_COLUMNS))
+        chart = gr.BarPlot(x="metric", y="score", label=t("eval.chart"), y_lim=[0, 100], elem_id="eval-chart",
+                           x_title=ui_text("en", "eval.axis.metric"), y_title=ui_text("en", "eval.axis.score"))
+        late_props(chart, axis_titles("eval.axis.metric", "eval.axis.score"))
         with gr.Row():
             csv_file = late_label(gr.File(interactive=False, elem_id="eval-csv"), "eval.csv")
             json_file = late_label(gr.File(interactive=False, elem_id="eval-json"), "eval.json")
         notes = gr.Markdown(elem_id="eval-notes")
-        outputs = [summary, examples, chart, csv_file, json_file, notes]
+        outputs = [summary, examples, chart, csv_file, json_file, notes, matches]
+        for btn, which in ((examples_en, "en"), (examples_zh, "zh")):
+            btn.click(lambda which=which: EXAMPLES[which], None, [hyp_box, ref_box], api_visibility="private",
+                      queue=False)  # fmt: skip
         run_btn.click(api.evaluate, [hyp_box, ref_box, files, tokenize], outputs, api_name="evaluate",
                       concurrency_limit=api.limits.heavy_concurrency, concurrency_id="evaluate")  # fmt: skip
         if model_dropdown is not None and registry is not None:

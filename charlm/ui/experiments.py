@@ -25,7 +25,7 @@ from charlm.experiments.search import PRUNERS, SAMPLERS, SearchSpace, search
 from charlm.models import ARCHS, PRESETS
 from charlm.optim import OPTIMIZERS
 from charlm.ui.common import session_key, user_errors
-from charlm.ui.i18n import corpus_label, lang_of, late_label, t, tr, ui_text
+from charlm.ui.i18n import corpus_label, lang_of, late_label, late_value, t, text_or, tr, ui_text
 from charlm.ui.registry import ModelRegistry
 
 YIELD_EVERY = 1.0
@@ -60,10 +60,16 @@ def _compare_table(results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "params", "lr", "steps", "tokens/s", "best val bpc", "sample"])
 
 
-def _trial_table(rows) -> pd.DataFrame:
-    data = [[r.number, r.state, r.arch, r.optimizer, float(f"{r.lr:.3g}"), r.width, r.depth, r.dropout, r.n_params,
-             round(r.val_bpc, 4) if r.val_bpc is not None else None, r.steps, r.seconds] for r in rows]  # fmt: skip
-    return pd.DataFrame(data, columns=TRIAL_COLUMNS)
+def _trial_table(rows, lang: str = "en") -> pd.DataFrame:
+    """The trials so far; for a Chinese reader the headers and states are in Chinese (the API's English otherwise)."""
+    state = (lambda s: s) if lang == "en" else (lambda s: text_or(lang, f"search.state.{s}", s))
+    data = [[r.number, state(r.state), r.arch, r.optimizer, float(f"{r.lr:.3g}"), r.width, r.depth, r.dropout,
+             r.n_params, round(r.val_bpc, 4) if r.val_bpc is not None else None, r.steps, r.seconds]
+            for r in rows]  # fmt: skip
+    table = pd.DataFrame(data, columns=TRIAL_COLUMNS)
+    if lang == "en":
+        return table
+    return table.rename(columns={c: ui_text(lang, f"search.col.{c.replace(' ', '_')}") for c in TRIAL_COLUMNS})
 
 
 def _register(registry: ModelRegistry, key: str, name: str, checkpoint: str, corpus_name: str):
@@ -157,6 +163,7 @@ def _search_section(text_inputs: list, model_picker, registry: ModelRegistry) ->
         status = gr.Markdown("", elem_id="search-status")
         table = gr.DataFrame(pd.DataFrame(columns=TRIAL_COLUMNS), label=t("search.table"), interactive=False,
                              elem_id="search-table")  # fmt: skip
+        late_value(table, lambda lang: _trial_table([], lang))
 
     @user_errors
     def run_search(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count,
@@ -176,11 +183,11 @@ def _search_section(text_inputs: list, model_picker, registry: ModelRegistry) ->
                          max_step_gflop=limits.max_step_gflop):  # fmt: skip
             if ev.kind == "done" or time.monotonic() - last >= YIELD_EVERY:
                 progress(ev.progress, desc=ui_text(lang, "search.progress", n=len(ev.rows)))
-                yield _trial_table(ev.rows), _search_line(ev, lang), gr.skip()
+                yield _trial_table(ev.rows, lang), _search_line(ev, lang), gr.skip()
                 last = time.monotonic()
         b = ev.best
         picker = _register(registry, key, f"search-best-{b.arch}", b.checkpoint, corpus.name) if b else gr.skip()
-        yield _trial_table(ev.rows), _search_line(ev, lang, final=True), picker
+        yield _trial_table(ev.rows, lang), _search_line(ev, lang, final=True), picker
 
     go_btn.click(run_search, [*text_inputs, archs, optimizers, total, per_trial, sampler, pruner],
                  [table, status, model_picker], api_name="search", concurrency_limit=limits.max_concurrent_training,

@@ -198,6 +198,18 @@ def late_value(component, render: Callable[[str], object]):
     return component
 
 
+def late_props(component, render: Callable[[str], dict]):
+    """Set any of ``component``'s properties to ``render(lang)`` when a page in another language loads (a plot's
+    axis titles: the API keeps returning plain values, the page shows the reader's words)."""
+    _LATE.append((component, render))
+    return component
+
+
+def axis_titles(x_key: str, y_key: str, **fields) -> Callable[[str], dict]:
+    """For ``late_props``: a plot's x and y axis titles from two keys."""
+    return lambda lang: {"x_title": ui_text(lang, x_key, **fields), "y_title": ui_text(lang, y_key, **fields)}
+
+
 def attach_late(demo: gr.Blocks) -> None:
     """One load event for everything ``late_label`` / ``late_value`` registered while ``demo`` was built."""
     mine = [(c, r) for c, r in _LATE if demo.blocks.get(getattr(c, "_id", None)) is c]
@@ -238,5 +250,6 @@ def corpus_label(lang: str, name: str) -> str:
     return text_or(lang, f"corpus.{name}", name)
 
 
-__all__ = ["I18N", "attach_late", "chars_list", "choices", "corpus_label", "label_text", "lang_from_header", "lang_of",
-           "late_label", "late_value", "static", "t", "t_or", "text_or", "ui_text", "tr", "tr_error"]  # fmt: skip
+__all__ = ["I18N", "attach_late", "axis_titles", "chars_list", "choices", "corpus_label", "label_text",
+           "lang_from_header", "lang_of", "late_label", "late_props", "late_value", "static", "t", "t_or", "text_or",
+           "ui_text", "tr", "tr_error"]  # fmt: skip

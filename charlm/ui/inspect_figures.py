@@ -12,7 +12,7 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
-from charlm.inspection.vectors import CLASSES
+from charlm.inspection.vectors import CLASSES, GROUPS
 from charlm.ui.i18n import ui_text
 
 MAX_BITS = 8.0  # the colour scale of surprise saturates here (p = 1/256)
@@ -59,7 +59,12 @@ def surprise_html(data: dict, lang: str = "en") -> str:
     )  # fmt: skip
 
 
-def _char_axis(text: str, step: int = 1) -> dict:
+MAX_TICKS = 32  # a heatmap axis labels at most this many characters (128 labels are unreadable); hover has all
+
+
+def _char_axis(text: str, step: int | None = None) -> dict:
+    """Tick labels for an axis of characters: every ``step``-th one (by default, few enough to read)."""
+    step = step or max(1, -(-len(text) // MAX_TICKS))
     idx = list(range(0, len(text), step))
     return dict(tickmode="array", tickvals=idx, ticktext=[show(text[i]) for i in idx], tickfont=dict(size=9))
 
@@ -108,33 +113,64 @@ def hidden_figure(hidden: np.ndarray, chars: str, units: list[dict], lang: str =
     order = units_order(hidden, units)
     z = hidden[:, order].T
     lim = float(np.abs(z).max()) or 1.0
-    step = max(1, len(chars) // 120)
     fig = go.Figure(go.Heatmap(z=z, x=list(range(len(chars))), y=[ui_text(lang, "insp.hid.unit", u=u) for u in order],
                                colorscale="RdBu", reversescale=True, zmin=-lim, zmax=lim,
                                customdata=np.array([[show(c) for c in chars]] * len(order)),
                                hovertemplate=ui_text(lang, "insp.hid.hover") + "<extra></extra>"))  # fmt: skip
     title = ui_text(lang, "insp.hid.title", n=len(order), total=hidden.shape[1])
-    fig.update_layout(title=title, xaxis=dict(title=ui_text(lang, "insp.hid.char"), **_char_axis(chars, step)),
+    fig.update_layout(title=title, xaxis=dict(title=ui_text(lang, "insp.hid.char"), **_char_axis(chars)),
                       yaxis=dict(autorange="reversed"), **LAYOUT)  # fmt: skip
     return fig
 
 
+def gate_figure(gate: np.ndarray, hidden: np.ndarray, chars: str, units: list[dict], name: str,
+                lang: str = "en") -> go.Figure:  # fmt: skip
+    """One gate (0 = closed, 1 = open) of the same units as the hidden-state map, over the characters."""
+    order = units_order(hidden, units)
+    fig = go.Figure(go.Heatmap(z=gate[:, order].T, x=list(range(len(chars))),
+                               y=[ui_text(lang, "insp.hid.unit", u=u) for u in order], colorscale="Viridis", zmin=0,
+                               zmax=1, customdata=np.array([[show(c) for c in chars]] * len(order)),
+                               hovertemplate=ui_text(lang, "insp.gate.hover") + "<extra></extra>",
+                               colorbar=dict(title=ui_text(lang, "insp.gate.open"))))  # fmt: skip
+    fig.update_layout(title=ui_text(lang, "insp.gate.title", gate=ui_text(lang, f"insp.gate.{name}"), n=len(order),
+                                    mean=f"{float(gate.mean()):.2f}"),
+                      xaxis=dict(title=ui_text(lang, "insp.hid.char"), **_char_axis(chars)),
+                      yaxis=dict(autorange="reversed"), **LAYOUT)  # fmt: skip
+    return fig
+
+
+GROUP_COLOURS = ("#D62728", "#1F77B4", "#2CA02C", "#FF7F0E", "#9467BD")
+
+
 def embedding_figure(emb: dict, lang: str = "en") -> go.Figure:
-    """Every character as a labelled point on the first two principal components, coloured by class."""
+    """Every character (of a large vocabulary: the most frequent ones) as a labelled point on the first two
+    principal components, coloured by class, or by ``GROUPS`` (numbers, colours, seasons...) where there are any."""
     xy = np.asarray(emb["xy"])
     ratio = emb["explained_variance_ratio"]
+    groups = emb.get("groups") or [None] * len(emb["chars"])
     fig = go.Figure()
-    for cls in CLASSES:
-        idx = [i for i, c in enumerate(emb["classes"]) if c == cls]
-        if not idx:
-            continue
-        name = ui_text(lang, f"insp.class.{cls}")
+
+    def add(idx: list[int], name: str, colour: str, size: int) -> None:
         fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers+text", name=name,
                                  text=[show(emb["chars"][i]) for i in idx], textposition="top center",
-                                 marker=dict(color=CLASS_COLOURS[cls], size=8),
+                                 marker=dict(color=colour, size=size),
                                  hovertemplate="%{text}: (%{x:.3f}, %{y:.3f})<extra>" + name + "</extra>"))  # fmt: skip
+
+    for cls in CLASSES:
+        idx = [i for i, c in enumerate(emb["classes"]) if c == cls and not groups[i]]
+        if idx:
+            grouped = any(groups)
+            add(idx, ui_text(lang, f"insp.class.{cls}"), "#bbbbbb" if grouped and cls == "Han" else CLASS_COLOURS[cls],
+                6 if grouped else 8)  # fmt: skip
+    for (name, _), colour in zip(GROUPS.items(), GROUP_COLOURS, strict=True):
+        idx = [i for i, g in enumerate(groups) if g == name]
+        if idx:
+            add(idx, ui_text(lang, f"insp.group.{name}"), colour, 10)
     tied = ui_text(lang, "insp.emb.tied") if emb["tied"] else ""
-    fig.update_layout(title=ui_text(lang, "insp.emb.title", tied=tied),
-                      xaxis_title=ui_text(lang, "insp.emb.pc1", r=f"{ratio[0]:.1%}"),
-                      yaxis_title=f"PC2 ({ratio[1]:.1%})", **LAYOUT)  # fmt: skip
+    title = ui_text(lang, "insp.emb.title", tied=tied)
+    if emb.get("total", len(emb["chars"])) > len(emb["chars"]):
+        key = "insp.emb.subset_freq" if emb.get("by_frequency") else "insp.emb.subset"
+        title += "<br><sub>" + ui_text(lang, key, n=f"{len(emb['chars']):,}", total=f"{emb['total']:,}") + "</sub>"
+    fig.update_layout(title=title, xaxis_title=ui_text(lang, "insp.emb.pc1", r=f"{ratio[0]:.1%}"),
+                      yaxis_title=ui_text(lang, "insp.emb.pc2", r=f"{ratio[1]:.1%}"), **LAYOUT)  # fmt: skip
     return fig

@@ -17,9 +17,10 @@ import pandas as pd
 
 from charlm.errors import CharlmError
 from charlm.inspection import MAX_CHARS, attention_maps, inspect_text
+from charlm.poetry import writes_poems
 from charlm.ui import inspect_figures as figs
 from charlm.ui.common import session_key, user_errors
-from charlm.ui.i18n import lang_of, late_label, late_value, static, t, tr_error, ui_text
+from charlm.ui.i18n import choices, lang_of, late_label, late_value, static, t, text_or, tr_error, ui_text
 from charlm.ui.lens_view import build_lens_section
 from charlm.ui.registry import ModelRegistry
 
@@ -58,6 +59,7 @@ def view_data(report, model: str = "") -> dict:
     out["attention_chars"] = report.attention_text
     out["hidden"] = report.hidden
     out["model"] = model
+    out["gates"] = report.gates  # LSTM/GRU: {gate name: (len(text), hidden_size)}, else None
     return out
 
 
@@ -66,8 +68,11 @@ def kept(d: dict | None) -> dict | None:
     the hidden states are drawn once and need not stay in the session for an hour."""
     if d is None:
         return None
-    return {"arch": d["arch"], "attention": d.get("attention"), "attention_chars": d.get("attention_chars"),
-            "embedding": {"neighbours": d["embedding"]["neighbours"]}, "model": d.get("model", "")}  # fmt: skip
+    out = {"arch": d["arch"], "attention": d.get("attention"), "attention_chars": d.get("attention_chars"),
+           "embedding": {"neighbours": d["embedding"]["neighbours"]}, "model": d.get("model", "")}  # fmt: skip
+    if d.get("gates"):  # a recurrent model's gate picker redraws from the last layer's states (text x hidden)
+        out.update({k: d.get(k) for k in ("hidden", "gates", "text", "units")})
+    return out
 
 
 def _status(d: dict, lang: str = "en") -> str:
@@ -77,7 +82,11 @@ def _status(d: dict, lang: str = "en") -> str:
         parts = [ui_text(lang, "insp.status", bpc=f"{d['bpc']:.3f}", n=f"{len(d['chars']):,}", arch=d["arch"].upper())]
     if d.get("attention_max_error") is not None:
         parts.append(ui_text(lang, "insp.status.attention", err=f"{d['attention_max_error']:.0e}"))
-    return " · ".join(parts) + "".join(f"\n\n⚠ {tr_error(lang, n)}" for n in d["notes"])
+    hint = ""
+    first_line = d["text"].lstrip("\n").split("\n", 1)[0]
+    if d.get("poem_model") and (":" not in first_line or d.get("unknown_chars")):
+        hint = "\n\n💡 " + ui_text(lang, "insp.poem_hint")
+    return " · ".join(parts) + "".join(f"\n\n⚠ {tr_error(lang, n)}" for n in d["notes"]) + hint
 
 
 def _columns(lang: str, *names: str) -> dict[str, str]:
@@ -94,7 +103,8 @@ def _worst_table(d: dict, lang: str = "en") -> pd.DataFrame:
 
 
 def _units_table(d: dict, lang: str = "en") -> pd.DataFrame:
-    rows = [{"unit": r["unit"], "feature": r["feature"], "correlation": round(r["correlation"], 3)}
+    rows = [{"unit": r["unit"], "feature": text_or(lang, f"insp.feature.{r['feature']}", r["feature"]),
+             "correlation": round(r["correlation"], 3)}
             for r in d.get("units") or []]  # fmt: skip
     cols = ["unit", "feature", "correlation"]
     return pd.DataFrame(rows, columns=cols).rename(columns=_columns(lang, *cols))
@@ -110,7 +120,8 @@ def _neighbours_table(d: dict, char: str | None, lang: str = "en") -> pd.DataFra
 def _shape(d: dict | None) -> SimpleNamespace:
     """What the selectors offer for a report: layers, heads, query positions, characters."""
     if d is None:
-        return SimpleNamespace(gpt=True, layers=[0], heads=[0], last_query=0, chars=[], first_char=None, text="")
+        return SimpleNamespace(gpt=True, layers=[0], heads=[0], last_query=0, chars=[], first_char=None, text="",
+                               gates=[])  # fmt: skip
     att, emb = d.get("attention"), d["embedding"]
     text = d.get("attention_chars") or ""
     return SimpleNamespace(
@@ -118,6 +129,7 @@ def _shape(d: dict | None) -> SimpleNamespace:
         layers=list(range(att.shape[0])) if att is not None else [0],
         heads=list(range(att.shape[1])) if att is not None else [0],
         chars=[(figs.show(c), c) for c in emb["chars"]],
+        gates=list(d.get("gates") or {}),
         first_char=next((c for c in emb["chars"] if c.isalpha()), emb["chars"][0]),
     )  # fmt: skip
 
@@ -146,8 +158,21 @@ def render(d: dict, lang: str = "en") -> tuple:
         p.status, p.surprise, p.worst, gr.update(visible=s.gpt), gr.update(choices=s.layers, value=0),
         gr.update(choices=s.heads, value=0), gr.update(maximum=max(1, s.last_query), value=s.last_query), p.att,
         p.query, gr.update(visible=not s.gpt), p.hidden, p.units, p.emb, gr.update(choices=s.chars, value=s.first_char),
-        p.neighbours, kept(d),
+        p.neighbours, kept(d), gr.update(choices=gate_choices(s.gates), value="hidden", visible=bool(s.gates)),
     )  # fmt: skip
+
+
+def gate_choices(gates: list[str]) -> list:
+    """The gate picker's choices: the hidden state, then each gate of this model."""
+    return choices([("insp.gate.hidden", "hidden"), *((f"insp.gate.{g}", g) for g in gates)])
+
+
+def hidden_or_gate(d: dict, which: str, lang: str = "en"):
+    """The hidden-state map, or one gate's map over the same units."""
+    gates = d.get("gates") or {}
+    if which in gates:
+        return figs.gate_figure(gates[which], d["hidden"], d["text"], d["units"], which, lang)
+    return figs.hidden_figure(d["hidden"], d["text"], d["units"], lang)
 
 
 def build_inspect_tab(model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
@@ -177,7 +202,8 @@ def _layout(v: SimpleNamespace, d: dict | None) -> None:
     v.status = gr.Markdown(status, elem_id="inspect-status")
     gr.Markdown(t("insp.h.surprise"))
     v.surprise = late_value(gr.HTML(p.surprise, elem_id="inspect-surprise"), lambda g: local(g).surprise)
-    v.worst = gr.DataFrame(p.worst, label=t("insp.worst"), interactive=False, elem_id="inspect-worst")
+    v.worst = late_value(gr.DataFrame(p.worst, label=t("insp.worst"), interactive=False, elem_id="inspect-worst"),
+                         lambda g: local(g).worst)  # fmt: skip
     with gr.Group(visible=s.gpt, elem_id="inspect-attention") as v.att_group:
         gr.Markdown(t("insp.h.attention"))
         with gr.Row():
@@ -190,9 +216,12 @@ def _layout(v: SimpleNamespace, d: dict | None) -> None:
         v.query_view = late_value(gr.HTML(p.query, elem_id="inspect-query-view"), lambda g: local(g).query)
     with gr.Group(visible=not s.gpt, elem_id="inspect-hidden") as v.hid_group:
         gr.Markdown(t("insp.h.hidden"))
+        v.gate = gr.Radio(gate_choices(s.gates), value="hidden", label=t("insp.gate.pick"), info=t("insp.gate.info"),
+                          visible=bool(s.gates), elem_id="inspect-gate")  # fmt: skip
         v.hid_plot = late_label(gr.Plot(p.hidden, elem_id="inspect-hid-plot"), "insp.hid_plot")
         late_value(v.hid_plot, lambda g: local(g).hidden)
-        v.units = gr.DataFrame(p.units, label=t("insp.units"), interactive=False, elem_id="inspect-units")
+        v.units = late_value(gr.DataFrame(p.units, label=t("insp.units"), interactive=False, elem_id="inspect-units"),
+                             lambda g: local(g).units)  # fmt: skip
     gr.Markdown(t("insp.h.vectors"))
     with gr.Row():
         v.emb_plot = late_label(gr.Plot(p.emb, elem_id="inspect-emb-plot", scale=3), "insp.emb_plot")
@@ -201,12 +230,13 @@ def _layout(v: SimpleNamespace, d: dict | None) -> None:
             v.char = gr.Dropdown(s.chars, value=s.first_char, label=t("insp.char"), elem_id="inspect-char")
             v.neighbours = gr.DataFrame(p.neighbours, label=t("insp.cosine"), interactive=False,
                                         elem_id="inspect-neighbours")  # fmt: skip
+            late_value(v.neighbours, lambda g: local(g).neighbours)
     v.state = gr.State(kept(d), time_to_live=900)  # small (kept), and gone 15 min after the last inspection
 
 
 def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry) -> None:
     outputs = [v.status, v.surprise, v.worst, v.att_group, v.layer, v.head, v.query, v.att_plot, v.query_view,
-               v.hid_group, v.hid_plot, v.units, v.emb_plot, v.char, v.neighbours, v.state]  # fmt: skip
+               v.hid_group, v.hid_plot, v.units, v.emb_plot, v.char, v.neighbours, v.state, v.gate]  # fmt: skip
 
     @user_errors(heavy=True)  # memory back to the OS after a big inspection
     def inspect(model: str, text_: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008
@@ -218,6 +248,7 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
         limits = registry.limits
         data = view_data(inspect_text(loaded, text_ or "", max_gflop=limits.max_request_gflop,
                                       max_mb=limits.max_request_mb, attention_head=(0, 0)), model or "")  # fmt: skip
+        data["poem_model"] = writes_poems(loaded.vocab)
         progress(0.9, desc=ui_text(lang, "insp.progress.draw"))
         return render(data, lang)
 
@@ -257,8 +288,18 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
     for comp in (v.layer, v.head):
         comp.change(redraw_attention, [v.state, v.layer, v.head, v.query], [v.att_plot, v.query_view, v.state],
                     api_visibility="private", show_progress="hidden")  # fmt: skip
-    v.query.release(redraw_query, [v.state, v.layer, v.head, v.query], v.query_view, api_visibility="private",
-                    show_progress="hidden")  # fmt: skip
+    # dragging ends in "release"; a number typed into the slider's box sends "input" at each keystroke (Enter
+    # does not blur the box, so waiting for "release" left the highlight stale until the box lost focus)
+    for event in (v.query.release, v.query.input):
+        event(redraw_query, [v.state, v.layer, v.head, v.query], v.query_view, api_visibility="private",
+              show_progress="hidden", trigger_mode="always_last")  # fmt: skip
+
+    def redraw_hidden(d: dict | None, which: str, request: gr.Request):
+        if not d or d.get("hidden") is None:
+            return gr.skip()
+        return hidden_or_gate(d, which or "hidden", lang_of(request))
+
+    v.gate.change(redraw_hidden, [v.state, v.gate], v.hid_plot, api_visibility="private", show_progress="hidden")
 
     def redraw_neighbours(d, c, request: gr.Request):
         return _neighbours_table(d, c, lang_of(request)) if d else gr.skip()

@@ -36,6 +36,17 @@ class ModelRegistry:
         gpts = [n for n, e in self.shipped.items() if e.loaded.config.arch == "gpt"]
         self.default_name: str | None = (gpts or list(self.shipped) or [None])[0]
 
+    def default_for(self, lang: str) -> str | None:
+        """The model a page in ``lang`` opens on: a Chinese reader gets the shipped poem model (the Shakespeare GPT
+        would answer "你好" with an unknown-character notice), everyone else ``default_name``."""
+        if lang.startswith("zh"):
+            from charlm.poetry import writes_poems
+
+            for name, entry in self.shipped.items():
+                if writes_poems(entry.loaded.vocab):
+                    return name
+        return self.default_name
+
     # --- sessions and users ---------------------------------------------------------------------------------------
     @property
     def sessions(self) -> dict[str, Session]:

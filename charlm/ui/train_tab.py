@@ -27,6 +27,7 @@ from charlm.ui.i18n import (
     static,
     t,
     t_or,
+    text_or,
     tr,
     tr_error,
     ui_text,
@@ -44,7 +45,8 @@ def size_choices(arch: str, vocab_size: int = 100, lang: str = "en") -> list[tup
         return [auto, *[(s, s) for s in PRESETS["gpt"]]]
     presets = PRESETS.get(arch, PRESETS["gpt"])
     counts = {s: f"{config_parameters(preset_config(arch, s, vocab_size)):,}" for s in presets}
-    return [auto, *((ui_text(lang, "train.size.preset", size=s, n=counts[s]), s) for s in presets)]
+    return [auto, *((ui_text(lang, "train.size.preset", size=text_or(lang, f"train.size.name.{s}", s), n=counts[s]), s)
+                     for s in presets)]  # fmt: skip
 
 
 def stats_markdown(st, lang: str = "en") -> str:
@@ -111,7 +113,8 @@ def _cleaning_inputs(f: SimpleNamespace) -> None:
 def _model_inputs(f: SimpleNamespace, limits) -> None:
     f.arch = gr.Radio([(t("train.arch.auto"), AUTO), *ARCHS], value=AUTO, label=t("train.arch"),
                       elem_id="train-arch", info=t("train.arch.info"))  # fmt: skip
-    f.size = gr.Radio([(t("train.size.auto"), AUTO), *PRESETS["gpt"]], value=AUTO, label=t("train.size"),
+    f.size = gr.Radio([(t("train.size.auto"), AUTO), *((t_or(f"train.size.name.{s}", s), s) for s in PRESETS["gpt"])],
+                      value=AUTO, label=t("train.size"),
                       elem_id="train-size")  # fmt: skip
     f.time_budget = late_label(Slider(5, limits.max_train_seconds, min(120, limits.max_train_seconds), step=5,
                                       elem_id="train-budget"), "train.budget")  # fmt: skip
