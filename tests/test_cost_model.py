@@ -21,7 +21,7 @@ from charlm.budget import (
 )
 from charlm.errors import BudgetError, CheckpointError, DataError
 from charlm.inspection import inspect_text, vector_subset
-from charlm.inspection.vectors import nearest_neighbours
+from charlm.inspection.vectors import MAX_POINTS, nearest_neighbours
 from charlm.models import ModelConfig, build_model, config_parameters
 from charlm.storage.checkpoint import load_checkpoint, save_checkpoint
 from charlm.storage.store import ModelStore
@@ -130,8 +130,8 @@ def test_inspection_of_a_large_vocabulary_is_bounded(tmp_path):
     loaded = load_checkpoint(folder)
     text = chars[:300]
     report = inspect_text(loaded, text)
-    assert len(report.embedding["chars"]) == 2000 and report.embedding["vocab_chars"] == 12_000
-    assert set(text) <= set(report.embedding["chars"]) and any("2,000 of the 12,000" in n for n in report.notes)
+    assert len(report.embedding["chars"]) == MAX_POINTS == 300 and report.embedding["vocab_chars"] == 12_000
+    assert set(text) <= set(report.embedding["chars"]) and any("300 of the 12,000" in n for n in report.notes)
     assert len(report.surprise.probs) == 299 and len(report.surprise.top_ids[0]) == 5
     with pytest.raises(BudgetError, match="inspecting 300 characters with this model would cost about") as info:
         inspect_text(loaded, text, max_gflop=1e-6)

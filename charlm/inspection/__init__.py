@@ -178,8 +178,12 @@ def inspect_text(
         report.notes.append(f"the model never saw {describe_chars(enc.unknown)}: those characters are not scored")
     shown, total = len(report.embedding["chars"]), len(vocab.chars)
     if shown < total:
-        report.notes.append(f"character vectors are shown for {shown:,} of the {total:,} characters: those of the "
-                            "text first")  # fmt: skip
+        if report.embedding.get("by_frequency"):
+            report.notes.append(f"character vectors are shown for {shown:,} of the {total:,} characters: the most "
+                                "frequent ones")  # fmt: skip
+        else:
+            report.notes.append(f"character vectors are shown for {shown:,} of the {total:,} characters: those of "
+                                "the text first")  # fmt: skip
     if model.config.arch == "gpt":
         window = min(model.max_context, ATTENTION_CHARS)
         report.attention_text = text[:window]
