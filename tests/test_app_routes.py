@@ -248,7 +248,7 @@ def test_uploads_are_bounded_per_client_and_in_total(tmp_path, monkeypatch):
         no_length = httpx.post(url, content=iter([b"x"]), headers={"Content-Type": "multipart/form-data"}, timeout=30)
         assert no_length.status_code == 411
         # any other request body is capped before it is parsed: 4 bytes per character of the largest field + 1 MB
-        big = httpx.post(url.replace("/upload", "/queue/join"), content=b"[" * (6 * 2**20), timeout=30)
+        big = httpx.post(url.replace("/upload", "/queue/join"), content=b"[" * (10 * 2**20), timeout=30)
         assert big.status_code == 413 and "at most 9 MB in one request" in big.text
     finally:
         demo.close()
