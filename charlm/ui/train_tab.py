@@ -258,12 +258,12 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
         return gr.update(visible=True, value=tr(request, "train.keep_latest.step", step=f"{fit.last_step:,}"))
 
     @user_errors
-    def keep_latest(name: str, request: gr.Request):
+    def keep_latest(name: str, status: str, request: gr.Request):
         """Keep the latest weights of the run just trained as a model of their own, and select it."""
         key = request.session_hash or ""
         new = registry.keep_latest(name, key)
         picker = gr.update(choices=registry.choices(key), value=new)
-        return picker, tr(request, "train.kept_latest", name=new), gr.update(visible=False)
+        return picker, f"{status}\n\n" + tr(request, "train.kept_latest", name=new), gr.update(visible=False)
 
     def stop_training(request: gr.Request) -> str:
         """Ask this session's training to stop; the trainer saves and the run ends normally, within a second (no
@@ -286,7 +286,8 @@ def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr
     )  # fmt: skip
     ev.then(after_training, None, [model_picker, f.ckpt, f.status, f.start_btn, f.keep_latest],
             api_visibility="private")  # fmt: skip
-    f.keep_latest.click(keep_latest, f.trained, [model_picker, f.status, f.keep_latest], api_visibility="private")
+    f.keep_latest.click(keep_latest, [f.trained, f.status], [model_picker, f.status, f.keep_latest],
+                        api_visibility="private")  # fmt: skip
     ev.failure(lambda: gr.update(interactive=True), None, f.start_btn, api_visibility="private")
     f.stop_btn.click(stop_training, None, f.status, api_name="stop_training", queue=False)
 
