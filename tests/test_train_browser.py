@@ -109,6 +109,7 @@ def test_an_overfitting_run_draws_both_curves_and_tells_why_its_step_was_kept(pa
 
 def test_stop_ends_the_run_without_an_error(page):
     set_number(page, "#train-max-steps input", "0")  # the time budget alone: the run is still going when stopped
+    set_number(page, "#train-eval-every input", "100")
     page.locator("#train-btn").click()
     expect(page.locator("#train-status")).to_contain_text(re.compile(r"step \d"), timeout=120_000)
     page.locator("#train-stop").click()
@@ -128,7 +129,7 @@ def test_compare_draws_every_run(page):
     budget.fill("5")
     budget.press("Enter")
     page.locator("#compare-btn").click()
-    expect(page.locator("#compare-status")).to_contain_text("best", timeout=180_000)
+    expect(page.locator("#compare-status")).to_contain_text("Best:", timeout=180_000)
     expect(page.locator("#compare-plot svg .role-legend-label text").first).to_be_attached(timeout=15_000)
     assert legend(page, "#compare-plot") == ["gpt/adamw", "lstm/adamw", "gru/adamw", "rnn/adamw"]
     shot(page, "train-compare")
