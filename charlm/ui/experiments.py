@@ -111,7 +111,8 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
             go_btn = gr.Button(t("compare.start"), variant="primary", elem_id="compare-btn")
             stop_btn = gr.Button(t("common.stop"), variant="stop", elem_id="compare-stop")
         status = gr.Markdown("", elem_id="compare-status")
-        plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label=t("compare.plot"), elem_id="compare-plot")
+        plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label=t("compare.plot"),
+                           color_title="", elem_id="compare-plot")  # fmt: skip
         table = gr.DataFrame(label=t("compare.table"), interactive=False, wrap=True, elem_id="compare-table")
 
     @user_errors

@@ -150,7 +150,7 @@ def _outputs(f: SimpleNamespace) -> None:
     f.bar = gr.Markdown("", elem_id="train-progress", min_height=48)  # the queue position and progress bar
     f.status = gr.Markdown("", elem_id="train-status")
     f.plot = gr.LinePlot(x="step", y="bits/char", color="split", label=t("train.plot"), y_lim=[0, None],
-                         elem_id="loss-plot")  # fmt: skip
+                         color_title="", elem_id="loss-plot")  # fmt: skip
     f.sample = gr.Textbox(label=t("train.sample"), lines=5, interactive=False, elem_id="train-sample")
     f.trained = gr.Textbox(label=t("train.model"), visible=False, elem_id="train-model")
     f.keep_latest = gr.Button(t("train.keep_latest"), visible=False, elem_id="train-keep-latest")
