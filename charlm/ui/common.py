@@ -27,6 +27,16 @@ def error(message: str, lang: str) -> gr.Error:
     return gr.Error(tr_error(lang, message), title=ui_text(lang, "error.title"))
 
 
+def failure_text(exc: Exception, lang: str = "en") -> str:
+    """What ``user_errors`` tells the user about ``exc``, as plain text (for a status line that must not keep saying
+    that all is well): a ``CharlmError``'s message in ``lang``, else the short server-error line."""
+    if isinstance(exc, gr.Error):
+        return tr_error(lang, exc.message)
+    if isinstance(exc, CharlmError):
+        return tr_error(lang, str(exc))
+    return ui_text(lang, "error.server", name=type(exc).__name__)
+
+
 def user_errors(fn: Callable | None = None, *, heavy: bool = False) -> Callable:
     """Show a ``CharlmError`` as a ``gr.Error`` (a message on the page and over the API), for plain functions and
     generators alike, in the language of the request (``charlm.ui.i18n``; English for API clients that send no

@@ -48,9 +48,23 @@ def _corpus(form: SimpleNamespace, limits):
     return build_corpus(text, name=name)
 
 
-def _curve_frame(results) -> pd.DataFrame:
+# one colour per run (Tableau 10): the plot's legend names every run of the comparison
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac")  # fmt: skip
+
+
+def _curve_frame(results, first: bool = False) -> pd.DataFrame | dict:
+    """Every run's curve; with ``first``, the plot's update that also gives each run its colour.
+
+    A run without points yet has an empty placeholder row, and the first update of a comparison names every run in
+    the colour map: the browser's plot fixes its colours from the first data it draws and redraws only when the
+    colour map changes, so a run absent then would never be drawn. Later updates are plain frames (the API's)."""
     rows = [{"seconds": s, "bits/char": b, "run": r.label} for r in results for s, b in r.curve]
-    return pd.DataFrame(rows, columns=["seconds", "bits/char", "run"])
+    rows += [{"seconds": 0.0, "bits/char": float("nan"), "run": r.label} for r in results if not r.curve]
+    frame = pd.DataFrame(rows, columns=["seconds", "bits/char", "run"])
+    if not first:
+        return frame
+    return gr.update(value=frame, color_map={r.label: PALETTE[i % len(PALETTE)] for i, r in enumerate(results)})
 
 
 def _compare_table(results) -> pd.DataFrame:
@@ -103,7 +117,8 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
             go_btn = gr.Button(t("compare.start"), variant="primary", elem_id="compare-btn")
             stop_btn = gr.Button(t("common.stop"), variant="stop", elem_id="compare-stop")
         status = gr.Markdown("", elem_id="compare-status")
-        plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label=t("compare.plot"), elem_id="compare-plot")
+        plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label=t("compare.plot"),
+                           color_title="", elem_id="compare-plot")  # fmt: skip
         table = gr.DataFrame(label=t("compare.table"), interactive=False, wrap=True, elem_id="compare-table")
 
     @user_errors
@@ -128,7 +143,7 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
                 label, i, n = ev.results[ev.index].label, ev.index + 1, len(specs)
                 progress(ev.progress, desc=ui_text(lang, "compare.progress", i=i, n=n, run=label))
                 line = ui_text(lang, "compare.status", i=i, n=n, run=label, corpus=corpus_label(lang, corpus.name))
-                yield _curve_frame(ev.results), _compare_table(ev.results), line, gr.skip()
+                yield _curve_frame(ev.results, first=not last), _compare_table(ev.results), line, gr.skip()
                 last = time.monotonic()
         done = [r for r in ev.results if r.best_val_bpc is not None and r.checkpoint]
         best = min(done, key=lambda r: r.best_val_bpc) if done else None

@@ -260,7 +260,7 @@ def _wire(v: SimpleNamespace, model_picker: gr.Dropdown, registry: ModelRegistry
         if not (0 <= layer < att.shape[0] and 0 <= head < att.shape[1]):
             return None
         try:
-            loaded = registry.resolve(d.get("model") or None, request.session_hash or "")
+            loaded = registry.resolve(d.get("model") or None, session_key(request))
         except CharlmError:  # the model was deleted since: nothing to redraw
             return None
         ids = loaded.vocab.encode(d["attention_chars"]).ids

@@ -9,12 +9,15 @@ and scratch folders for downloads (``charlm.ui.scratch``); ``charlm.ui.model_car
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from pathlib import Path
 
 from charlm.errors import CheckpointError
+from charlm.fit import FitReport, diagnose
 from charlm.storage.archive import pack_checkpoint
-from charlm.storage.checkpoint import LoadedModel
+from charlm.storage.checkpoint import CONFIG_FILE, MODEL_FILE, LoadedModel
 from charlm.storage.run import Run, safe_name
 from charlm.storage.store import BROWSER, SESSION, ModelStore
 from charlm.ui.i18n import ui_text
@@ -116,6 +119,32 @@ class ModelRegistry:
         self.store.prune(sess.user, self.limits.max_session_models, protect={run.name} | {sess.training or ""})
         return run.name
 
+    def fit(self, name: str, key: str) -> FitReport | None:
+        """How the user's trained model ``name`` fitted (``charlm.fit``): which step was kept and whether the run
+        overfitted; None for shipped and uploaded models and runs without an evaluation."""
+        if name in self.shipped:
+            return None
+        run = self._find(name, key)
+        return diagnose(run.loss_rows()) if run.kind == "trained" else None
+
+    def keep_latest(self, name: str, key: str) -> str:
+        """Keep the latest weights of run ``name`` (its ``last/``, not the best-validation ``best/`` it is used with)
+        as a model of their own, ``<name>-latest``; returns the new model's name."""
+        run = self._find(name, key)
+        if not (run.last / MODEL_FILE).is_file():
+            raise CheckpointError(f"{name!r} has no latest weights to keep")
+        staging = self.scratch_dir(key, "latest") / "weights"
+        staging.mkdir()
+        shutil.copy2(run.last / MODEL_FILE, staging / MODEL_FILE)
+        meta = json.loads((run.last / CONFIG_FILE).read_text(encoding="utf-8"))
+        training = meta.get("training") or {}
+        last_val = training.get("last_val") or {}
+        if last_val.get("bpc") is not None:  # the card's validation figure is these weights', not the run's best
+            training["best_val_bpc"], training["best_val_loss"] = last_val["bpc"], last_val.get("loss")
+        meta["training"] = training
+        (staging / CONFIG_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return self.adopt(key, f"{name}-latest", staging, run.corpus_name)
+
     def last_run(self, key: str) -> Run | None:
         return self.store.last_run(self.session(key).user)
 
@@ -180,4 +209,4 @@ class ModelRegistry:
         if not name:
             return ui_text(lang, "card.none")
         m = self.resolve(name, key)
-        return render_card(name, self.kind(name, key), m, self.models.serves_int8(m), lang)
+        return render_card(name, self.kind(name, key), m, self.models.serves_int8(m), lang, self.fit(name, key))

@@ -28,6 +28,7 @@ class Session:
     last_seen: float = field(default_factory=time.time)
     last_result: tuple | None = None  # (model name, zip path, status message) of the last training run
     training: str | None = None  # name of the model this session is training now
+    queued: bool = False  # Train was clicked and the run waits for its slot (its Stop flag is ``stop``)
 
     def __post_init__(self) -> None:
         self.run_done.set()  # no run in progress

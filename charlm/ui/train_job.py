@@ -9,7 +9,7 @@ session.
 from __future__ import annotations
 
 import math
-import threading
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,12 +23,14 @@ from charlm.cleaning import CleanOptions, clean_text
 from charlm.corpora import load_source
 from charlm.data import Corpus, build_corpus
 from charlm.errors import CharlmError, TrainingError
+from charlm.fit import diagnose, text_too_short
 from charlm.models import ModelConfig, config_parameters, preset_config
 from charlm.optim import default_lr
 from charlm.storage.run import Run
 from charlm.train import TrainConfig, TrainEvent, train
 from charlm.ui.common import fmt_time
 from charlm.ui.i18n import corpus_label, text_or, ui_text
+from charlm.ui.model_card import overfit_notice
 from charlm.ui.registry import ModelRegistry
 from charlm.ui.sessions import Session
 
@@ -87,9 +89,18 @@ def plan_new(registry: ModelRegistry, sess: Session, form: dict, lang: str = "en
         eval_interval=int(form["eval_interval"] or 100), eval_chars=20_000, seed=int(form["seed"] or 0),
         sample_chars=120, save_every=limits.save_every, **recipe_train,
     )  # fmt: skip
-    name = registry.unique_name(sess.key, form["model_name"] or f"{Path(corpus_name).stem}-{arch}-{size}")
+    name = registry.unique_name(sess.key, form["model_name"] or default_model_name(corpus_name, arch, size))
     run = registry.new_run(sess.key, name, corpus_name, text)
     return Job(run, corpus, mcfg, cfg, resume=False, note=note)
+
+
+def default_model_name(corpus_name: str, arch: str, size: str) -> str:
+    """A short, readable name for a new model: the text's first word or two, the architecture and the size
+    ("五言绝句-gru-tiny", "Python-documentation-gpt-small", "verses-lstm-tiny"), not the whole corpus label."""
+    label = re.split(r"[(,（，]", Path(corpus_name).stem if corpus_name.endswith(".txt") else corpus_name)[0]
+    words = label.split() or ["model"]
+    short = words[:1] if not words[0].isascii() else words[:2]
+    return "-".join([*short, arch, size])
 
 
 def fit_batch(mcfg: ModelConfig, batch: int, limits, lang: str = "en") -> tuple[int, str]:
@@ -127,13 +138,26 @@ def check_train_form(form: dict, max_seconds: int) -> None:
         raise TrainingError("max steps must be 0 (no limit) or more")
 
 
-def plot_frame(rows: list[dict]) -> pd.DataFrame:
+PLOT_COLUMNS = ["step", "bits/char", "split"]
+SERIES = ("train", "validation")
+
+
+def plot_frame(rows: list[dict], lang: str = "en") -> pd.DataFrame:
+    """The loss rows (nats) as the plot's frame in bits/char, the unit of every other loss a learner reads.
+
+    Each series has at least one row (an empty placeholder before the first evaluation): the browser's plot fixes
+    its colours and legend from the first data it draws, so a series absent then is never drawn later."""
     df = pd.DataFrame(rows or [], columns=["step", "loss", "split"])
     train_part = df[df["split"] == "train"]
     if len(train_part) > MAX_PLOT_POINTS:  # keep the payload small: thin the noisy training curve only
         keep = train_part.iloc[:: math.ceil(len(train_part) / MAX_PLOT_POINTS)]
         df = pd.concat([keep, df[df["split"] != "train"]]).sort_values("step", kind="stable")
-    return df
+    missing = [{"step": 0, "loss": math.nan, "split": s} for s in SERIES if not (df["split"] == s).any()]
+    if missing:
+        df = pd.concat([df, pd.DataFrame(missing)], ignore_index=True) if len(df) else pd.DataFrame(missing)
+    out = pd.DataFrame({"step": df["step"].astype(int), "bits/char": df["loss"].astype(float) / math.log(2),
+                        "split": df["split"].map(lambda s: ui_text(lang, f"train.curve.{s}"))})  # fmt: skip
+    return out[PLOT_COLUMNS].reset_index(drop=True)
 
 
 class Progress:
@@ -147,6 +171,10 @@ class Progress:
                          chars=f"{c.n_chars:,}", vocab=c.vocab.size - 1)  # fmt: skip
         if job.note:
             self.head += f" · ⚠ {job.note}"
+        self.notes = ""  # a paragraph below every status line: a text too short for the model
+        n_params = config_parameters(job.model_config) if job.model_config is not None else 0
+        if text_too_short(c.n_chars, n_params):
+            self.notes = "\n\n⚠ " + ui_text(lang, "train.short_text", chars=f"{c.n_chars:,}", params=f"{n_params:,}")
         self.listed = job.run.checkpoint is not None  # a resumed run is in the picker already
 
     def line(self, ev: TrainEvent) -> str:
@@ -159,7 +187,7 @@ class Progress:
         vals = [r["loss"] for r in self.job.rows if r["split"] == "validation"]
         if vals:
             parts.append(ui_text(lang, "train.status.best", bpc=f"{min(vals) / math.log(2):.3f}"))
-        return " · ".join(parts)
+        return " · ".join(parts) + self.notes
 
     def first_checkpoint(self, ev: TrainEvent) -> bool:
         """The first save puts the model in the picker: chat with it while it trains."""
@@ -185,19 +213,34 @@ class Progress:
         else:
             reason = s.get("reason", "done")
             how = ui_text(lang, "train.status.finished", reason=text_or(lang, f"train.reason.{reason}", reason))
-        return (
+        head = (
             ui_text(lang, "train.status.final", head=self.head, how=how, steps=f"{s.get('steps', 0):,}",
                  time=fmt_time(s.get("elapsed_sec"), lang))
             + (ui_text(lang, "train.status.validation", bpc=f"{bpc:.3f}") if bpc is not None else "")
             + ui_text(lang, "train.status.next", name=self.name)
         )  # fmt: skip
+        return head + self.kept_message() + self.notes
+
+    def kept_message(self) -> str:
+        """Which weights the model is (best validation at step N) and, when the run overfitted, why the latest
+        weights were not kept, with the way to keep them too."""
+        fit, lang = diagnose(self.job.rows), self.lang
+        if fit is None:
+            return ""
+        out = "\n\n" + ui_text(lang, "train.kept", step=f"{fit.best_step:,}", bpc=f"{fit.best_val_bpc:.3f}")
+        if fit.kept_early:
+            out += " " + ui_text(lang, "train.kept.latest", step=f"{fit.last_step:,}", bpc=f"{fit.last_val_bpc:.3f}",
+                                 name=self.name)  # fmt: skip
+        if fit.overfitting:
+            out += "\n\n⚠ " + overfit_notice(fit, lang)
+        return out
 
 
 def stream(
     registry: ModelRegistry, sess: Session, job: Job, progress: gr.Progress, lang: str = "en"
 ) -> Iterator[tuple]:
     """Train and yield (plot, status, sample, model name, zip, picker) about once a second; text in ``lang``."""
-    sess.stop = stop = threading.Event()
+    stop = sess.stop  # the Stop button's flag (set anew when Train was clicked: a Stop while queued counts)
     sess.run_done.clear()
     sess.last_result = None
     sess.training = job.run.name
@@ -221,9 +264,9 @@ def stream(
                 now = tick or ev
                 progress(now.progress, desc=ui_text(lang, "train.status.step", step=now.step))
                 picker, named = (gr.update(choices=registry.choices(key)), p.name) if new_model else (gr.skip(),) * 2
-                yield plot_frame(rows), p.line(now), sample_text, named, gr.skip(), picker
+                yield plot_frame(rows, lang), p.line(now), sample_text, named, gr.skip(), picker
                 last = time.monotonic()
-    except GeneratorExit:  # Stop (cancel) or a closed tab: let the trainer save, then keep the model
+    except GeneratorExit:  # a closed tab (or a cancelled event): let the trainer save, then keep the model
         stop.set()
         try:
             final = None
@@ -240,7 +283,7 @@ def stream(
         sess.training = None
         sess.run_done.set()
     zip_path = p.finish(final)
-    yield (plot_frame(rows), p.final_message(final), sample_text, p.name, zip_path,
+    yield (plot_frame(rows, lang), p.final_message(final), sample_text, p.name, zip_path,
            gr.update(choices=registry.choices(key), value=p.name))  # fmt: skip
 
 
@@ -287,3 +330,21 @@ def recipe_line(budget: float, lang: str = "en", share: float | None = None, voc
     return ui_text(lang, "recipe.line", budget=f"{float(budget or 1):g}", busy=busy, settings=settings,
                 measured_budget=f"{r.budget:g}", loss=f"{r.val_loss:.3f}", measured=r.measured,
                 corpus=r.corpus)  # fmt: skip
+
+
+def recipe_plain(budget: float, lang: str = "en", share: float | None = None, vocab_size: int | None = None) -> str:
+    """The recipe "auto" trains, in plain words (what it is, for how long, why, how well it did, in bits/char); the
+    full settings and the measurement (``recipe_line``, the CLI's line) go in a fold below it."""
+    from charlm.device import cpu_share
+    from charlm.recipes import BUSY_BELOW, choose_recipe
+
+    share = cpu_share() if share is None else share
+    r = choose_recipe(float(budget or 1), share, vocab_size)
+    line = ui_text(lang, "recipe.plain", arch=r.arch.upper(), size=r.size, optimizer=r.optimizer,
+                   budget=f"{float(budget or 1):g}", bpc=f"{r.val_loss / math.log(2):.2f}",
+                   corpus=r.corpus)  # fmt: skip
+    if share < BUSY_BELOW:
+        line += " " + ui_text(lang, "recipe.plain.busy", share=f"{share:.0%}")
+    details = recipe_line(budget, lang, share, vocab_size)
+    return (f"ℹ {line}\n\n<details><summary>{ui_text(lang, 'recipe.details')}</summary>\n\n{details}\n\n"
+            "</details>")
