@@ -9,7 +9,6 @@ character, and a stopped reply (Stop, a closed tab) leaves the batch at once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -109,20 +108,14 @@ def reply_stream(
     notice = " ".join(f"⚠ {x}" for x in notices)
     reply = ""
     yield reply, notice
-    # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
-    # (the first characters go out at once, so the first-character latency is unchanged).
-    sent_at, sent_len = 0.0, 0
+    # One page update per character costs more than generating it: the engine hands this reply its characters at
+    # most every STREAM_EVERY s, all those since the last (the first at once), and this thread sleeps in between.
     sampling = replace(sampling, stop=tuple(stop_strings(mode, you)))
-    pieces = generate_batched(loaded, prompt, sampling, capacity=limits.chat_concurrency)
+    pieces = generate_batched(loaded, prompt, sampling, capacity=limits.chat_concurrency, every=STREAM_EVERY)
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:
             reply += piece
-            now = time.perf_counter()
-            if now - sent_at >= STREAM_EVERY:
-                sent_at, sent_len = now, len(reply)
-                yield reply, notice
-    if len(reply) != sent_len:
-        yield reply, notice
+            yield reply, notice
     if not reply:
         yield reply, (notice + " " if notice else "") + ui_text(lang, "chat.notice.empty")
 
