@@ -10,13 +10,18 @@ Servers:
 - ``after``: this repository's ``app.py``;
 - ``before`` (with --before DIR): another checkout's ``app.py`` (e.g. ``git archive main | tar -x -C DIR``);
 - ``floor``: a trivial Gradio app whose ``/chat`` streams --new-chars one-character updates with no model at all
-  (the same queue and concurrency limit as the chat), i.e. what Gradio itself costs under the same load.
+  (the same queue and concurrency limit as the chat), i.e. what Gradio itself costs under the same load;
+- ``floor-uncapped``: the same trivial app with no concurrency limit on ``/chat``: what Gradio itself can push on
+  these cores. The targets of issue 22 are against this one (charlm's own caps are choices, not the floor).
 
 Training: in the charlm apps a ``/train`` job (GPT small on pasted tinyshakespeare) inside the server, as a user
 would start it; the floor app cannot train, so a ``python -m charlm train --threads 1`` process runs beside it.
 
     git archive main | tar -x -C /tmp/charlm-before
     python bench/bench_chat_load.py --before /tmp/charlm-before
+    python bench/bench_chat_load.py --before /tmp/charlm-before --servers floor-uncapped,before,after --users 30 \
+        --requests 1 --single-requests 2 --no-train          # a class of 30 (issue 22)
+    python bench/bench_chat_load.py --before /tmp/charlm-before --servers floor-uncapped,before,after --users 8
 """
 
 from __future__ import annotations
@@ -44,15 +49,16 @@ def chat(message: str, mode: str = "completion", max_new_chars: int = 150, seed:
         text += "abcdefghij"[i % 10]
         yield text
 
+cap = os.environ.get("FLOOR_CAP") or os.environ.get("CHARLM_CHAT_CONCURRENCY", "8")
 with gr.Blocks() as demo:
-    gr.api(chat, api_name="chat", concurrency_limit=int(os.environ.get("CHARLM_CHAT_CONCURRENCY", "8")))
+    gr.api(chat, api_name="chat", concurrency_limit=None if cap == "none" else int(cap))
 demo.queue(default_concurrency_limit=1, max_size=64)
 demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[1]))
 """
 
 
-def start(cmd: list[str], cwd: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONDONTWRITEBYTECODE": "1"}
+def start(cmd: list[str], cwd: Path, port: int, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONDONTWRITEBYTECODE": "1", **(extra_env or {})}
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import urllib.request
 
@@ -117,7 +123,7 @@ def load_scenario(url: str, users: int, requests: int, text: str, args) -> dict:
 
 def start_training(kind: str, url: str, text: str, budget: int, tmp: Path):
     """A training run beside the chat: /train inside a charlm app, or a CLI process beside the floor app."""
-    if kind == "floor":
+    if kind.startswith("floor"):
         data = tmp / "train.txt"
         data.write_text(text[:300_000], encoding="utf-8")
         cmd = [sys.executable, "-m", "charlm", "train", "--data", str(data), "--arch", "gpt", "--size", "small",
@@ -150,13 +156,13 @@ def stop_training(handle) -> None:
 
 def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path, run: int) -> list[dict]:
     port = free_port()
-    if kind == "floor":
+    if kind.startswith("floor"):
         script = tmp / "floor_app.py"
         script.write_text(FLOOR_APP)
         cmd = [sys.executable, str(script), str(port)]
     else:
         cmd = [sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"]
-    proc = start(cmd, cwd, port)
+    proc = start(cmd, cwd, port, {"FLOOR_CAP": "none"} if kind == "floor-uncapped" else None)
     url = f"http://127.0.0.1:{port}/"
     rows = []
     try:
@@ -193,14 +199,16 @@ def main() -> None:
     ap.add_argument("--message-chars", type=int, default=200)
     ap.add_argument("--new-chars", type=int, default=150)
     ap.add_argument("--train-budget", type=int, default=600, help="seconds; the run is stopped when done")
-    ap.add_argument("--servers", default="floor,before,after", help="in this order; a name may repeat (A/B/A/B)")
+    ap.add_argument(
+        "--servers", default="floor-uncapped,floor,before,after", help="in this order; a name may repeat (A/B/A/B)"
+    )
     ap.add_argument("--no-train", action="store_true", help="only the scenarios without a training run")
     args = ap.parse_args()
     text = CORPUS.read_text(encoding="utf-8")
     header(f"chat under load: 1 vs {args.users} users, {args.new_chars}-char completions of the shipped GPT")
     print("| server | training | users | replies | reply p50 (s) | first update p95 (ms) | total chars/s | load |")
     print("|---|---|---|---|---|---|---|---|")
-    dirs = {"after": REPO, "floor": REPO, "before": Path(args.before) if args.before else None}
+    dirs = {"after": REPO, "floor": REPO, "floor-uncapped": REPO, "before": Path(args.before) if args.before else None}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for run, kind in enumerate(args.servers.split(",")):
@@ -221,7 +229,25 @@ def main() -> None:
             f"| {r['server']} | {'yes' if r['training'] else 'no'} | {r['reply_p50'] / one['reply_p50']:.2f}x | "
             f"{r['chars_s'] / max(one['chars_s'], 1e-9):.2f}x | {vs_floor} |"
         )
+    against_uncapped(results)
     header("done")
+
+
+def against_uncapped(results: list[dict]) -> None:
+    """Issue 22's targets: each server against the uncapped floor measured in the same run (same users, training)."""
+    if not any(r["server"] == "floor-uncapped" for r in results):
+        return
+    print("\n| server | training | users | first update p95 / uncapped floor's (target <= 1.3x) | reply p50 / floor's "
+          "(<= 1.5x) | total chars/s / floor's (>= 0.8x) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        floor = next((x for x in results if x["server"] == "floor-uncapped" and x["training"] == r["training"]
+                      and x["users"] == r["users"]), None)  # fmt: skip
+        if floor is None or r is floor:
+            continue
+        print(f"| {r['server']} | {'yes' if r['training'] else 'no'} | {r['users']} | "
+              f"{r['first_p95'] / floor['first_p95']:.2f}x | {r['reply_p50'] / floor['reply_p50']:.2f}x | "
+              f"{r['chars_s'] / max(floor['chars_s'], 1e-9):.2f}x |")  # fmt: skip
 
 
 if __name__ == "__main__":
