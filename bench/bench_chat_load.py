@@ -154,7 +154,10 @@ def stop_training(handle) -> None:
     trainer.close()
 
 
-def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path, run: int) -> list[dict]:
+def bench_server(spec: str, cwd: Path, text: str, args, tmp: Path, run: int) -> list[dict]:
+    """One server, named ``kind`` or ``kind:VAR=VALUE;VAR=VALUE`` (its environment, e.g. a streaming interval)."""
+    kind, _, env_spec = spec.partition(":")
+    env = dict(kv.split("=", 1) for kv in env_spec.split(";") if kv)
     port = free_port()
     if kind.startswith("floor"):
         script = tmp / "floor_app.py"
@@ -162,7 +165,7 @@ def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path, run: int) -> 
         cmd = [sys.executable, str(script), str(port)]
     else:
         cmd = [sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"]
-    proc = start(cmd, cwd, port, {"FLOOR_CAP": "none"} if kind == "floor-uncapped" else None)
+    proc = start(cmd, cwd, port, env | ({"FLOOR_CAP": "none"} if kind == "floor-uncapped" else {}))
     url = f"http://127.0.0.1:{port}/"
     rows = []
     try:
@@ -171,11 +174,11 @@ def bench_server(kind: str, cwd: Path, text: str, args, tmp: Path, run: int) -> 
             handle = start_training(kind, url, text, args.train_budget, tmp) if training else None
             try:
                 for users, reqs in ((1, args.single_requests), (args.users, args.requests)):
-                    res = load_scenario(url, users, reqs, text, args) | {"server": kind, "training": training,
+                    res = load_scenario(url, users, reqs, text, args) | {"server": spec, "training": training,
                                                                           "run": run}  # fmt: skip
                     rows.append(res)
                     errors = f" errors: {res['errors'][:2]}" if res["errors"] else ""
-                    print(f"| {kind} | {'yes' if training else 'no'} | {users} | {res['n']} | "
+                    print(f"| {spec} | {'yes' if training else 'no'} | {users} | {res['n']} | "
                           f"{res['reply_p50']:.2f} | {res['first_p95'] * 1e3:.0f} | {res['chars_s']:.0f} | "
                           f"{res['load']:.1f} |{errors}")  # fmt: skip
             finally:
@@ -200,7 +203,9 @@ def main() -> None:
     ap.add_argument("--new-chars", type=int, default=150)
     ap.add_argument("--train-budget", type=int, default=600, help="seconds; the run is stopped when done")
     ap.add_argument(
-        "--servers", default="floor-uncapped,floor,before,after", help="in this order; a name may repeat (A/B/A/B)"
+        "--servers",
+        default="floor-uncapped,floor,before,after",
+        help="in this order; a name may repeat (A/B/A/B); 'after:VAR=VALUE;VAR=VALUE' sets that server's environment",
     )
     ap.add_argument("--no-train", action="store_true", help="only the scenarios without a training run")
     args = ap.parse_args()
@@ -211,10 +216,10 @@ def main() -> None:
     dirs = {"after": REPO, "floor": REPO, "floor-uncapped": REPO, "before": Path(args.before) if args.before else None}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for run, kind in enumerate(args.servers.split(",")):
-            if dirs.get(kind) is None:
+        for run, spec in enumerate(args.servers.split(",")):
+            if dirs.get(spec.partition(":")[0]) is None:
                 continue
-            results += bench_server(kind, dirs[kind], text, args, Path(tmp), run)
+            results += bench_server(spec, dirs[spec.partition(":")[0]], text, args, Path(tmp), run)
     print("\n| server | training | reply p50, N users / 1 user | total chars/s, N / 1 | first update p95 / floor's |")
     print("|---|---|---|---|---|")
     for r in results:

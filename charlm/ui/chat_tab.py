@@ -27,7 +27,6 @@ from charlm.ui.poem_panel import build_poem_panel
 
 MODES = ("dialogue", "completion")
 DEFAULT_YOU, DEFAULT_THEM = "ROMEO", "JULIET"
-STREAM_EVERY = 0.04  # seconds between streamed updates of a reply
 RECURRENT_CONTEXT = 4000  # recurrent models have no hard window; cap the prompt so replies start quickly
 
 Resolver = Callable[[str, str], LoadedModel]  # (model name, session key) -> model
@@ -108,10 +107,13 @@ def reply_stream(
     notice = " ".join(f"⚠ {x}" for x in notices)
     reply = ""
     yield reply, notice
-    # One page update per character costs more than generating it: the engine hands this reply its characters at
-    # most every STREAM_EVERY s, all those since the last (the first at once), and this thread sleeps in between.
+    # One page update per character costs more than generating it: the engine hands this reply its characters
+    # at most every ``limits.chat_stream_every`` s (all those since the last; the first at once), and this
+    # thread sleeps in between.
     sampling = replace(sampling, stop=tuple(stop_strings(mode, you)))
-    pieces = generate_batched(loaded, prompt, sampling, capacity=limits.chat_concurrency, every=STREAM_EVERY)
+    pieces = generate_batched(
+        loaded, prompt, sampling, capacity=limits.chat_concurrency, every=limits.chat_stream_every
+    )
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:
             reply += piece
