@@ -84,6 +84,8 @@ def load_scenario(url: str, users: int, requests: int, text: str, args) -> dict:
     lock = threading.Lock()
     clients = [Client(url, verbose=False) for _ in range(users)]
     barrier = threading.Barrier(users)
+    inflight: dict[int, object] = {}  # user -> its job now
+    ends = [0.0]
 
     def user(u: int) -> None:
         barrier.wait()
@@ -95,6 +97,7 @@ def load_scenario(url: str, users: int, requests: int, text: str, args) -> dict:
             try:
                 job = clients[u].submit(message, mode="completion", max_new_chars=args.new_chars, seed=r,
                                         api_name="/chat")  # fmt: skip
+                inflight[u] = job
                 for out in job:
                     first = first if first is not None else time.perf_counter() - t0
                     reply = out
@@ -106,19 +109,38 @@ def load_scenario(url: str, users: int, requests: int, text: str, args) -> dict:
                 replies.append(time.perf_counter() - t0)
                 firsts.append(first if first is not None else replies[-1])
                 chars[0] += len(reply)
+                ends[0] = time.perf_counter()
 
-    threads = [threading.Thread(target=user, args=(u,)) for u in range(users)]
+    threads = [threading.Thread(target=user, args=(u,), daemon=True) for u in range(users)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.5)
+        # Under a heavy load Gradio sometimes ends a job with success=False and no output, and gradio_client's
+        # iterator then waits forever: count such a job as lost (an error) instead of hanging the benchmark.
+        waiting = [u for u, t in enumerate(threads) if t.is_alive()]
+        failed = [u for u in waiting if (job := inflight.get(u)) is not None and _failed(job)]
+        if waiting and len(failed) == len(waiting):
+            time.sleep(2.0)
+            if all(not threads[u].is_alive() or _failed(inflight[u]) for u in waiting):
+                errors.extend(f"lost: Gradio ended the job with success=False and no output (user {u})"
+                              for u in waiting if threads[u].is_alive())  # fmt: skip
+                break
+    wall = (ends[0] or time.perf_counter()) - t0
     for c in clients:
-        c.close()
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - a client with a lost job may not close cleanly
+            pass
     return {"users": users, "n": len(replies), "reply_p50": median(replies) if replies else float("nan"),
             "first_p95": pct(firsts, 0.95) if firsts else float("nan"), "chars_s": chars[0] / wall,
             "errors": errors, "load": os.getloadavg()[0]}  # fmt: skip
+
+
+def _failed(job) -> bool:
+    st = job.status()
+    return str(st.code).endswith("FINISHED") and st.success is False and not job.outputs()
 
 
 def start_training(kind: str, url: str, text: str, budget: int, tmp: Path):
@@ -177,7 +199,7 @@ def bench_server(spec: str, cwd: Path, text: str, args, tmp: Path, run: int) -> 
                     res = load_scenario(url, users, reqs, text, args) | {"server": spec, "training": training,
                                                                           "run": run}  # fmt: skip
                     rows.append(res)
-                    errors = f" errors: {res['errors'][:2]}" if res["errors"] else ""
+                    errors = f" {len(res['errors'])} errors: {res['errors'][:1]}" if res["errors"] else ""
                     print(f"| {spec} | {'yes' if training else 'no'} | {users} | {res['n']} | "
                           f"{res['reply_p50']:.2f} | {res['first_p95'] * 1e3:.0f} | {res['chars_s']:.0f} | "
                           f"{res['load']:.1f} |{errors}")  # fmt: skip
