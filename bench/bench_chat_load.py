@@ -76,8 +76,32 @@ def start(cmd: list[str], cwd: Path, port: int, extra_env: dict | None = None) -
     raise SystemExit(f"{cmd} did not serve within 180 s")
 
 
-def load_scenario(url: str, users: int, requests: int, text: str, args) -> dict:
+def rest_reply(url: str, data: list, on_update) -> str:
+    """One ``/chat`` call over Gradio's REST API (POST, then read the event stream): the final reply. ``on_update``
+    is called at each streamed update."""
+    import json
+
+    import httpx
+
+    with httpx.Client(timeout=600) as c:
+        event = c.post(f"{url}gradio_api/call/chat", json={"data": data}).json()["event_id"]
+        reply, kind = "", ""
+        with c.stream("GET", f"{url}gradio_api/call/chat/{event}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind in ("generating", "complete"):
+                    on_update()
+                    reply = json.loads(line[5:])[0]
+                elif line.startswith("data:") and kind == "error":
+                    raise RuntimeError(f"the server answered an error: {line[5:200]}")
+        return reply
+
+
+def load_scenario(url: str, users: int, requests: int, text: str, args, floor: bool = False) -> dict:
     """``users`` clients at once, each sending ``requests`` requests in turn."""
+    if args.client == "rest":
+        return rest_scenario(url, users, requests, text, args, floor)
     from gradio_client import Client
 
     replies, firsts, chars, errors = [], [], [0], []
@@ -138,6 +162,50 @@ def load_scenario(url: str, users: int, requests: int, text: str, args) -> dict:
             "errors": errors, "load": os.getloadavg()[0]}  # fmt: skip
 
 
+def rest_scenario(url: str, users: int, requests: int, text: str, args, floor: bool) -> dict:
+    """``load_scenario`` with plain HTTP clients (``--client rest``, the default): Gradio's REST API, one thread per
+    user. Under a heavy load gradio_client lost jobs (issue 22: success=False, no output, then its iterator waits
+    forever) where the same requests over REST all completed."""
+    replies, firsts, chars, errors = [], [], [0], []
+    lock = threading.Lock()
+    barrier = threading.Barrier(users)
+    ends = [0.0]
+
+    def user(u: int) -> None:
+        barrier.wait()
+        for r in range(requests):
+            start = (len(text) // 3 + 7919 * (u * requests + r)) % (len(text) - args.message_chars)
+            message = text[start : start + args.message_chars]
+            if floor:
+                data = [message, "completion", args.new_chars, r]
+            else:  # chat(message, model, mode, you, them, temperature, top_k, top_p, max_new_chars, seed)
+                data = [message, "", "completion", "ROMEO", "JULIET", 0.8, 0, 1.0, args.new_chars, r]
+            t0 = time.perf_counter()
+            first = []
+            try:
+                reply = rest_reply(url, data, lambda f=first, t=t0: f or f.append(time.perf_counter() - t))
+            except Exception as exc:  # noqa: BLE001 - count it, keep the others going
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                replies.append(time.perf_counter() - t0)
+                firsts.append(first[0] if first else replies[-1])
+                chars[0] += len(reply)
+                ends[0] = time.perf_counter()
+
+    threads = [threading.Thread(target=user, args=(u,)) for u in range(users)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = (ends[0] or time.perf_counter()) - t0
+    return {"users": users, "n": len(replies), "reply_p50": median(replies) if replies else float("nan"),
+            "first_p95": pct(firsts, 0.95) if firsts else float("nan"), "chars_s": chars[0] / wall,
+            "errors": errors, "load": os.getloadavg()[0]}  # fmt: skip
+
+
 def _failed(job) -> bool:
     st = job.status()
     return str(st.code).endswith("FINISHED") and st.success is False and not job.outputs()
@@ -191,12 +259,13 @@ def bench_server(spec: str, cwd: Path, text: str, args, tmp: Path, run: int) -> 
     url = f"http://127.0.0.1:{port}/"
     rows = []
     try:
-        load_scenario(url, 1, 1, text, args)  # warm-up: the first request of a server pays one-time costs
+        floor = kind.startswith("floor")
+        load_scenario(url, 1, 1, text, args, floor)  # warm-up: the first request of a server pays one-time costs
         for training in (False,) if args.no_train else (False, True):
             handle = start_training(kind, url, text, args.train_budget, tmp) if training else None
             try:
                 for users, reqs in ((1, args.single_requests), (args.users, args.requests)):
-                    res = load_scenario(url, users, reqs, text, args) | {"server": spec, "training": training,
+                    res = load_scenario(url, users, reqs, text, args, floor) | {"server": spec, "training": training,
                                                                           "run": run}  # fmt: skip
                     rows.append(res)
                     errors = f" {len(res['errors'])} errors: {res['errors'][:1]}" if res["errors"] else ""
@@ -229,6 +298,8 @@ def main() -> None:
         default="floor-uncapped,floor,before,after",
         help="in this order; a name may repeat (A/B/A/B); 'after:VAR=VALUE;VAR=VALUE' sets that server's environment",
     )
+    ap.add_argument("--client", choices=("rest", "gradio_client"), default="rest",
+                    help="how the users call /chat: Gradio's REST API over HTTP, or gradio_client")  # fmt: skip
     ap.add_argument("--no-train", action="store_true", help="only the scenarios without a training run")
     args = ap.parse_args()
     text = CORPUS.read_text(encoding="utf-8")
