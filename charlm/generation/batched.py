@@ -34,6 +34,7 @@ slightly (~1e-2) with the other rows in its batch: same quality, not bit-reprodu
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -222,8 +223,11 @@ class DecodingEngine:
     model re-read after training saved it again) is freed together with its engine.
     """
 
-    def __init__(self, model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, background: bool = True) -> None:
+    def __init__(
+        self, model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, background: bool = True, nice: int = 0
+    ) -> None:
         self.capacity = capacity
+        self.nice = nice  # > 0: the background thread yields the CPU to the server's other threads (Linux)
         self.background = background  # False: the callers' own threads step the batch while they read (the CLI)
         self._model = weakref.ref(model)
         self._device = next(model.parameters()).device
@@ -261,6 +265,13 @@ class DecodingEngine:
     # --- the loop -------------------------------------------------------------------------------------------
     def _run(self) -> None:
         """The background thread: wait for requests, step until none is left, wait again."""
+        if self.nice > 0 and hasattr(os, "setpriority"):  # on Linux a thread is a task with its own priority
+            try:
+                os.setpriority(
+                    os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + self.nice
+                )
+            except OSError:
+                pass
         while True:
             with self._cond:
                 while not self._pending:
@@ -381,25 +392,25 @@ _ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ENGINES_LOCK = threading.Lock()
 
 
-def engine_for(model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY) -> DecodingEngine:
+def engine_for(model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, nice: int = 0) -> DecodingEngine:
     """The one engine of ``model`` (created on first use). A larger ``capacity`` raises the engine's, taking
-    effect when the loop next starts a batch."""
+    effect when the loop next starts a batch; ``nice`` is the loop thread's priority offset (at creation)."""
     with _ENGINES_LOCK:
         engine = _ENGINES.get(model)
         if engine is None:
-            engine = _ENGINES[model] = DecodingEngine(model, capacity)
+            engine = _ENGINES[model] = DecodingEngine(model, capacity, nice=nice)
         engine.capacity = max(engine.capacity, capacity)
         return engine
 
 
 def generate_batched(
-    loaded, prompt: str, s: Sampling, capacity: int = DEFAULT_CAPACITY, every: float = 0.0
+    loaded, prompt: str, s: Sampling, capacity: int = DEFAULT_CAPACITY, every: float = 0.0, nice: int = 0
 ) -> Iterator[str]:
     """``sample.generate`` through the model's shared engine: the same text for the same seed, decoded in one batch
     (of up to ``capacity`` rows) with every other request to this model. With ``every`` > 0 the pieces come at
     most every ``every`` seconds, each with all the characters since the last (``Request.chunks``): what a
     streaming page shows. Closing the iterator cancels it."""
-    req = engine_for(loaded.model, capacity).submit(loaded.vocab, prompt, s)
+    req = engine_for(loaded.model, capacity, nice).submit(loaded.vocab, prompt, s)
     return text_until_stop(req.chunks(every) if every > 0 else req.ids(), loaded.vocab.chars, s.stop)
 
 

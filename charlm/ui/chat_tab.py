@@ -112,8 +112,9 @@ def reply_stream(
     # thread sleeps in between.
     sampling = replace(sampling, stop=tuple(stop_strings(mode, you)))
     pieces = generate_batched(
-        loaded, prompt, sampling, capacity=limits.chat_concurrency, every=limits.chat_stream_every
-    )
+        loaded, prompt, sampling, capacity=limits.chat_concurrency, every=limits.chat_stream_every,
+        nice=limits.decoding_nice,
+    )  # fmt: skip
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:
             reply += piece

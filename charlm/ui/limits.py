@@ -48,6 +48,9 @@ class Limits:
     # Seconds between two streamed updates of one chat reply (each carries every character since the last): fewer
     # updates cost the server less per reply; the text is the same (docs/benchmarks.md, "A classroom").
     chat_stream_every: float = 0.04
+    # CHARLM_DECODING_NICE: > 0 lowers the decoding thread's priority by that much (Linux), so Gradio's threads (new
+    # requests, streamed updates) go first on a busy CPU. Off by default (docs/benchmarks.md, "A classroom").
+    decoding_nice: int = 0
     heavy_concurrency: int = 2  # at once per heavy endpoint (scoring, evaluation, backprop, uploads)
     max_session_models: int = 8  # trained + uploaded models kept per user; the oldest is deleted with its files
     # Work per request, estimated before it starts (charlm.budget; bench/bench_budget.py calibrates them): about one
