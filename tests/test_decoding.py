@@ -156,3 +156,44 @@ def test_one_character_requests_beyond_capacity_all_finish():
     engine = DecodingEngine(lm.model, capacity=2, background=False)  # joiners finish at once; others still wait
     reqs = [engine.submit(VOCAB, "ab", Sampling(max_new_chars=1, seed=i)) for i in range(5)]
     assert [len(list(r.ids())) for r in reqs] == [1] * 5
+
+
+@pytest.mark.parametrize("arch,rows", [("gpt", 32), ("gpt", 64), ("lstm", 64), ("gru", 32)])
+def test_a_full_class_of_rows_matches_each_text_alone(arch, rows):
+    """Issue 22's batch sizes: 32 and 64 rows at once (plus 3 waiting), mixed settings (greedy, top-k, top-p rows
+    drawn one by one beside the rows drawn together), GPT windows sliding mid-batch: every text is its own."""
+    lm = tiny(arch)
+    engine = DecodingEngine(lm.model, capacity=rows, background=False)
+    kinds = [dict(), dict(temperature=0.0), dict(temperature=1.3), dict(top_k=4), dict(top_p=0.8), dict()]
+    runs = [(("the king, " * 5)[: (7 * i) % 45], Sampling(max_new_chars=4 + (i * 5) % 19, seed=i, **kinds[i % 6]))
+            for i in range(rows + 3)]  # fmt: skip
+    reqs = [engine.submit(VOCAB, p, s) for p, s in runs]
+    got = [VOCAB.decode(list(r.ids())) for r in reqs]
+    assert got == [VOCAB.decode(sample_ids(lm.model, VOCAB, p, s)) for p, s in runs]
+    assert engine.rows_stepped >= engine.steps * rows // 2  # most steps really carried a full class
+
+
+def test_pick_many_draws_what_pick_next_draws_row_by_row():
+    from charlm.generation.sample import pick_many, pick_next
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(40, VOCAB.size, generator=g) * 3
+    settings = [Sampling(temperature=(0.0, 0.8, 1.7, 0.3)[i % 4]) for i in range(40)]
+    one = [pick_next(logits[i].clone(), s, torch.Generator().manual_seed(i)) for i, s in enumerate(settings)]
+    many = pick_many(logits.clone(), settings, [torch.Generator().manual_seed(i) for i in range(40)])
+    assert many == one
+    assert len(set(many)) > 5  # (not all greedy picks)
+
+
+def test_streaming_in_chunks_reads_everything_that_came_and_keeps_the_text():
+    lm = tiny("gpt")
+    s = Sampling(max_new_chars=120, seed=4)
+    req = DecodingEngine(lm.model, capacity=4).submit(VOCAB, "to be", s)
+    chunks = req.chunks(every=0.01)
+    first = next(chunks)
+    assert req.left.wait(10)  # the whole reply is queued: the next read takes all of it at once
+    rest = list(chunks)
+    assert len(rest) == 1 and VOCAB.decode(first + rest[0]) == VOCAB.decode(sample_ids(lm.model, VOCAB, "to be", s))
+    for stop in ((), ("e",), ("th", "\n")):  # time-paced pieces, stop strings held back across pieces: same text
+        s = Sampling(max_new_chars=150, seed=2, stop=stop)
+        assert "".join(generate_batched(lm, "the ", s, every=0.002)) == "".join(generate(lm, "the ", s))

@@ -12,7 +12,11 @@ How (continuous batching):
   character is drawn from that pre-fill, and its key/value cache (GPT) or recurrent state is copied into a free
   row.
 - Each step advances every row by one character (``model.decode_step``), then draws one character per row with
-  that request's own ``Sampling`` and its own ``torch.Generator`` (``sample.pick_next``).
+  that request's own ``Sampling`` and its own ``torch.Generator``: the rows without top-k/top-p all at once
+  (``sample.pick_many``: one softmax for the batch, each generator drawing its row's noise), the others one by one
+  (``sample.pick_next``); both give the same ids for the same seed.
+- A caller reads its ids one by one (``Request.ids``) or in lists paced by time (``Request.chunks``): a chat
+  stream wakes ~25 times a second whatever the batch's speed, not once per character (issue 22).
 - A row leaves when it reaches its length, when a stop string completes, or at once when its caller stops
   listening (closes the iterator); the last row moves into its place, so the live rows are always 0..n-1.
 - The GPT slides its window by ``sample.slid``: when a row's cache is full it keeps its last ``block_size // 2``
@@ -30,19 +34,32 @@ slightly (~1e-2) with the other rows in its batch: same quality, not bit-reprodu
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from charlm.generation.sample import find_stop, new_generator, pick_next, slid, start_ids, text_until_stop
+from charlm.generation.sample import (
+    batchable,
+    find_stop,
+    new_generator,
+    pick_many,
+    pick_next,
+    slid,
+    start_ids,
+    text_until_stop,
+)
 from charlm.generation.settings import Sampling
 from charlm.vocab import CharVocab
 
-DEFAULT_CAPACITY = 8  # rows decoded together; more requests wait for a free row
+# Rows decoded together; more requests wait for a free row. 32: a class of 30 is served at once, and a step of 32
+# rows of the shipped GPT costs ~2.7x one of 8 for 4x the characters (docs/benchmarks.md, "A classroom").
+DEFAULT_CAPACITY = 32
 IDLE_CHECK_SECONDS = 30.0  # an idle loop wakes this often to see whether its model still exists
 
 
@@ -61,6 +78,7 @@ class Request:
     tail: str = ""  # the last characters, to spot a stop string
     context: list[int] = field(default_factory=list)  # GPT: the ids its window holds (for a slide)
     next_id: int = 0  # the id the next step feeds to this row (its newest character)
+    filled: int = 0  # GPT: the cache slots this row has filled (its position), kept here to spare a tensor read
     pump: Callable[[], bool] | None = None  # an engine without a thread: reading steps the batch
 
     def cancel(self) -> None:
@@ -69,15 +87,40 @@ class Request:
     def ids(self) -> Iterator[int]:
         """The generated ids, as they come. Closing this iterator (or leaving a for loop early) cancels."""
         try:
+            for chunk in self.chunks():
+                yield from chunk
+        finally:
+            self.cancel()
+
+    def chunks(self, every: float = 0.0) -> Iterator[list[int]]:
+        """The generated ids in lists: each holds every id that came since the last list (at least one).
+
+        With ``every`` > 0 (a background engine), a list is read at most every ``every`` seconds: meanwhile the
+        ids wait in the queue, so a streaming caller wakes ~1/every times a second instead of once per character,
+        and its thread costs the server nothing in between. Closing this iterator cancels the request.
+        """
+        every = every if self.pump is None else 0.0  # stepped by the reader itself: waiting would only stall it
+        read_at = None
+        try:
             while True:
+                if every and read_at is not None and (wait := every - (time.perf_counter() - read_at)) > 0:
+                    time.sleep(wait)
                 while self.pump is not None and self.out.empty() and self.pump():
                     pass
-                item = self.out.get()
+                item, got = self.out.get(), []
+                while item is not None and not isinstance(item, BaseException):
+                    got.append(item)
+                    try:
+                        item = self.out.get_nowait()
+                    except queue.Empty:
+                        break
+                if got:
+                    read_at = time.perf_counter()
+                    yield got
                 if item is None:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
         finally:
             self.cancel()
 
@@ -109,19 +152,22 @@ class _GPTRows:
         logits, _ = self.model(torch.tensor([req.context], device=self.pos.device), state)
         self.cache.k[:, row, :, :n] = state.k[:, 0, :, :n]
         self.cache.v[:, row, :, :n] = state.v[:, 0, :, :n]
-        self.pos[row] = n
+        self.pos[row] = req.filled = n
         return logits[0, -1]
 
-    def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
+    def step(self, rows: list[Request], ids: torch.Tensor) -> torch.Tensor:
+        n = len(rows)
         logits, _ = self.model.decode_step(ids, self.cache, self.pos[:n])
         self.pos[:n] += 1
+        for req in rows:
+            req.filled += 1
         return logits
 
     def advance(self, row: int, req: Request, nxt: int) -> torch.Tensor | None:
         """Feed ``nxt`` at the next step (None); when the window is full, slide instead: restart the row from its
         most recent text and return the logits of that pre-fill."""
         req.context.append(nxt)
-        if (again := slid(req.context, int(self.pos[row]), self.T)) is not None:
+        if (again := slid(req.context, req.filled, self.T)) is not None:
             return self.start(row, req, again)
         req.context = req.context[-self.T :]
         req.next_id = nxt
@@ -154,7 +200,8 @@ class _RecurrentRows:
             mine[:, row] = p[:, 0]
         return logits[0, -1]
 
-    def step(self, n: int, ids: torch.Tensor) -> torch.Tensor:
+    def step(self, reqs: list[Request], ids: torch.Tensor) -> torch.Tensor:
+        n = len(reqs)
         rows = tuple(p[:, :n].contiguous() for p in self.parts)
         logits, state = self.model.decode_step(ids, rows if self.is_tuple else rows[0], None)
         for mine, p in zip(self.parts, state if self.is_tuple else (state,), strict=True):
@@ -176,8 +223,11 @@ class DecodingEngine:
     model re-read after training saved it again) is freed together with its engine.
     """
 
-    def __init__(self, model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, background: bool = True) -> None:
+    def __init__(
+        self, model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, background: bool = True, nice: int = 0
+    ) -> None:
         self.capacity = capacity
+        self.nice = nice  # > 0: the background thread yields the CPU to the server's other threads (Linux)
         self.background = background  # False: the callers' own threads step the batch while they read (the CLI)
         self._model = weakref.ref(model)
         self._device = next(model.parameters()).device
@@ -215,6 +265,13 @@ class DecodingEngine:
     # --- the loop -------------------------------------------------------------------------------------------
     def _run(self) -> None:
         """The background thread: wait for requests, step until none is left, wait again."""
+        if self.nice > 0 and hasattr(os, "setpriority"):  # on Linux a thread is a task with its own priority
+            try:
+                os.setpriority(
+                    os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + self.nice
+                )
+            except OSError:
+                pass
         while True:
             with self._cond:
                 while not self._pending:
@@ -256,11 +313,12 @@ class DecodingEngine:
                 self._batch = None  # free the cache while idle
                 return False
             ids = torch.tensor([r.next_id for r in rows], device=self._device)
-            logits = batch.step(len(rows), ids)
+            logits = batch.step(rows, ids)
             self.steps, self.rows_stepped = self.steps + 1, self.rows_stepped + len(rows)
-            for i in reversed(range(len(rows))):  # reversed: a leaving row is replaced by a later one
-                if not rows[i].cancelled.is_set():  # a cancelled row is freed before the next step
-                    self._draw(rows, batch, i, logits[i])
+            live = [i for i, r in enumerate(rows) if not r.cancelled.is_set()]  # a cancelled row leaves next step
+            picks = self._pick_together(rows, live, logits)
+            for i in reversed(live):  # reversed: a leaving row is replaced by a later one, already drawn
+                self._draw(rows, batch, i, logits[i], picks.get(i))
             return True
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error instead of hanging
             for req in rows:
@@ -271,16 +329,28 @@ class DecodingEngine:
             self._fail_pending(exc)
             return False
 
-    def _draw(self, rows: list[Request], batch, i: int, logits: torch.Tensor) -> None:
-        """Draw row ``i``'s next character; it leaves when finished, or a GPT row whose window is full slides and
-        draws again from its re-read text (as ``sample.sample_ids`` does)."""
+    @staticmethod
+    def _pick_together(rows: list[Request], live: list[int], logits: torch.Tensor) -> dict[int, int]:
+        """The next id of every row ``sample.batchable`` allows, drawn in one tensor operation (row -> id)."""
+        V = logits.shape[-1]
+        together = [i for i in live if batchable(rows[i].sampling, V)]
+        if not together:
+            return {}
+        sub = logits if len(together) == logits.shape[0] else logits[torch.tensor(together, device=logits.device)]
+        ids = pick_many(sub, [rows[i].sampling for i in together], [rows[i].gen for i in together])
+        return dict(zip(together, ids, strict=True))
+
+    def _draw(self, rows: list[Request], batch, i: int, logits: torch.Tensor, nxt: int | None = None) -> None:
+        """Draw row ``i``'s next character (``nxt`` when already drawn with the batch); it leaves when finished, or
+        a GPT row whose window is full slides and draws again from its re-read text (as ``sample.sample_ids``)."""
         req = rows[i]
         while logits is not None:
-            nxt = pick_next(logits, req.sampling, req.gen)
+            if nxt is None:
+                nxt = pick_next(logits, req.sampling, req.gen)
             if req.emit(nxt):
                 self._leave(rows, batch, i, None)
                 return
-            logits = batch.advance(i, req, nxt)
+            logits, nxt = batch.advance(i, req, nxt), None
 
     def _admit(self, rows: list[Request], batch) -> None:
         """Pending requests join while rows are free: each is pre-filled alone and draws its first character."""
@@ -322,22 +392,26 @@ _ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ENGINES_LOCK = threading.Lock()
 
 
-def engine_for(model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY) -> DecodingEngine:
+def engine_for(model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, nice: int = 0) -> DecodingEngine:
     """The one engine of ``model`` (created on first use). A larger ``capacity`` raises the engine's, taking
-    effect when the loop next starts a batch."""
+    effect when the loop next starts a batch; ``nice`` is the loop thread's priority offset (at creation)."""
     with _ENGINES_LOCK:
         engine = _ENGINES.get(model)
         if engine is None:
-            engine = _ENGINES[model] = DecodingEngine(model, capacity)
+            engine = _ENGINES[model] = DecodingEngine(model, capacity, nice=nice)
         engine.capacity = max(engine.capacity, capacity)
         return engine
 
 
-def generate_batched(loaded, prompt: str, s: Sampling, capacity: int = DEFAULT_CAPACITY) -> Iterator[str]:
+def generate_batched(
+    loaded, prompt: str, s: Sampling, capacity: int = DEFAULT_CAPACITY, every: float = 0.0, nice: int = 0
+) -> Iterator[str]:
     """``sample.generate`` through the model's shared engine: the same text for the same seed, decoded in one batch
-    (of up to ``capacity`` rows) with every other request to this model. Closing the iterator cancels it."""
-    req = engine_for(loaded.model, capacity).submit(loaded.vocab, prompt, s)
-    return text_until_stop(req.ids(), loaded.vocab.chars, s.stop)
+    (of up to ``capacity`` rows) with every other request to this model. With ``every`` > 0 the pieces come at
+    most every ``every`` seconds, each with all the characters since the last (``Request.chunks``): what a
+    streaming page shows. Closing the iterator cancels it."""
+    req = engine_for(loaded.model, capacity, nice).submit(loaded.vocab, prompt, s)
+    return text_until_stop(req.chunks(every) if every > 0 else req.ids(), loaded.vocab.chars, s.stop)
 
 
 __all__ = ["DecodingEngine", "Request", "engine_for", "generate_batched", "DEFAULT_CAPACITY"]

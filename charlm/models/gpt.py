@@ -230,9 +230,9 @@ class GPT(LanguageModel):
         """
         n, C, nh = idx.shape[0], self.config.n_embd, self.config.n_head
         hd, T = C // nh, self.config.block_size
-        rows = torch.arange(n, device=idx.device)
         x = self.wte(idx) + self.wpe(pos)  # (n, C)
         if n > 1:  # one additive mask for every layer and head: row b sees slots 0..pos[b]
+            rows = torch.arange(n, device=idx.device)
             slots = torch.arange(T, device=idx.device)
             bias = torch.zeros(n, 1, 1, T, device=idx.device, dtype=x.dtype)
             bias.masked_fill_((slots[None, :] > pos[:, None]).view(n, 1, 1, T), float("-inf"))
@@ -244,8 +244,12 @@ class GPT(LanguageModel):
             if attn.qk_norm:
                 q, k = rms_norm(q), rms_norm(k)
             k_cache, v_cache = cache.k[i, :n], cache.v[i, :n]  # views: (n, nh, T, hd)
-            k_cache[rows, :, pos] = k  # each row stores its key/value at its own position
-            v_cache[rows, :, pos] = v
+            if n > 1:
+                k_cache[rows, :, pos] = k  # each row stores its key/value at its own position
+                v_cache[rows, :, pos] = v
+            else:  # one row: a plain slice write is a third of the indexed write's cost
+                k_cache[0, :, filled - 1] = k[0]
+                v_cache[0, :, filled - 1] = v[0]
             if n > 1:
                 att = (q.unsqueeze(2) @ k_cache.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + bias  # (n, nh, 1, T)
                 y = (att.softmax(-1) @ v_cache).view(n, C)

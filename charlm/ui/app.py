@@ -66,8 +66,10 @@ def launch_kwargs(limits: Limits | None = None) -> dict:
     (``charlm.ui.i18n``) are only accepted there."""
     limits = limits or Limits.from_env()
     quota = Middleware(UploadQuota, limits=limits)  # per-client and total bounds on Gradio's upload route
+    # Every streaming reply holds one of Gradio's worker threads (40 by default): leave room for the others.
+    threads = max(40, limits.chat_concurrency + 4 * limits.heavy_concurrency + 8)
     return {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": limits.max_upload_bytes, "i18n": I18N,
-            "head": TOAST_TITLES, "app_kwargs": {"middleware": [quota]}}  # fmt: skip
+            "head": TOAST_TITLES, "app_kwargs": {"middleware": [quota]}, "max_threads": threads}  # fmt: skip
 
 
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:

@@ -9,7 +9,6 @@ character, and a stopped reply (Stop, a closed tab) leaves the batch at once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -30,7 +29,6 @@ from charlm.ui.poem_panel import build_poem_panel
 
 MODES = ("dialogue", "completion")
 DEFAULT_YOU, DEFAULT_THEM = "ROMEO", "JULIET"
-STREAM_EVERY = 0.04  # seconds between streamed updates of a reply
 RECURRENT_CONTEXT = 4000  # recurrent models have no hard window; cap the prompt so replies start quickly
 
 Resolver = Callable[[str, str], LoadedModel]  # (model name, session key) -> model
@@ -180,20 +178,18 @@ def reply_stream(
 
     reply = ""
     yield reply, notice
-    # One page update per character costs more than generating it; send the text at most every STREAM_EVERY s
-    # (the first characters go out at once, so the first-character latency is unchanged).
-    sent_at, sent_len = 0.0, 0
+    # One page update per character costs more than generating it: the engine hands this reply its characters
+    # at most every ``limits.chat_stream_every`` s (all those since the last; the first at once), and this
+    # thread sleeps in between.
     sampling = replace(sampling, stop=tuple(stops))
-    pieces = generate_batched(loaded, prompt, sampling, capacity=limits.chat_concurrency)
+    pieces = generate_batched(
+        loaded, prompt, sampling, capacity=limits.chat_concurrency, every=limits.chat_stream_every,
+        nice=limits.decoding_nice,
+    )  # fmt: skip
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:
             reply += piece
-            now = time.perf_counter()
-            if now - sent_at >= STREAM_EVERY:
-                sent_at, sent_len = now, len(reply)
-                yield shown(reply), notice
-    if len(reply) != sent_len:
-        yield shown(reply), notice
+            yield shown(reply), notice
     if not reply:
         yield reply, (notice + " " if notice else "") + ui_text(lang, "chat.notice.empty")
 

@@ -47,7 +47,15 @@ class Limits:
     max_params: int = 10_000_000  # model size for training and for uploads (counted from the config, before building)
     max_new_chars: int = 2000  # characters per chat reply
     max_concurrent_training: int = 1  # training runs at once; the rest wait in a visible queue
-    chat_concurrency: int = 8  # chat replies generated at once, /chat and /chat_stream together
+    # Chat replies generated at once, /chat and /chat_stream together: the rows of a model's decoding batch. 32: a
+    # class of 30 at once; a 32-row step costs ~2.7x an 8-row one for 4x the characters (docs/benchmarks.md).
+    chat_concurrency: int = 32
+    # Seconds between two streamed updates of one chat reply (each carries every character since the last): fewer
+    # updates cost the server less per reply; the text is the same (docs/benchmarks.md, "A classroom").
+    chat_stream_every: float = 0.04
+    # CHARLM_DECODING_NICE: > 0 lowers the decoding thread's priority by that much (Linux), so Gradio's threads (new
+    # requests, streamed updates) go first on a busy CPU. Off by default (docs/benchmarks.md, "A classroom").
+    decoding_nice: int = 0
     heavy_concurrency: int = 2  # at once per heavy endpoint (scoring, evaluation, backprop, uploads)
     max_session_models: int = 8  # trained + uploaded models kept per user; the oldest is deleted with its files
     # Work per request, estimated before it starts (charlm.budget; bench/bench_budget.py calibrates them): about one
