@@ -70,6 +70,8 @@ CANDIDATES = {
        for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
     **{f"gru-{size}-b64-muon-lr{lr:g}": ("gru", size, 64, 64, lr, 0.2, 0.01, 50, "muon")
        for size in ("tiny", "small") for lr in (1e-2, 2e-2, 3e-2)},  # fmt: skip
+    **{f"gru-{size}-b64-muon-lr0.02+{k}": ("gru", size, 64, 64, 2e-2, 0.2, 0.01, 50, "muon", {}, tr)
+       for size in ("tiny", "small") for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
     **{f"gru-small-b64+{k}": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, "adamw", {}, tr)
        for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
 }
