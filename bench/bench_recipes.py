@@ -43,7 +43,8 @@ ALL_SWITCHES = {k: v for switch in SWITCHES.values() for k, v in switch.items()}
 VE = {"value_embeds": True}
 WSD = {"schedule": "wsd", "warmdown": 0.3}
 AVG = {"average_last": 0.2}
-NEW = {"ve": (VE, {}), "wsd": ({}, WSD), "avg": ({}, AVG), "wsd-avg": ({}, WSD | AVG), "ve-wsd-avg": (VE, WSD | AVG)}
+NEW = {"ve": (VE, {}), "wsd": ({}, WSD), "avg": ({}, AVG), "wsd-avg": ({}, WSD | AVG), "ve-avg": (VE, AVG),
+       "ve-wsd-avg": (VE, WSD | AVG)}
 CANDIDATES = {
     "gru-small-b64": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50),
     "gru-small-b32": ("gru", "small", 64, 32, 1.5e-2, 0.1, 0.1, 50),
