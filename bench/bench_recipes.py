@@ -31,7 +31,8 @@ from charlm.score import score_ids
 from charlm.storage.checkpoint import load_checkpoint
 from charlm.train import TrainConfig, train
 
-# name: (arch, size, block, batch, lr, weight decay, min-lr-ratio, warm-up[, optimizer[, model switches]]). The GRU
+# name: (arch, size, block, batch, lr, weight decay, min-lr-ratio, warm-up[, optimizer[, model switches[, training
+# settings]]]). The GRU
 # rows come from the 90-s/5-min study in docs/benchmarks.md; the GPT and LSTM rows are the trainer's previous
 # defaults, for comparison; the -muon rows and the GPT switch rows are issue 20's ablation (Muon's rates from
 # bench_optimizers.py, the switches one at a time on the GPT tiny row, then all of them with Muon).
@@ -39,6 +40,11 @@ MUON_LR = {"gpt": 3e-2, "gru": 5e-2}
 SWITCHES = {"relu2": {"mlp": "relu2"}, "qknorm": {"qk_norm": True}, "zeroinit": {"zero_init": True},
             "cap": {"logit_cap": 15.0}}  # fmt: skip
 ALL_SWITCHES = {k: v for switch in SWITCHES.values() for k, v in switch.items()}
+VE = {"value_embeds": True}
+WSD = {"schedule": "wsd", "warmdown": 0.3}
+AVG = {"average_last": 0.2}
+NEW = {"ve": (VE, {}), "wsd": ({}, WSD), "avg": ({}, AVG), "wsd-avg": ({}, WSD | AVG), "ve-avg": (VE, AVG),
+       "ve-wsd-avg": (VE, WSD | AVG)}
 CANDIDATES = {
     "gru-small-b64": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50),
     "gru-small-b32": ("gru", "small", 64, 32, 1.5e-2, 0.1, 0.1, 50),
@@ -55,6 +61,20 @@ CANDIDATES = {
         f"gpt-tiny-muon+{k}": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon", v)
         for k, v in SWITCHES.items()
     },
+    # Issue 20, second part: value embeddings, the WSD warm-down and the average of the last weights, one at a
+    # time and together, on the GPT and on the recipe's GRUs; Muon's rate for longer runs (the grid's 150 steps
+    # favour high rates).
+    "gpt-tiny-ve": ("gpt", "tiny", 64, 32, 3e-3, 0.1, 0.1, 50, "adamw", VE),
+    **{f"gpt-tiny-muon+{k}": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon", sw, tr)
+       for k, (sw, tr) in NEW.items()},  # fmt: skip
+    **{f"gru-tiny-b64-muon+{k}": ("gru", "tiny", 64, 64, MUON_LR["gru"], 0.2, 0.01, 50, "muon", {}, tr)
+       for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
+    **{f"gru-{size}-b64-muon-lr{lr:g}": ("gru", size, 64, 64, lr, 0.2, 0.01, 50, "muon")
+       for size in ("tiny", "small") for lr in (1e-2, 2e-2, 3e-2)},  # fmt: skip
+    **{f"gru-{size}-b64-muon-lr0.02+{k}": ("gru", size, 64, 64, 2e-2, 0.2, 0.01, 50, "muon", {}, tr)
+       for size in ("tiny", "small") for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
+    **{f"gru-small-b64+{k}": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, "adamw", {}, tr)
+       for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
 }
 
 
@@ -63,11 +83,12 @@ def run(corpus, name: str, budget: float | None, threads: int, seed: int, steps:
     arch, size, block, batch, lr, wd, floor, warmup, *extra = CANDIDATES[name]
     optimizer = extra[0] if extra else "adamw"
     switches = extra[1] if len(extra) > 1 else {}
+    settings = extra[2] if len(extra) > 2 else {}
     mcfg = preset_config(arch, size, corpus.vocab.size, block_size=block, **switches)
     cfg = TrainConfig(max_steps=steps, time_budget=None if steps else budget, eval_interval=10**9, lr=lr,
                       batch_size=batch,
                       weight_decay=wd, min_lr_ratio=floor, warmup_steps=warmup, seed=seed,
-                      optimizer=optimizer)  # fmt: skip
+                      optimizer=optimizer, **settings)  # fmt: skip
     load_before, t0 = os.getloadavg()[0], time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         final = None
@@ -79,8 +100,8 @@ def run(corpus, name: str, budget: float | None, threads: int, seed: int, steps:
     loss = score_ids(model, val_ids)["loss"]
     return {"name": name, "budget": budget, "loss": loss, "steps": final.summary["steps"], "threads": threads,
             "seconds": seconds,
-            "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}", "row": (arch, size, block, batch, lr, wd, floor,
-                                                                             warmup, optimizer, switches)}  # fmt: skip
+            "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}",
+            "row": (arch, size, block, batch, lr, wd, floor, warmup, optimizer, switches, settings)}  # fmt: skip
 
 
 def main() -> None:
@@ -114,8 +135,9 @@ def main() -> None:
     day = datetime.date.today().isoformat()
     print("\n# rows for charlm/recipes.py RECIPES:")
     for budget, r in sorted(best.items()):
-        arch, size, block, batch, lr, wd, floor, warmup, optimizer, switches = r["row"]
+        arch, size, block, batch, lr, wd, floor, warmup, optimizer, switches, settings = r["row"]
         extra = f', optimizer="{optimizer}"' + (f", switches={switches!r}" if switches else "")
+        extra += "".join(f", {k}={v!r}" for k, v in settings.items())
         print(f'    Recipe({budget:g}, "{arch}", "{size}", {block}, {batch}, {lr:g}, {wd:g}, {floor:g}, {warmup}, '
               f'{r["threads"]}, {r["loss"]:.4f}, "{day}, load {r["load"]}"{extra}),')  # fmt: skip
     header("done")

@@ -32,6 +32,9 @@ class Recipe:
     measured: str  # when and under what load
     corpus: str = "tinyshakespeare"  # the text it was measured on (a file in ../shared/data)
     optimizer: str = "adamw"  # charlm.optim; ``lr`` is this optimizer's rate
+    schedule: str = "cosine"  # charlm.train.lr_at: cosine, or wsd (constant, then linear over the last ``warmdown``)
+    warmdown: float = 0.2
+    average_last: float = 0.0  # evaluate/save the average of the weights over this last share of the run (0: off)
 
     def settings(self) -> dict:
         """The training settings (everything but the measurement)."""
@@ -41,7 +44,13 @@ class Recipe:
         return (f"{self.arch.upper()} {self.size}, {self.optimizer}, block {self.block_size}, batch {self.batch_size}, "
                 f"lr {self.lr:g}, "
                 f"weight decay {self.weight_decay:g}, min-lr-ratio {self.min_lr_ratio:g}, warm-up "
-                f"{self.warmup_steps}, {self.threads} thread(s)")  # fmt: skip
+                f"{self.warmup_steps}{self.describe_schedule()}, {self.threads} thread(s)")  # fmt: skip
+
+    def describe_schedule(self) -> str:
+        """The WSD warm-down and the weight averaging, when the row uses them ("" for today's cosine, no average)."""
+        wsd = f", WSD schedule (linear warm-down over the last {self.warmdown:.0%})" if self.schedule == "wsd" else ""
+        avg = f", weights averaged over the last {self.average_last:.0%} of the run" if self.average_last else ""
+        return wsd + avg
 
 
 # The best candidate per budget, from bench/bench_recipes.py on this project's 2-core AVX2 machine, 1 thread

@@ -3,8 +3,11 @@
     for event in train(corpus, model_config, TrainConfig(max_steps=2000), "runs/demo"):
         ...
 
-An optimizer from ``charlm.optim`` (SGD, momentum, Adam or AdamW, the default) with linear warm-up then cosine
-decay, gradient clipping, periodic validation (nats/char, bits/char, perplexity). The output folder holds
+An optimizer from ``charlm.optim`` (SGD, momentum, Adam, AdamW, the default, or Muon) with linear warm-up then a
+cosine decay (or ``schedule="wsd"``: constant, then a linear warm-down over the last ``warmdown`` share of the run),
+gradient clipping, periodic validation (nats/char, bits/char, perplexity). With ``average_last`` the model that is
+evaluated and saved is the running average of the weights over the last share of the run (the raw weights the
+optimizer keeps stepping are saved in ``last/``'s resume state). The output folder holds
 ``best/`` (lowest validation loss) and ``last/`` (with optimizer and RNG state, for an exact resume). A stop
 request saves and returns normally; a non-finite loss saves the last good weights and raises ``TrainingError``.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -34,6 +38,9 @@ from charlm.storage.checkpoint import ResumeState, load_checkpoint, save_checkpo
 # these sizes, with warm-up, clipping and cosine decay, the recurrent nets learn fastest at rates far above the usual
 # 2e-3. Every optimizer's rates: ``charlm.optim.default_lr``.
 DEFAULT_LR = OPTIMIZER_LR["adamw"]
+
+
+SCHEDULES = ("cosine", "wsd")
 
 
 @dataclass
@@ -57,7 +64,10 @@ class TrainConfig:
     sample_prompt: str = "\n"
     compile: bool = False  # torch.compile the training forward: pays only on long runs (first compile 20-45 s)
     save_every: float | None = 30.0  # seconds of training between saves of last/: a crash loses at most this much
-    optimizer: str = "adamw"  # sgd, momentum, adam or adamw (charlm.optim)
+    optimizer: str = "adamw"  # sgd, momentum, adam, adamw or muon (charlm.optim)
+    schedule: str = "cosine"  # after warm-up: "cosine" to the floor, or "wsd" (constant, then linear to the floor)
+    warmdown: float = 0.2  # wsd: the share of the run (steps or time budget) spent decaying linearly to the floor
+    average_last: float = 0.0  # evaluate and save the average of the weights over this last share of the run; 0 off
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -82,6 +92,12 @@ class TrainConfig:
             raise TrainingError(f"the learning-rate floor must be between 0 and 1 of the peak, not {self.min_lr_ratio}")
         if not self.weight_decay >= 0:
             raise TrainingError(f"weight decay must be 0 or more, not {self.weight_decay}")
+        if self.schedule not in SCHEDULES:
+            raise TrainingError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
+        if not 0 < self.warmdown <= 1:
+            raise TrainingError(f"the warm-down must be a share of the run above 0 and at most 1, not {self.warmdown}")
+        if not 0 <= self.average_last <= 1:
+            raise TrainingError(f"weight averaging takes a share of the run from 0 (off) to 1, not {self.average_last}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise TrainingError(f"precision must be fp32, bf16 or auto, not {self.precision!r}")
 
@@ -109,11 +125,17 @@ class TrainEvent:
 
 
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Linear warm-up, then a cosine to ``lr * min_lr_ratio`` as ``progress`` (by steps or time) goes 0 -> 1."""
+    """Linear warm-up, then down to ``lr * min_lr_ratio`` as ``progress`` (by steps or time) goes 0 -> 1: a cosine,
+    or (``wsd``: warm-up, stable, decay) the peak until the last ``warmdown`` share, then a straight line. The
+    stable phase trains at the full rate for longer; the short decay then settles the weights into the valley the
+    high rate was bouncing across (Hägele et al., 2024; modded-nanogpt's schedule). Both follow ``progress``, so a
+    time budget's warm-down starts at its last ``warmdown`` share of seconds."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    min_lr = cfg.lr * cfg.min_lr_ratio
-    return min_lr + 0.5 * (cfg.lr - min_lr) * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    min_lr, p = cfg.lr * cfg.min_lr_ratio, min(1.0, progress)
+    if cfg.schedule == "wsd":
+        return cfg.lr if p <= 1 - cfg.warmdown else min_lr + (cfg.lr - min_lr) * (1 - p) / cfg.warmdown
+    return min_lr + 0.5 * (cfg.lr - min_lr) * (1.0 + math.cos(math.pi * p))
 
 
 # Settings a resumed run may change; everything else comes from the run being resumed.
@@ -152,6 +174,21 @@ class Trainer:
         check_trainable(train_ids, self.val_ids, mc.block_size)
         self.train_ids = distributed.shard(train_ids, self.dist, mc.block_size + 1)  # each rank its own part
         self.model.train()
+        # Weight averaging (``average_last``): the running mean of the weights after each step of the run's last
+        # share, one tensor per parameter (None until the window opens). A resumed run's checkpoint holds the
+        # average as its weights and the optimizer's raw weights in its resume state: put those back to train on.
+        self.params = [p for _, p in self.model.named_parameters()]
+        self.avg: list[torch.Tensor] | None = None
+        self.avg_count = 0
+        if state is not None and state.train_weights is not None:
+            named = dict(self.model.named_parameters())
+            if set(named) != set(state.train_weights):
+                raise TrainingError(f"cannot resume from {self.out_dir.name}: its raw weights do not match the model")
+            with torch.no_grad():
+                self.avg = [p.detach().clone() for p in self.params]
+                for name, p in named.items():
+                    p.copy_(state.train_weights[name].to(p.device))
+            self.avg_count = state.average_count
         self.optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay, cfg.optimizer)
         # DDP averages gradients across processes in backward; checkpoints keep the plain module. The adaptive
         # head computes only the clusters that hold a batch's targets, so some of its weights may get no gradient.
@@ -276,6 +313,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
         self.optimizer.step()
         self.step += 1
+        if cfg.average_last and self.progress() > 1 - cfg.average_last:
+            self.accumulate_average()
         rate = self.tokens_per_step / (time.perf_counter() - t_step)
         self.rate = rate if self.rate is None else 0.9 * self.rate + 0.1 * rate
         if self.step % 10 == 0 or self.step == 1:
@@ -302,15 +341,17 @@ class Trainer:
         cfg = self.cfg
         self.last_eval_step = self.step
         self.last_eval_time = self.elapsed()
-        res = score_ids(self.model, self.val_ids, max_chars=cfg.eval_chars, precision=self.precision, top_k=False)
+        with self.averaged():
+            res = score_ids(self.model, self.val_ids, max_chars=cfg.eval_chars, precision=self.precision,
+                            top_k=False)  # fmt: skip
+            sample = None
+            if cfg.sample_chars:
+                sample = _sample(self.model, self.corpus.vocab, cfg.sample_prompt, cfg.sample_chars, seed=self.step)
+            self.model.train()
         self.last_val = {k: res[k] for k in ("loss", "bpc", "perplexity", "n_chars")}
         is_best = res["loss"] < self.best_val
         if is_best:
             self.best_val = res["loss"]
-        sample = None
-        if cfg.sample_chars:
-            sample = _sample(self.model, self.corpus.vocab, cfg.sample_prompt, cfg.sample_chars, seed=self.step)
-            self.model.train()
         self.history.append({"step": self.step, "val_loss": res["loss"]})
         return TrainEvent("eval", self.step, cfg.max_steps, elapsed=self.elapsed(), progress=self.progress(),
                           val_loss=res["loss"], val_bpc=res["bpc"], val_ppl=res["perplexity"], is_best=is_best,
@@ -323,16 +364,20 @@ class Trainer:
         if not self.dist.is_main:
             return TrainEvent("saved", self.step, self.cfg.max_steps)
         training = self.summary(reason)
-        resume = None
-        if which == "last":
-            best = self.best_val if math.isfinite(self.best_val) else None
-            resume = ResumeState(
-                step=self.step, elapsed=self.elapsed(), best_val=best, train_config=asdict(self.cfg),
-                optimizer=self.optimizer.state_dict(),
-                rng_batch=self.batch_gen.get_state(), rng_torch=torch.get_rng_state(), history=self.history[-5000:],
-            )  # fmt: skip
-        path = save_checkpoint(self.out_dir / which, self.model, self.corpus.vocab, self.model_config, training,
-                               resume, self.name)  # fmt: skip
+        with self.averaged() as raw:  # the saved model is the average; the raw weights go with the resume state
+            resume = None
+            if which == "last":
+                best = self.best_val if math.isfinite(self.best_val) else None
+                names = [name for name, _ in self.model.named_parameters()]
+                resume = ResumeState(
+                    step=self.step, elapsed=self.elapsed(), best_val=best, train_config=asdict(self.cfg),
+                    optimizer=self.optimizer.state_dict(),
+                    rng_batch=self.batch_gen.get_state(), rng_torch=torch.get_rng_state(),
+                    history=self.history[-5000:], average_count=self.avg_count,
+                    train_weights=dict(zip(names, raw, strict=True)) if raw is not None else None,
+                )  # fmt: skip
+            path = save_checkpoint(self.out_dir / which, self.model, self.corpus.vocab, self.model_config, training,
+                                   resume, self.name)  # fmt: skip
 
         return TrainEvent("saved", self.step, self.cfg.max_steps, path=str(path), elapsed=training["elapsed_sec"])
 
@@ -345,6 +390,35 @@ class Trainer:
             val_loss=self.last_val["loss"] if self.last_val else None,
             val_bpc=self.last_val["bpc"] if self.last_val else None,
         )  # fmt: skip
+
+    # --- weight averaging -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def accumulate_average(self) -> None:
+        """Fold the current weights into the running mean (the first call starts it at them)."""
+        self.avg_count += 1
+        if self.avg is None:
+            self.avg = [p.detach().clone() for p in self.params]
+        else:
+            for a, p in zip(self.avg, self.params, strict=True):
+                a.lerp_(p.detach(), 1.0 / self.avg_count)
+
+    @contextmanager
+    def averaged(self) -> Iterator[list[torch.Tensor] | None]:
+        """Inside: the model holds the averaged weights (yields copies of the raw ones; None when not averaging);
+        after: the raw weights again, bit for bit."""
+        if self.avg is None:
+            yield None
+            return
+        with torch.no_grad():
+            raw = [p.detach().clone() for p in self.params]
+            for p, a in zip(self.params, self.avg, strict=True):
+                p.copy_(a)
+        try:
+            yield raw
+        finally:
+            with torch.no_grad():
+                for p, r in zip(self.params, raw, strict=True):
+                    p.copy_(r)
 
     # --- derived values -------------------------------------------------------------------------------------
     def elapsed(self) -> float:

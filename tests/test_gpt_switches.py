@@ -1,5 +1,6 @@
-"""The GPT switches of issue 20 (ReLU², QK-norm, zero-initialised projections, logit soft-cap): each changes the
-model it should, decodes like its own full forward pass, and a config at the defaults is today's model."""
+"""The GPT switches of issue 20 (ReLU², QK-norm, zero-initialised projections, logit soft-cap, value embeddings):
+each changes the model it should, decodes like its own full forward pass, and a config at the defaults is today's
+model."""
 
 import json
 
@@ -12,7 +13,7 @@ from charlm.storage.checkpoint import load_checkpoint, save_checkpoint
 from charlm.vocab import CharVocab
 from tests.helpers import TINY
 
-SWITCHED = {"mlp": "relu2", "qk_norm": True, "zero_init": True, "logit_cap": 3.0}
+SWITCHED = {"mlp": "relu2", "qk_norm": True, "zero_init": True, "logit_cap": 3.0, "value_embeds": True}
 
 
 def make(**kw):
@@ -51,13 +52,22 @@ def test_switches_behave_as_documented():
     q, k, _ = normed.blocks[0].attn.qkv(torch.randn(2, 5, 32) * 10)
     assert torch.allclose(q.pow(2).mean(-1), torch.ones(2, 4, 5), atol=1e-3)
     assert torch.allclose(k.pow(2).mean(-1), torch.ones(2, 4, 5), atol=1e-3)
+    ve = make(value_embeds=True)
+    assert [tuple(t.weight.shape) for t in ve.value_embeds] == [(23, 32)] * 2  # one vocab x width table per layer
+    base = dict(make().named_parameters())
+    assert all(torch.equal(p, base[n]) for n, p in ve.named_parameters() if not n.startswith("value_embeds"))
+    x, idx = torch.randn(2, 5, 32), torch.randint(1, 23, (2, 5))
+    _, _, v = ve.blocks[1].attn.qkv(x, ve.value_embeds[1](idx))
+    _, _, v0 = ve.blocks[1].attn.qkv(x)
+    assert torch.allclose(v - v0, ve.value_embeds[1](idx).view(2, 5, 4, 8).transpose(1, 2))
     relu = make(mlp="relu2").blocks[0].mlp
     x = torch.randn(3, 32)
     assert torch.allclose(relu(x), relu.c_proj(torch.relu(relu.c_fc(x)) ** 2))
 
 
 def test_switched_model_decodes_like_its_forward_and_attention_maps_rebuild_it():
-    """The KV cache, decode_step and the Inspect tab's attention maps all apply QK-norm, ReLU² and the cap."""
+    """The KV cache, decode_step and the Inspect tab's attention maps all apply QK-norm, ReLU², the cap and the value
+    embeddings."""
     model = make(**SWITCHED)
     for p in model.parameters():  # zero-init would make every block the identity: give them some weights
         torch.nn.init.normal_(p, std=0.2)
@@ -85,13 +95,14 @@ def test_switches_are_saved_and_loaded(tmp_path):
     idx = torch.randint(1, 23, (1, 10), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.equal(loaded.model(idx)[0], model(idx)[0])
-    assert config_parameters(cfg) == count_parameters(model)  # no new parameters
+    assert config_parameters(cfg) == count_parameters(model)  # the value embeddings counted before building
 
 
 def test_switch_validation():
     for bad, match in [({"mlp": "swish"}, "mlp must be one of"), ({"qk_norm": 1}, "qk_norm must be true or false"),
                        ({"logit_cap": -1.0}, "logit_cap must be a number"), ({"logit_cap": True}, "logit_cap"),
-                       ({"zero_init": "yes"}, "zero_init must be")]:  # fmt: skip
+                       ({"zero_init": "yes"}, "zero_init must be"),
+                       ({"value_embeds": 1}, "value_embeds must be true or false")]:  # fmt: skip
         with pytest.raises(ValueError, match=match):
             ModelConfig(arch="gpt", **bad)
     with pytest.raises(ValueError, match="qk_norm belong to the GPT, not a gru model"):
@@ -112,7 +123,7 @@ def test_cli_flags_set_the_switches():
         return _model_config(args, 23)
 
     assert {k: getattr(parse("--arch", "gpt"), k) for k in GPT_SWITCHES} == GPT_SWITCHES
-    cfg = parse("--arch", "gpt", "--mlp", "relu2", "--qk-norm", "--zero-init", "--logit-cap", "3")
+    cfg = parse("--arch", "gpt", "--mlp", "relu2", "--qk-norm", "--zero-init", "--logit-cap", "3", "--value-embeds")
     assert {k: getattr(cfg, k) for k in SWITCHED} == SWITCHED
     with pytest.raises(CharlmError, match="qk_norm belong to the GPT"):
         parse("--arch", "lstm", "--qk-norm")

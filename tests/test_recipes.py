@@ -86,8 +86,20 @@ def test_cli_without_a_budget_or_with_another_arch_keeps_the_old_defaults():
 def test_recipe_settings_are_training_settings_only():
     r = Recipe(30, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.8, "test, load 0")
     assert set(r.settings()) == {"arch", "size", "block_size", "batch_size", "lr", "weight_decay", "min_lr_ratio",
-                                 "warmup_steps", "threads", "optimizer"}  # fmt: skip
+                                 "warmup_steps", "threads", "optimizer", "schedule", "warmdown",
+                                 "average_last"}  # fmt: skip
     assert r.optimizer == "adamw"  # a row without one was measured with AdamW
+    assert (r.schedule, r.average_last) == ("cosine", 0.0) and "WSD" not in r.describe()  # today's schedule
+    from charlm.train import TrainConfig
+
+    TrainConfig(**{k: v for k, v in r.settings().items() if k not in ("arch", "size", "block_size", "threads")})
+    wsd = Recipe(30, "gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, 1, 1.8, "test", schedule="wsd", warmdown=0.3,
+                 average_last=0.2)  # fmt: skip
+    assert "warm-down over the last 30%" in wsd.describe() and "averaged over the last 20%" in wsd.describe()
+    args = parse("--time-budget", "90")
+    apply_recipe(args)
+    r90 = choose_recipe(90)
+    assert (args.schedule, args.warmdown, args.average_last) == (r90.schedule, r90.warmdown, r90.average_last)
 
 
 def test_a_large_vocabulary_takes_its_own_recipe():

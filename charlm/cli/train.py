@@ -13,8 +13,10 @@ from charlm.errors import CharlmError
 from charlm.models import ARCHS, HEADS, MLPS, PRESETS
 from charlm.optim import OPTIMIZERS
 
+SCHEDULES = ("cosine", "wsd")  # charlm.train.SCHEDULES, without importing the trainer to build the parser
+
 TRAIN_SETTINGS = ("batch_size", "warmup_steps", "weight_decay", "min_lr_ratio", "eval_interval", "eval_chars",
-                  "val_fraction", "seed")  # fmt: skip
+                  "val_fraction", "seed", "schedule", "warmdown", "average_last")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gpt.add_argument("--zero-init", action="store_true", default=None,
                      help="start each block's output projections at zero")  # fmt: skip
     gpt.add_argument("--logit-cap", type=float, metavar="CAP", help="soft-cap the logits at +-CAP (0: off)")
+    gpt.add_argument("--value-embeds", action="store_true", default=None,
+                     help="value embeddings: each layer adds its own embedding of the characters to the attention's "
+                     "values")  # fmt: skip
+    t.add_argument("--schedule", choices=SCHEDULES,
+                   help="learning rate after warm-up: cosine (to the floor) or wsd (constant, then a linear warm-down "
+                   "over the last --warmdown share); default: the time budget's recipe, else cosine")  # fmt: skip
     for flag, typ, hlp in [
         ("--n-layer", int, "layers"),
         ("--n-embd", int, "embedding width"),
@@ -52,7 +60,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("--lr", float, "peak learning rate (default: measured per optimizer and architecture)"),
         ("--warmup-steps", int, "linear warm-up steps (default 50)"),
         ("--weight-decay", float, "weight decay (default 0.1 for adamw, decoupled; 0 for the others, L2)"),
-        ("--min-lr-ratio", float, "where the cosine ends, as a share of the peak rate (default 0.1)"),
+        ("--min-lr-ratio", float, "where the decay ends, as a share of the peak rate (default 0.1)"),
+        ("--warmdown", float, "with --schedule wsd: the last share of the run that decays linearly (default 0.2)"),
+        ("--average-last", float, "evaluate and save the average of the weights over this last share of the run "
+         "(e.g. 0.2; default 0: off)"),
         ("--eval-interval", int, "steps between validations (default 250)"),
         ("--eval-chars", int, "validation characters per periodic evaluation (default 200000)"),
         ("--val-fraction", float, "validation share, taken from the end (default 0.1)"),
@@ -97,6 +108,7 @@ def _model_config(args, vocab_size: int):
             qk_norm=getattr(args, "qk_norm", None),
             zero_init=getattr(args, "zero_init", None),
             logit_cap=getattr(args, "logit_cap", None),
+            value_embeds=getattr(args, "value_embeds", None),
         )
     except ValueError as exc:
         raise CharlmError(str(exc)) from None

@@ -29,10 +29,11 @@ class Attention:
     shape: tuple[int, int] = (0, 0)  # the model's (n_layer, n_head)
 
 
-def _recompute(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weights, output) of one CausalSelfAttention on input x, written out as the fused kernel defines them."""
+def _recompute(attn, x: torch.Tensor, ve: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights, output) of one CausalSelfAttention on input x (and its value embedding, if the model has them),
+    written out as the fused kernel defines them."""
     B, T, C = x.shape
-    q, k, v = attn.qkv(x)  # (B, nh, T, hd), queries and keys normalised if the model does
+    q, k, v = attn.qkv(x, ve)  # (B, nh, T, hd), queries and keys normalised if the model does
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
     causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
     weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
@@ -58,7 +59,7 @@ def attention_maps(model, ids: list[int], keep: tuple[int, int] | None = None) -
     layer_of = {id(block.attn): i for i, block in enumerate(model.blocks)}
 
     def hook(module, args, output):
-        weights, rebuilt = _recompute(module, args[0])
+        weights, rebuilt = _recompute(module, args[0], args[2] if len(args) > 2 else None)
         if keep is None:
             recorded.append(weights[0].float().cpu())
         elif layer_of[id(module)] == keep[0]:

@@ -14,7 +14,8 @@ always stores a resolved head; a config without one (every checkpoint before iss
 The GPT's switches from the modern small-GPT recipe (issue 20; each measured in docs/benchmarks.md, "Muon and the
 GPT switches"): ``mlp`` "relu2" (ReLU squared instead of GELU), ``qk_norm`` (RMS-normalised queries and keys),
 ``zero_init`` (the blocks' output projections start at zero, so every block starts as the identity) and
-``logit_cap`` (logits squashed by ``cap * tanh(logits / cap)``; 0 = off). Their defaults are the models before
+``logit_cap`` (logits squashed by ``cap * tanh(logits / cap)``; 0 = off) and ``value_embeds`` (a per-layer table of
+character vectors added to the attention's values). Their defaults are the models before
 them, and a config at the defaults is saved without them, so old checkpoints load and score to every digit.
 """
 
@@ -38,7 +39,8 @@ from charlm.models.output import (
 ARCHS = ("gpt", "lstm", "gru", "rnn")
 HEADS = ("linear", "adaptive", "auto")
 MLPS = ("gelu", "relu2")
-GPT_SWITCHES = {"mlp": "gelu", "qk_norm": False, "zero_init": False, "logit_cap": 0.0}  # field: the old model's value
+GPT_SWITCHES = {"mlp": "gelu", "qk_norm": False, "zero_init": False, "logit_cap": 0.0,
+                "value_embeds": False}  # fmt: skip  # field: the old model's value
 MAX_LOGIT_CAP = 1000.0
 _HEAD_FIELDS = ("head_order", "head_cutoffs", "head_div")  # settings of the adaptive head only
 # Far beyond anything that trains on a CPU; a config outside them is a mistake or an attack, refused before building.
@@ -65,6 +67,7 @@ class ModelConfig:
     qk_norm: bool = False  # GPT: RMS-normalise each head's queries and keys before attention
     zero_init: bool = False  # GPT: start the attention and MLP output projections at zero
     logit_cap: float = 0.0  # GPT: soft-cap the logits at +-logit_cap (cap * tanh(logit / cap)); 0 = no cap
+    value_embeds: bool = False  # GPT: each layer adds its own embedding of the input characters to the values
 
     @property
     def width(self) -> int:
@@ -108,7 +111,7 @@ class ModelConfig:
         problems = []
         if self.mlp not in MLPS:
             problems.append(f"mlp must be one of {', '.join(MLPS)}, not {self.mlp!r}")
-        for name in ("qk_norm", "zero_init"):
+        for name in ("qk_norm", "zero_init", "value_embeds"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false, not {getattr(self, name)!r}")
         cap = self.logit_cap
@@ -235,6 +238,7 @@ def config_parameters(config: ModelConfig) -> int:
     if config.arch == "gpt":
         bias = int(config.bias)
         per_block = 12 * c * c + 2 * c + bias * 11 * c  # attention 4 C², MLP 8 C², two LayerNorms (+ biases)
+        per_block += v * c if config.value_embeds else 0
         return (v + config.block_size) * c + config.n_layer * per_block + c * (1 + bias) + output
     h, gates = config.hidden_size, {"lstm": 4, "gru": 3, "rnn": 1}[config.arch]
     layers = sum(gates * h * ((c if i == 0 else h) + h + 2) for i in range(config.n_layer))

@@ -18,7 +18,10 @@ Switches (``ModelConfig``; all off by default, as in the models trained before t
 squared: sparse, cheap, and it trained faster than GELU in modded-nanogpt), ``qk_norm`` (queries and keys
 RMS-normalised per head, so attention scores cannot blow up however large the weights grow), ``zero_init`` (each
 block's output projections start at zero: every block starts as the identity and the residual stream is clean) and
-``logit_cap`` (``cap * tanh(logits / cap)``: no logit beyond +-cap, so the model cannot grow over-confident).
+``logit_cap`` (``cap * tanh(logits / cap)``: no logit beyond +-cap, so the model cannot grow over-confident) and
+``value_embeds`` (each layer gets its own table of one vector per character, added to the attention's values:
+modded-nanogpt's value embeddings, which let every layer read "which character is at that position" directly,
+not only through the residual stream; vocab x width more parameters per layer).
 """
 
 from __future__ import annotations
@@ -69,18 +72,23 @@ class CausalSelfAttention(nn.Module):
 
         self.qk_norm = config.qk_norm
 
-    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values of x (B, T, C), each (B, nh, T, hd); with ``qk_norm`` q and k RMS-normalised."""
+    def qkv(
+        self, x: torch.Tensor, ve: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of x (B, T, C), each (B, nh, T, hd); with ``qk_norm`` q and k RMS-normalised,
+        with a value embedding ``ve`` (B, T, C) added to the values."""
         B, T, C = x.shape
         # one view + permute instead of split and three view/transposes: fewer operators per decoding step
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
         if self.qk_norm:
             q, k = rms_norm(q), rms_norm(k)
+        if ve is not None:
+            v = v + ve.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         return q, k, v
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None, ve: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.qkv(x)  # (B, nh, T, hd)
+        q, k, v = self.qkv(x, ve)  # (B, nh, T, hd)
         dropout = self.dropout if self.training else 0.0
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
@@ -144,8 +152,8 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache)
+    def forward(self, x: torch.Tensor, cache: KVCache | None, ve: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, ve)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -178,6 +186,14 @@ class GPT(LanguageModel):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
                 if config.zero_init:  # drawn first all the same: the other weights get the same random numbers
                     nn.init.zeros_(p)
+        # Value embeddings: built and drawn after everything else, so the other weights get the same random numbers
+        # as without them (and a model without them has no such module: its parameter names are unchanged).
+        self.value_embeds = None
+        if config.value_embeds:
+            self.value_embeds = nn.ModuleList(nn.Embedding(config.vocab_size, config.n_embd)
+                                              for _ in range(config.n_layer))  # fmt: skip
+            for table in self.value_embeds:
+                nn.init.normal_(table.weight, mean=0.0, std=0.02)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -211,8 +227,8 @@ class GPT(LanguageModel):
             )
         pos = torch.arange(start, start + T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos))
-        for block in self.blocks:
-            x = block(x, state)
+        for i, block in enumerate(self.blocks):
+            x = block(x, state, self.value_embeds[i](idx) if self.value_embeds is not None else None)
         if state is not None:
             state.pos += T
         return self.ln_f(x), state
@@ -243,6 +259,8 @@ class GPT(LanguageModel):
             q, k, v = attn.c_attn(block.ln_1(x)).view(n, 3, nh, hd).unbind(1)  # each (n, nh, hd)
             if attn.qk_norm:
                 q, k = rms_norm(q), rms_norm(k)
+            if self.value_embeds is not None:
+                v = v + self.value_embeds[i](idx).view(n, nh, hd)
             k_cache, v_cache = cache.k[i, :n], cache.v[i, :n]  # views: (n, nh, T, hd)
             if n > 1:
                 k_cache[rows, :, pos] = k  # each row stores its key/value at its own position

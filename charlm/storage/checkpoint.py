@@ -37,6 +37,7 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 # tensor, so a few KB for any charlm model. A longer one is refused from those 8 bytes, before it is parsed (a 46 MB
 # header took 37 s and 1 GB to parse).
 MAX_SAFETENSORS_HEADER = 1024 * 1024
+TRAIN_WEIGHTS = "train_weights."  # resume-state tensors: the raw weights under an average (ResumeState)
 
 
 @dataclass
@@ -55,22 +56,32 @@ class ResumeState:
     rng_batch: torch.Tensor  # the batch sampler's generator state
     rng_torch: torch.Tensor  # torch's global generator (dropout)
     history: list[dict] = field(default_factory=list)  # {"step", "train_loss" | "val_loss"}, for plots
+    # Weight averaging (the trainer's ``average_last``): once it has begun, the checkpoint's weights are the average
+    # and these are the raw weights the optimizer steps (by parameter name); how many steps the average holds.
+    train_weights: dict[str, torch.Tensor] | None = None
+    average_count: int = 0
 
     def tensors(self) -> dict[str, torch.Tensor]:
         tensors, _ = _flatten_optimizer(self.optimizer)
-        return tensors | {"rng.batch": self.rng_batch, "rng.torch": self.rng_torch}
+        weights = {f"{TRAIN_WEIGHTS}{k}": v.detach().cpu().contiguous() for k, v in (self.train_weights or {}).items()}
+        return tensors | weights | {"rng.batch": self.rng_batch, "rng.torch": self.rng_torch}
 
     def to_json(self) -> dict:
         _, rest = _flatten_optimizer(self.optimizer)
-        return {"step": self.step, "elapsed": self.elapsed, "best_val": self.best_val,
-                "train_config": self.train_config, "optimizer": rest, "history": self.history}  # fmt: skip
+        obj = {"step": self.step, "elapsed": self.elapsed, "best_val": self.best_val,
+               "train_config": self.train_config, "optimizer": rest, "history": self.history}  # fmt: skip
+        if self.train_weights is not None:
+            obj["average_count"] = self.average_count
+        return obj
 
     @classmethod
     def from_files(cls, tensors: dict[str, torch.Tensor], obj: dict) -> ResumeState:
+        weights = {k[len(TRAIN_WEIGHTS) :]: v for k, v in tensors.items() if k.startswith(TRAIN_WEIGHTS)}
         return cls(step=int(obj["step"]), elapsed=float(obj["elapsed"]), best_val=obj.get("best_val"),
                    train_config=dict(obj["train_config"]), optimizer=_unflatten_optimizer(tensors, obj["optimizer"]),
                    rng_batch=tensors["rng.batch"], rng_torch=tensors["rng.torch"],
-                   history=list(obj.get("history", [])))  # fmt: skip
+                   history=list(obj.get("history", [])), train_weights=weights or None,
+                   average_count=int(obj.get("average_count", 0)))  # fmt: skip
 
 
 @dataclass

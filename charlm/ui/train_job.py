@@ -312,7 +312,8 @@ def recipe_for_form(form: dict, vocab_size: int | None = None) -> tuple[dict, di
     lr = form["lr"] or (r.lr if optimizer == r.optimizer else None)  # the recipe's rate is its optimizer's
     form = dict(form, arch=r.arch, size=size, block_size=form["block_size"] or r.block_size,
                 batch_size=form["batch_size"] or r.batch_size, lr=lr, optimizer=optimizer)  # fmt: skip
-    train = {"weight_decay": r.weight_decay, "min_lr_ratio": r.min_lr_ratio, "warmup_steps": r.warmup_steps}
+    train = {"weight_decay": r.weight_decay, "min_lr_ratio": r.min_lr_ratio, "warmup_steps": r.warmup_steps,
+             "schedule": r.schedule, "warmdown": r.warmdown, "average_last": r.average_last}  # fmt: skip
     return form, train, explain(r, budget, share)
 
 
@@ -327,6 +328,10 @@ def recipe_line(budget: float, lang: str = "en", share: float | None = None, voc
     settings = ui_text(lang, "recipe.settings", arch=r.arch.upper(), size=r.size, optimizer=r.optimizer,
                     block=r.block_size, batch=r.batch_size, lr=f"{r.lr:g}", wd=f"{r.weight_decay:g}",
                     ratio=f"{r.min_lr_ratio:g}", warmup=r.warmup_steps, threads=r.threads)  # fmt: skip
+    if r.schedule == "wsd":
+        settings += ui_text(lang, "recipe.wsd", share=f"{r.warmdown:.0%}")
+    if r.average_last:
+        settings += ui_text(lang, "recipe.average", share=f"{r.average_last:.0%}")
     return ui_text(lang, "recipe.line", budget=f"{float(budget or 1):g}", busy=busy, settings=settings,
                 measured_budget=f"{r.budget:g}", loss=f"{r.val_loss:.3f}", measured=r.measured,
                 corpus=r.corpus)  # fmt: skip
