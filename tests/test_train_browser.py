@@ -82,6 +82,7 @@ def test_an_overfitting_run_draws_both_curves_and_tells_why_its_step_was_kept(pa
     page.locator("#train-arch").get_by_text("gpt", exact=True).click()
     page.locator("#train-size").get_by_text(re.compile(r"^tiny")).click()
     expect(page.locator("#train-size")).to_contain_text("vocabulary of 11 characters")  # this text's, not 100
+    expect(page.locator("#train-size")).to_contain_text("only 2,931 characters")  # warned before training
     page.locator("#train-advanced").get_by_text("Advanced settings").click()
     set_number(page, "#train-max-steps input", "40")
     set_number(page, "#train-eval-every input", "5")

@@ -15,6 +15,7 @@ import gradio as gr
 from charlm.cleaning import CleanOptions, clean_text
 from charlm.corpora import BUILTIN, PYDOC, builtin_vocab_size, load_source
 from charlm.errors import CharlmError
+from charlm.fit import text_too_short
 from charlm.models import ARCHS, PRESETS, config_parameters, preset_config
 from charlm.optim import OPTIMIZERS
 from charlm.ui.common import Number, Slider, failure_text, session_key, user_errors
@@ -111,6 +112,7 @@ def _cleaning_inputs(f: SimpleNamespace) -> None:
     f.min_count = Number(0, precision=0, minimum=0, label=t("train.min_count"), info=t("train.min_count.info"))
     f.stats = gr.Markdown(t("train.stats.empty"), elem_id="train-stats")
     f.vocab = gr.State(None)  # the chosen text's vocabulary size (the model's), once known: the sizes' parameters
+    f.chars = gr.State(None)  # and its length after cleaning: a text too short for the chosen size is flagged
 
 
 def _model_inputs(f: SimpleNamespace, limits) -> None:
@@ -173,11 +175,11 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
             raw, name = load_source(source, corpus_file, pasted_text, builtin, limits.max_upload_bytes)
             _, st = clean_text(raw, CleanOptions(bool(lowercase), bool(collapse_whitespace), int(min_count or 0)))
         except CharlmError as exc:
-            return f"⚠ {tr_error(lang, str(exc))}", None
+            return f"⚠ {tr_error(lang, str(exc))}", None, None
         # the model's vocabulary: the text's characters plus the one for characters it has never seen
-        return f"**{corpus_label(lang, name)}** · " + stats_markdown(st, lang), st.vocab_after + 1
+        return f"**{corpus_label(lang, name)}** · " + stats_markdown(st, lang), st.vocab_after + 1, st.chars_after
 
-    def params_info(arch, size, block_size, n_layer, n_embd, n_head, hidden_size, dropout, vocab,
+    def params_info(arch, size, block_size, n_layer, n_embd, n_head, hidden_size, dropout, vocab, chars,
                     request: gr.Request):  # fmt: skip
         if AUTO in (arch, size):
             return gr.update(info=tr(request, "train.size.auto.info"))
@@ -189,12 +191,14 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
         warn = tr(request, "train.size.over", limit=f"{limits.max_params:,}") if n > limits.max_params else ""
         info = (tr(request, "train.size.params.vocab", n=f"{n:,}", vocab=f"{vocab - 1:,}") if vocab
                 else tr(request, "train.size.params", n=f"{n:,}"))  # fmt: skip
+        if chars and text_too_short(int(chars), n):
+            warn += tr(request, "train.size.short", chars=f"{int(chars):,}")
         return gr.update(info=info + warn)
 
     for comp in corpus_inputs:
         getattr(comp, "upload" if comp is f.corpus_file else "change")(
-            corpus_stats, corpus_inputs, [f.stats, f.vocab], api_name="corpus_stats" if comp is f.source else False,
-            show_progress="hidden", trigger_mode="always_last",
+            corpus_stats, corpus_inputs, [f.stats, f.vocab, f.chars],
+            api_name="corpus_stats" if comp is f.source else False, show_progress="hidden", trigger_mode="always_last",
         )  # fmt: skip
     f.corpus_file.upload(lambda: "file", None, f.source, api_visibility="private", queue=False)
     f.pasted_text.input(lambda: "paste", None, f.source, api_visibility="private", queue=False)
@@ -206,8 +210,9 @@ def _wire_form(f: SimpleNamespace, limits) -> None:
     for comp in (f.arch, f.time_budget, f.source, f.builtin):
         comp.change(_recipe_update, [f.arch, f.time_budget, f.source, f.builtin], f.recipe,
                     api_visibility="private", show_progress="hidden")  # fmt: skip
-    for comp in (*arch_inputs, f.vocab):
-        comp.change(params_info, [*arch_inputs, f.vocab], f.size, api_visibility="private", show_progress="hidden")
+    for comp in (*arch_inputs, f.vocab, f.chars):
+        comp.change(params_info, [*arch_inputs, f.vocab, f.chars], f.size, api_visibility="private",
+                    show_progress="hidden")  # fmt: skip
 
 
 def _wire_training(f: SimpleNamespace, registry: ModelRegistry, model_picker: gr.Dropdown) -> None:
