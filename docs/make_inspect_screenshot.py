@@ -18,8 +18,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.helpers import CHROME_ARGS, CHROMIUM, free_port  # noqa: E402
 
-POEM = ("\n靜夜思:床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。"
-        "\n春曉:春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。\n")
+POEM = (
+    "\n靜夜思:床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。\n春曉:春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。\n"
+)
 
 
 def main() -> None:

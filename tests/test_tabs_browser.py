@@ -78,6 +78,8 @@ def test_a_chinese_browser_sees_every_header_and_axis_in_chinese(server, browser
         page.get_by_role("tab", name="训练").click()
         page.locator("#search").get_by_role("button").first.click()
         expect(page.locator("#search-table th").first).to_be_visible(timeout=15_000)
+        page.locator("#compare").get_by_role("button").first.click()
+        expect(page.locator("#compare-table th").first).to_be_visible(timeout=15_000)
         expect(page.locator("#train-size")).to_contain_text("微型")
         seen += page.evaluate(COLLECT)
         # Evaluate: an example, its tables, chart, matched n-grams and the chrF note; an error's title
@@ -116,8 +118,16 @@ def test_a_chinese_browser_sees_every_header_and_axis_in_chinese(server, browser
     finally:
         context.close()
     (ARTIFACTS / "zh-headers.txt").write_text("\n".join(seen), encoding="utf-8")
-    for selector, text in (("th", "位置"), ("th", "分词器"), ("th", "状态"), (".role-axis-title", "指标"),
-                           (".role-axis-title", "步数"), (".g-xtitle", "字符"), (".legendtext", "小写字母")):
+    for selector, text in (
+        ("th", "位置"),
+        ("th", "分词器"),
+        ("th", "状态"),
+        ("th", "词元/秒"),
+        (".role-axis-title", "指标"),
+        (".role-axis-title", "步数"),
+        (".g-xtitle", "字符"),
+        (".legendtext", "小写字母"),
+    ):
         assert any(s.startswith(selector) and text in s for s in seen), (selector, text)  # the walk saw them
     assert not latin(seen), "\n".join(latin(seen))
 

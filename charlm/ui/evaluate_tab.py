@@ -128,10 +128,14 @@ def _outputs(report: EvalReport, folder: Path, lang: str = "en", refs: list[list
 
 # example inputs a learner can score at once (three lines each: close, reordered, unrelated)
 EXAMPLES = {
-    "en": ("The cat sat on the mat.\nThe weather is very nice today.\nI like reading and writing.",
-           "The cat is sitting on the mat.\nToday the weather is very nice.\nShe went to the market."),
-    "zh": ("今天天气很好。\n我喜欢读书和写字。\n猫坐在垫子上。",
-           "今天的天气非常好。\n我很喜欢读书，也喜欢写字。\n他明天去北京。"),
+    "en": (
+        "The cat sat on the mat.\nThe weather is very nice today.\nI like reading and writing.",
+        "The cat is sitting on the mat.\nToday the weather is very nice.\nShe went to the market.",
+    ),
+    "zh": (
+        "今天天气很好。\n我喜欢读书和写字。\n猫坐在垫子上。",
+        "今天的天气非常好。\n我很喜欢读书，也喜欢写字。\n他明天去北京。",
+    ),
 }
 
 
@@ -303,8 +307,15 @@ def build_evaluate_tab(
         examples = gr.DataFrame(empty_table(EXAMPLE_COLUMNS)("en"), label=t("eval.examples"), interactive=False,
                                 max_height=400, elem_id="eval-examples")  # fmt: skip
         late_value(examples, empty_table(EXAMPLE_COLUMNS))
-        chart = gr.BarPlot(x="metric", y="score", label=t("eval.chart"), y_lim=[0, 100], elem_id="eval-chart",
-                           x_title=ui_text("en", "eval.axis.metric"), y_title=ui_text("en", "eval.axis.score"))
+        chart = gr.BarPlot(
+            x="metric",
+            y="score",
+            label=t("eval.chart"),
+            y_lim=[0, 100],
+            elem_id="eval-chart",
+            x_title=ui_text("en", "eval.axis.metric"),
+            y_title=ui_text("en", "eval.axis.score"),
+        )
         late_props(chart, axis_titles("eval.axis.metric", "eval.axis.score"))
         with gr.Row():
             csv_file = late_label(gr.File(interactive=False, elem_id="eval-csv"), "eval.csv")

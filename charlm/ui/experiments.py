@@ -67,7 +67,18 @@ def _curve_frame(results, first: bool = False) -> pd.DataFrame | dict:
     return gr.update(value=frame, color_map={r.label: PALETTE[i % len(PALETTE)] for i, r in enumerate(results)})
 
 
-def _compare_table(results) -> pd.DataFrame:
+COMPARE_COLUMNS = ["run", "params", "lr", "steps", "tokens/s", "best val bpc", "sample"]
+
+
+def _compare_table(results, lang: str = "en") -> pd.DataFrame:
+    """The runs so far; a Chinese reader gets Chinese headers (an English request, the API's names)."""
+    table = _compare_rows(results)
+    if lang == "en":
+        return table
+    return table.rename(columns={c: ui_text(lang, f"compare.col.{c}") for c in COMPARE_COLUMNS})
+
+
+def _compare_rows(results) -> pd.DataFrame:
     rows = [{"run": r.label, "params": r.n_params, "lr": r.lr, "steps": r.steps,
              "tokens/s": round(r.tokens_per_sec or 0), "best val bpc": round(r.best_val_bpc, 4) if r.best_val_bpc
              else None, "sample": r.sample} for r in results]  # fmt: skip
@@ -119,7 +130,9 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
         status = gr.Markdown("", elem_id="compare-status")
         plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label=t("compare.plot"),
                            color_title="", elem_id="compare-plot")  # fmt: skip
-        table = gr.DataFrame(label=t("compare.table"), interactive=False, wrap=True, elem_id="compare-table")
+        table = gr.DataFrame(pd.DataFrame(columns=COMPARE_COLUMNS), label=t("compare.table"), interactive=False,
+                             wrap=True, elem_id="compare-table")  # fmt: skip
+        late_value(table, lambda lang: _compare_table([], lang))
 
     @user_errors
     def run_compare(source, corpus_file, pasted_text, builtin, lowercase, collapse_whitespace, min_count,
@@ -143,7 +156,7 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
                 label, i, n = ev.results[ev.index].label, ev.index + 1, len(specs)
                 progress(ev.progress, desc=ui_text(lang, "compare.progress", i=i, n=n, run=label))
                 line = ui_text(lang, "compare.status", i=i, n=n, run=label, corpus=corpus_label(lang, corpus.name))
-                yield _curve_frame(ev.results, first=not last), _compare_table(ev.results), line, gr.skip()
+                yield _curve_frame(ev.results, first=not last), _compare_table(ev.results, lang), line, gr.skip()
                 last = time.monotonic()
         done = [r for r in ev.results if r.best_val_bpc is not None and r.checkpoint]
         best = min(done, key=lambda r: r.best_val_bpc) if done else None
@@ -151,7 +164,7 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
         picker = _register(registry, key, name, best.checkpoint, corpus.name) if best else gr.skip()
         msg = (ui_text(lang, "compare.best", run=best.label, bpc=f"{best.best_val_bpc:.3f}") if best
                else ui_text(lang, "compare.none"))  # fmt: skip
-        yield _curve_frame(ev.results), _compare_table(ev.results), msg, picker
+        yield _curve_frame(ev.results), _compare_table(ev.results, lang), msg, picker
 
     go_btn.click(run_compare, [*text_inputs, runs, size, budget], [plot, table, status, model_picker],
                  api_name="compare", concurrency_limit=limits.max_concurrent_training, concurrency_id="train",
