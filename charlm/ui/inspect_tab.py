@@ -158,13 +158,15 @@ def render(d: dict, lang: str = "en") -> tuple:
         p.status, p.surprise, p.worst, gr.update(visible=s.gpt), gr.update(choices=s.layers, value=0),
         gr.update(choices=s.heads, value=0), gr.update(maximum=max(1, s.last_query), value=s.last_query), p.att,
         p.query, gr.update(visible=not s.gpt), p.hidden, p.units, p.emb, gr.update(choices=s.chars, value=s.first_char),
-        p.neighbours, kept(d), gr.update(choices=gate_choices(s.gates), value="hidden", visible=bool(s.gates)),
+        p.neighbours, kept(d), gr.update(choices=gate_choices(s.gates, lang), value="hidden", visible=bool(s.gates)),
     )  # fmt: skip
 
 
-def gate_choices(gates: list[str]) -> list:
-    """The gate picker's choices: the hidden state, then each gate of this model."""
-    return choices([("insp.gate.hidden", "hidden"), *((f"insp.gate.{g}", g) for g in gates)])
+def gate_choices(gates: list[str], lang: str | None = None) -> list:
+    """The gate picker's choices: the hidden state, then each gate of this model. A handler's update gives the
+    labels in the request's language (``lang``): a translation key cannot be sent over the REST API's stream."""
+    pairs = [("insp.gate.hidden", "hidden"), *((f"insp.gate.{g}", g) for g in gates)]
+    return choices(pairs) if lang is None else [(ui_text(lang, key), value) for key, value in pairs]
 
 
 def hidden_or_gate(d: dict, which: str, lang: str = "en"):
