@@ -43,4 +43,3 @@ def test_an_upload_with_bad_metadata_keeps_nothing(client, app_demo, tmp_path):
     assert "no model named" in client.predict("bad", api_name="/model_card")  # the card does not break: no model
     registry = app_demo[0].charlm_registry
     assert all(r.name != "bad" for s in registry.table.all() for r in registry.store.models(s.user))
-

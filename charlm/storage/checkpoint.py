@@ -9,7 +9,6 @@ any problem into a ``CheckpointError`` that says what is wrong.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -220,7 +219,8 @@ _TEXTS = ("reason", "precision", "device", "charlm_version")
 
 
 def _number(value: object) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+    """A number or nothing (NaN counts: a run whose validation text had no known character writes one)."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def check_training_meta(meta: dict) -> None:

@@ -66,8 +66,8 @@ class Limits:
     max_request_mb: float = 1024.0  # peak memory of one scoring or inspection request (charlm.budget's estimate)
     # What one generated character may cost, counted from the config before anything is built (charlm.budget:
     # weights, attention over the context, work over the vocabulary, adaptive clusters). Uploads and training
-    # refuse models above it, as they refuse too many parameters: every shipped model costs 3-11 MFLOP, a 10 M
-    # parameter LSTM 24, an RNN over a million characters 68.
+    # refuse models above it, as they refuse too many parameters: every shipped model costs 4-10 MFLOP, a 10 M
+    # parameter LSTM 24, an RNN over a million characters 294.
     max_char_mflop: float = 30.0
     max_eval_cells: int = 3_000_000  # evaluation: hypothesis x reference tokens over all examples (~6 µs each)
     max_ter_seconds: float = 15.0  # TER alone can take minutes on long dissimilar lines: it is left out after this
