@@ -261,7 +261,7 @@ def bench_server(spec: str, cwd: Path, text: str, args, tmp: Path, run: int) -> 
     try:
         floor = kind.startswith("floor")
         load_scenario(url, 1, 1, text, args, floor)  # warm-up: the first request of a server pays one-time costs
-        for training in (False,) if args.no_train else (False, True):
+        for training in (False,) if args.no_train else (True,) if args.only_train else (False, True):
             handle = start_training(kind, url, text, args.train_budget, tmp) if training else None
             try:
                 for users, reqs in ((1, args.single_requests), (args.users, args.requests)):
@@ -300,6 +300,7 @@ def main() -> None:
     )
     ap.add_argument("--client", choices=("rest", "gradio_client"), default="rest",
                     help="how the users call /chat: Gradio's REST API over HTTP, or gradio_client")  # fmt: skip
+    ap.add_argument("--only-train", action="store_true", help="only the scenarios with a training run")
     ap.add_argument("--no-train", action="store_true", help="only the scenarios without a training run")
     args = ap.parse_args()
     text = CORPUS.read_text(encoding="utf-8")
