@@ -104,3 +104,18 @@ def test_without_averaging_nothing_changes(corpus, tmp_path):
     live = dict(trainer.model.named_parameters())
     assert all(torch.equal(p, live[n]) for n, p in loaded.model.named_parameters())
     assert math.isfinite(loaded.meta["training"]["last_val"]["loss"])
+
+
+def test_cli_flags_reach_the_trainer():
+    import argparse
+
+    from charlm.cli.train import SCHEDULES, add_parser, train_config
+    from charlm.train import SCHEDULES as TRAINER_SCHEDULES
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "--data", "x.txt", "--out", "o", "--arch", "gru", "--schedule", "wsd",
+                              "--warmdown", "0.3", "--average-last", "0.1"])  # fmt: skip
+    c = train_config(args)
+    assert (c.schedule, c.warmdown, c.average_last) == ("wsd", 0.3, 0.1)
+    assert SCHEDULES == TRAINER_SCHEDULES

@@ -164,3 +164,19 @@ def test_the_train_tabs_auto_optimizer_is_the_recipes(monkeypatch):
     assert (chosen["optimizer"], chosen["lr"]) == ("sgd", None)  # sgd's measured default, not Muon's rate
     chosen, train, _ = recipe_for_form(dict(form, arch="gpt"), 66)
     assert (chosen["optimizer"], chosen["size"], train) == ("adamw", "tiny", {})
+
+
+def test_a_recipes_schedule_and_averaging_reach_the_train_tab(monkeypatch):
+    """A row with the WSD warm-down and weight averaging: the Train tab's auto trains them and says so (both
+    languages)."""
+    from charlm.ui.train_job import AUTO, recipe_for_form, recipe_line
+
+    row = Recipe(90, "gru", "tiny", 64, 64, 5e-2, 0.2, 0.01, 50, 1, 1.6, "test, load 0", optimizer="muon",
+                 schedule="wsd", warmdown=0.3, average_last=0.2)  # fmt: skip
+    monkeypatch.setattr("charlm.recipes.RECIPES", (row,))
+    form = dict(arch=AUTO, size=AUTO, time_budget=90, block_size=0, batch_size=0, lr=0, optimizer=AUTO)
+    _, train, _ = recipe_for_form(form, 66)
+    assert (train["schedule"], train["warmdown"], train["average_last"]) == ("wsd", 0.3, 0.2)
+    assert "30%" in recipe_line(90, "en", share=1.0) and "WSD" in recipe_line(90, "en", share=1.0)
+    zh = recipe_line(90, "zh-CN", share=1.0)
+    assert "线性降到底" in zh and "权重平均" in zh
