@@ -25,7 +25,18 @@ from charlm.experiments.search import PRUNERS, SAMPLERS, SearchSpace, search
 from charlm.models import ARCHS, PRESETS
 from charlm.optim import OPTIMIZERS
 from charlm.ui.common import session_key, user_errors
-from charlm.ui.i18n import corpus_label, lang_of, late_label, late_value, t, text_or, tr, ui_text
+from charlm.ui.i18n import (
+    axis_titles,
+    corpus_label,
+    lang_of,
+    late_label,
+    late_props,
+    late_value,
+    t,
+    text_or,
+    tr,
+    ui_text,
+)
 from charlm.ui.registry import ModelRegistry
 
 YIELD_EVERY = 1.0
@@ -130,6 +141,7 @@ def _compare_section(text_inputs: list, model_picker, registry: ModelRegistry) -
         status = gr.Markdown("", elem_id="compare-status")
         plot = gr.LinePlot(x="seconds", y="bits/char", color="run", label=t("compare.plot"),
                            color_title="", elem_id="compare-plot")  # fmt: skip
+        late_props(plot, axis_titles("plot.axis.seconds", "plot.axis.bpc"))
         table = gr.DataFrame(pd.DataFrame(columns=COMPARE_COLUMNS), label=t("compare.table"), interactive=False,
                              wrap=True, elem_id="compare-table")  # fmt: skip
         late_value(table, lambda lang: _compare_table([], lang))

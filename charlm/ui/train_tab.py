@@ -21,11 +21,13 @@ from charlm.optim import OPTIMIZERS
 from charlm.ui.common import Number, Slider, failure_text, session_key, user_errors
 from charlm.ui.experiments import build_experiments
 from charlm.ui.i18n import (
+    axis_titles,
     chars_list,
     choices,
     corpus_label,
     lang_of,
     late_label,
+    late_props,
     static,
     t,
     t_or,
@@ -156,6 +158,7 @@ def _outputs(f: SimpleNamespace) -> None:
     f.status = gr.Markdown("", elem_id="train-status")
     f.plot = gr.LinePlot(x="step", y="bits/char", color="split", label=t("train.plot"), y_lim=[0, None],
                          color_title="", elem_id="loss-plot")  # fmt: skip
+    late_props(f.plot, axis_titles("plot.axis.step", "plot.axis.bpc"))  # a Chinese page gets Chinese axes
     f.sample = gr.Textbox(label=t("train.sample"), lines=5, interactive=False, elem_id="train-sample")
     f.trained = gr.Textbox(label=t("train.model"), visible=False, elem_id="train-model")
     f.keep_latest = gr.Button(t("train.keep_latest"), visible=False, elem_id="train-keep-latest")
