@@ -199,16 +199,16 @@ def test_json_nesting_and_size_are_checked_before_parsing():
 
 
 def test_a_huge_safetensors_header_is_refused_from_its_length(client, tmp_path):
-    """The header's length (the first 8 bytes) is read first: a 5 MB header is refused before it is parsed."""
+    """The header's length (the first 8 bytes) is read first: a 1.5 MB header is refused before it is parsed."""
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     model = {"arch": "gpt", "vocab_size": 4, "n_layer": 1, "n_embd": 8, "n_head": 2, "block_size": 8}
     cfg = {"format": "charlm-checkpoint", "format_version": 1, "vocab": {"chars": "abc"}, "model": model}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
-    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", 5 * 2**20) + b"{" * 1000)
+    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", 3 * 2**19) + b" " * (3 * 2**19))
     files = [handle_file(str(tmp_path / "config.json")), handle_file(str(tmp_path / "model.safetensors"))]
-    with pytest.raises(AppError, match="has a 5,242,880-byte header; a charlm checkpoint's is at most 1,048,576"):
+    with pytest.raises(AppError, match="has a 1,572,864-byte header; a charlm checkpoint's is at most 1,048,576"):
         client.predict(files, api_name="/upload_model")
 
 

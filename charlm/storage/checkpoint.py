@@ -288,7 +288,10 @@ def check_safetensors_header(path: Path, where: str) -> None:
         head = f.read(8)
     if len(head) < 8:
         raise CheckpointError(f"{where} is too short to be a safetensors file")
-    size = int.from_bytes(head, "little")
+    size, total = int.from_bytes(head, "little"), path.stat().st_size
+    if size > total - 8:  # a truncated file, or another format (a pickle's first bytes read as a huge length)
+        raise CheckpointError(f"{where} is corrupt or not a safetensors file: it announces a {size:,}-byte header "
+                              f"but holds {total:,} bytes")  # fmt: skip
     if size > MAX_SAFETENSORS_HEADER:
         raise CheckpointError(f"{where} has a {size:,}-byte header; a charlm checkpoint's is at most "
                               f"{MAX_SAFETENSORS_HEADER:,} bytes")  # fmt: skip
