@@ -43,8 +43,14 @@ ALL_SWITCHES = {k: v for switch in SWITCHES.values() for k, v in switch.items()}
 VE = {"value_embeds": True}
 WSD = {"schedule": "wsd", "warmdown": 0.3}
 AVG = {"average_last": 0.2}
-NEW = {"ve": (VE, {}), "wsd": ({}, WSD), "avg": ({}, AVG), "wsd-avg": ({}, WSD | AVG), "ve-avg": (VE, AVG),
-       "ve-wsd-avg": (VE, WSD | AVG)}
+NEW = {
+    "ve": (VE, {}),
+    "wsd": ({}, WSD),
+    "avg": ({}, AVG),
+    "wsd-avg": ({}, WSD | AVG),
+    "ve-avg": (VE, AVG),
+    "ve-wsd-avg": (VE, WSD | AVG),
+}
 CANDIDATES = {
     "gru-small-b64": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50),
     "gru-small-b32": ("gru", "small", 64, 32, 1.5e-2, 0.1, 0.1, 50),
@@ -65,16 +71,31 @@ CANDIDATES = {
     # time and together, on the GPT and on the recipe's GRUs; Muon's rate for longer runs (the grid's 150 steps
     # favour high rates).
     "gpt-tiny-ve": ("gpt", "tiny", 64, 32, 3e-3, 0.1, 0.1, 50, "adamw", VE),
-    **{f"gpt-tiny-muon+{k}": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon", sw, tr)
-       for k, (sw, tr) in NEW.items()},  # fmt: skip
-    **{f"gru-tiny-b64-muon+{k}": ("gru", "tiny", 64, 64, MUON_LR["gru"], 0.2, 0.01, 50, "muon", {}, tr)
-       for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
-    **{f"gru-{size}-b64-muon-lr{lr:g}": ("gru", size, 64, 64, lr, 0.2, 0.01, 50, "muon")
-       for size in ("tiny", "small") for lr in (1e-2, 2e-2, 3e-2)},  # fmt: skip
-    **{f"gru-{size}-b64-muon-lr0.02+{k}": ("gru", size, 64, 64, 2e-2, 0.2, 0.01, 50, "muon", {}, tr)
-       for size in ("tiny", "small") for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
-    **{f"gru-small-b64+{k}": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, "adamw", {}, tr)
-       for k, (sw, tr) in NEW.items() if not sw},  # fmt: skip
+    **{
+        f"gpt-tiny-muon+{k}": ("gpt", "tiny", 64, 32, MUON_LR["gpt"], 0.1, 0.1, 50, "muon", sw, tr)
+        for k, (sw, tr) in NEW.items()
+    },  # fmt: skip
+    **{
+        f"gru-tiny-b64-muon+{k}": ("gru", "tiny", 64, 64, MUON_LR["gru"], 0.2, 0.01, 50, "muon", {}, tr)
+        for k, (sw, tr) in NEW.items()
+        if not sw
+    },  # fmt: skip
+    **{
+        f"gru-{size}-b64-muon-lr{lr:g}": ("gru", size, 64, 64, lr, 0.2, 0.01, 50, "muon")
+        for size in ("tiny", "small")
+        for lr in (1e-2, 2e-2, 3e-2)
+    },  # fmt: skip
+    **{
+        f"gru-{size}-b64-muon-lr0.02+{k}": ("gru", size, 64, 64, 2e-2, 0.2, 0.01, 50, "muon", {}, tr)
+        for size in ("tiny", "small")
+        for k, (sw, tr) in NEW.items()
+        if not sw
+    },  # fmt: skip
+    **{
+        f"gru-small-b64+{k}": ("gru", "small", 64, 64, 2e-2, 0.2, 0.01, 50, "adamw", {}, tr)
+        for k, (sw, tr) in NEW.items()
+        if not sw
+    },  # fmt: skip
 }
 
 

@@ -664,8 +664,13 @@ def main() -> None:
     ap.add_argument("--app-dir", type=Path, default=REPO, help="checkout whose app.py to probe")
     ap.add_argument("--only", default=",".join(PROBES), help=f"comma-separated subset of {', '.join(PROBES)}")
     ap.add_argument("--json", type=Path, help="also write every row to this file")
-    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                    help="an environment variable for the server (repeatable), e.g. CHARLM_MAX_CHAR_MFLOP=1000")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the server (repeatable), e.g. CHARLM_MAX_CHAR_MFLOP=1000",
+    )
     args = ap.parse_args()
     header(f"reliability probes against {args.app_dir}")
     text = CORPUS.read_text(encoding="utf-8")

@@ -62,8 +62,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("--weight-decay", float, "weight decay (default 0.1 for adamw, decoupled; 0 for the others, L2)"),
         ("--min-lr-ratio", float, "where the decay ends, as a share of the peak rate (default 0.1)"),
         ("--warmdown", float, "with --schedule wsd: the last share of the run that decays linearly (default 0.2)"),
-        ("--average-last", float, "evaluate and save the average of the weights over this last share of the run "
-         "(e.g. 0.2; default 0: off)"),
+        (
+            "--average-last",
+            float,
+            "evaluate and save the average of the weights over this last share of the run (e.g. 0.2; default 0: off)",
+        ),
         ("--eval-interval", int, "steps between validations (default 250)"),
         ("--eval-chars", int, "validation characters per periodic evaluation (default 200000)"),
         ("--val-fraction", float, "validation share, taken from the end (default 0.1)"),

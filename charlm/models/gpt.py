@@ -72,9 +72,7 @@ class CausalSelfAttention(nn.Module):
 
         self.qk_norm = config.qk_norm
 
-    def qkv(
-        self, x: torch.Tensor, ve: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def qkv(self, x: torch.Tensor, ve: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of x (B, T, C), each (B, nh, T, hd); with ``qk_norm`` q and k RMS-normalised,
         with a value embedding ``ve`` (B, T, C) added to the values."""
         B, T, C = x.shape

@@ -351,5 +351,4 @@ def recipe_plain(budget: float, lang: str = "en", share: float | None = None, vo
     if share < BUSY_BELOW:
         line += " " + ui_text(lang, "recipe.plain.busy", share=f"{share:.0%}")
     details = recipe_line(budget, lang, share, vocab_size)
-    return (f"ℹ {line}\n\n<details><summary>{ui_text(lang, 'recipe.details')}</summary>\n\n{details}\n\n"
-            "</details>")
+    return f"ℹ {line}\n\n<details><summary>{ui_text(lang, 'recipe.details')}</summary>\n\n{details}\n\n</details>"
