@@ -6,17 +6,7 @@ python docs/make_inspect_screenshot.py   (needs playwright, Debian's chromium an
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers import CHROME_ARGS, CHROMIUM, free_port  # noqa: E402
+from _screenshot import ROOT, app_page
 
 POEM = (
     "\n靜夜思:床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。\n春曉:春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。\n"
@@ -24,37 +14,18 @@ POEM = (
 
 
 def main() -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1500}, locale="zh-CN")
-            page.goto(url)
-            expect(page.locator("#model-card")).to_contain_text("tang-poems-gru", timeout=60_000)  # zh default
-            page.get_by_role("tab", name="透视").click()
-            page.locator("#inspect-text textarea").fill(POEM)
-            page.locator("#inspect-run").click()
-            expect(page.locator("#inspect-status")).to_contain_text("GRU", timeout=120_000)
-            page.locator("#inspect-gate").get_by_text("更新门", exact=False).click()
-            expect(page.locator("#inspect-hid-plot .gtitle")).to_contain_text("更新门", timeout=30_000)
-            page.wait_for_timeout(1500)
-            page.locator("#tab-inspect").screenshot(path=str(ROOT / "docs" / "inspect-zh.png"))
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with app_page("zh-CN") as page:
+        expect(page.locator("#model-card")).to_contain_text("tang-poems-gru", timeout=60_000)  # zh default
+        page.get_by_role("tab", name="透视").click()
+        page.locator("#inspect-text textarea").fill(POEM)
+        page.locator("#inspect-run").click()
+        expect(page.locator("#inspect-status")).to_contain_text("GRU", timeout=120_000)
+        page.locator("#inspect-gate").get_by_text("更新门", exact=False).click()
+        expect(page.locator("#inspect-hid-plot .gtitle")).to_contain_text("更新门", timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.locator("#tab-inspect").screenshot(path=str(ROOT / "docs" / "inspect-zh.png"))
 
 
 if __name__ == "__main__":

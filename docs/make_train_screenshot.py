@@ -6,18 +6,9 @@ python docs/make_train_screenshot.py   (needs playwright and Debian's chromium, 
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers import CHROME_ARGS, CHROMIUM, free_port  # noqa: E402
+from _screenshot import ROOT, app_page
 
 
 def overfit_text() -> str:
@@ -36,49 +27,30 @@ def set_number(page, box: str, value: str) -> None:
 
 
 def main() -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1500}, locale="en-US")
-            page.goto(url)
-            page.get_by_role("tab", name="Train").click()
-            paste = page.locator("#train-paste textarea")
-            expect(paste).to_be_visible(timeout=60_000)
-            paste.fill(overfit_text())
-            paste.type(" ")
-            page.locator("#train-arch").get_by_text("gpt", exact=True).click()
-            page.locator("#train-advanced").get_by_text("Advanced settings").click()
-            set_number(page, "#train-max-steps input", "60")
-            set_number(page, "#train-eval-every input", "5")
-            page.locator("#train-name").locator("input, textarea").first.fill("cat")
-            page.locator("#train-btn").click()
-            expect(page.locator("#train-status")).to_contain_text("Overfitting", timeout=300_000)
-            expect(page.locator("#train-keep-latest")).to_be_visible(timeout=60_000)
-            page.locator("#train-advanced").get_by_text("Advanced settings").click()  # fold it: a shorter picture
-            page.wait_for_timeout(1500)
-            page.evaluate("window.scrollTo(0, 0)")  # bounding boxes are then page coordinates, as clip wants
-            top = page.locator("#train-btn").bounding_box()
-            bottom = page.locator("#loss-plot").bounding_box()
-            y0, y1 = top["y"] - 10, bottom["y"] + bottom["height"] + 10
-            page.screenshot(path=str(ROOT / "docs" / "train-tab.png"), full_page=True,
-                            clip={"x": 0, "y": y0, "width": 1280, "height": y1 - y0})  # fmt: skip
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with app_page("en-US") as page:
+        page.get_by_role("tab", name="Train").click()
+        paste = page.locator("#train-paste textarea")
+        expect(paste).to_be_visible(timeout=60_000)
+        paste.fill(overfit_text())
+        paste.type(" ")
+        page.locator("#train-arch").get_by_text("gpt", exact=True).click()
+        page.locator("#train-advanced").get_by_text("Advanced settings").click()
+        set_number(page, "#train-max-steps input", "60")
+        set_number(page, "#train-eval-every input", "5")
+        page.locator("#train-name").locator("input, textarea").first.fill("cat")
+        page.locator("#train-btn").click()
+        expect(page.locator("#train-status")).to_contain_text("Overfitting", timeout=300_000)
+        expect(page.locator("#train-keep-latest")).to_be_visible(timeout=60_000)
+        page.locator("#train-advanced").get_by_text("Advanced settings").click()  # fold it: a shorter picture
+        page.wait_for_timeout(1500)
+        page.evaluate("window.scrollTo(0, 0)")  # bounding boxes are then page coordinates, as clip wants
+        top = page.locator("#train-btn").bounding_box()
+        bottom = page.locator("#loss-plot").bounding_box()
+        y0, y1 = top["y"] - 10, bottom["y"] + bottom["height"] + 10
+        page.screenshot(path=str(ROOT / "docs" / "train-tab.png"), full_page=True,
+                        clip={"x": 0, "y": y0, "width": 1280, "height": y1 - y0})  # fmt: skip
 
 
 if __name__ == "__main__":
