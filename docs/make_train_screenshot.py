@@ -10,20 +10,13 @@ import random
 
 from _screenshot import ROOT, app_page
 
+from tests.helpers import set_number
+
 
 def overfit_text() -> str:
     """A sentence repeated (what the model learns by heart), then its letters shuffled (the validation part)."""
     rnd = random.Random(1)
     return "the cat sat on the mat. " * 110 + "".join(rnd.choice("the cat sat on mat.") for _ in range(290))
-
-
-def set_number(page, box: str, value: str) -> None:
-    for _ in range(5):  # the accordion mounts its children lazily; a value typed too early can be reset
-        page.locator(box).fill(value)
-        page.locator(box).press("Tab")
-        page.wait_for_timeout(300)
-        if page.locator(box).input_value() == value:
-            return
 
 
 def main() -> None:

@@ -69,3 +69,17 @@ def one(h: str, r: str, tokenize: str = "auto"):
     from charlm.evaluation import evaluate_texts
 
     return evaluate_texts([h], [[r]], tokenize=tokenize)
+
+
+def set_number(page, box: str, value: str) -> None:
+    """Type ``value`` into the number box ``box`` (a CSS selector) of a Playwright page, and check it stayed: an
+    accordion mounts its children lazily, and a value typed too early can be reset."""
+    from playwright.sync_api import expect
+
+    for _ in range(5):
+        page.locator(box).fill(value)
+        page.locator(box).press("Tab")
+        page.wait_for_timeout(300)
+        if page.locator(box).input_value() == value:
+            break
+    expect(page.locator(box)).to_have_value(value)

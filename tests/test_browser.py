@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ARTIFACTS, ROOT
 
-from tests.helpers import CHROME_ARGS, CHROMIUM, free_port
+from tests.helpers import CHROME_ARGS, CHROMIUM, free_port, set_number
 
 pytestmark = [
     pytest.mark.browser,
@@ -110,13 +110,7 @@ def test_upload_train_watch_chat_download(page, tmp_path):
     page.locator("#train-advanced").get_by_text("Advanced settings").click()
     expect(page.locator("#train-max-steps input")).to_be_visible()
     for box, value in (("#train-max-steps input", "40"), ("#train-eval-every input", "10")):
-        for _ in range(5):  # the accordion mounts its children lazily; a value typed too early can be reset
-            page.locator(box).fill(value)
-            page.locator(box).press("Tab")
-            page.wait_for_timeout(300)
-            if page.locator(box).input_value() == value:
-                break
-        expect(page.locator(box)).to_have_value(value)
+        set_number(page, box, value)
     page.locator("#train-name").locator("input, textarea").first.fill("fox")
     page.locator("#train-btn").click()
     expect(page.locator("#train-status")).to_contain_text(re.compile(r"step \d|finished"), timeout=60_000)

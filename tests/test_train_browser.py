@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_browser import browser, server, shot  # noqa: F401 - the module's fixtures: app.py and one chromium
 
-from tests.helpers import CHROMIUM
+from tests.helpers import CHROMIUM, set_number
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 expect = sync_api.expect
@@ -42,16 +42,6 @@ def page(server, browser):  # noqa: F811
 def legend(page, plot: str) -> list[str]:
     """The labels of a native plot's legend (Vega draws them as SVG text)."""
     return page.locator(f"{plot} svg .role-legend-label text").evaluate_all("els => els.map(e => e.textContent)")
-
-
-def set_number(page, box: str, value: str) -> None:
-    for _ in range(5):  # the accordion mounts its children lazily; a value typed too early can be reset
-        page.locator(box).fill(value)
-        page.locator(box).press("Tab")
-        page.wait_for_timeout(300)
-        if page.locator(box).input_value() == value:
-            break
-    expect(page.locator(box)).to_have_value(value)
 
 
 def source(page) -> str:
