@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from charlm.models.base import LanguageModel
+from charlm.models.base import LanguageModel, linear
 from charlm.models.output import AdaptiveHead
 
 
@@ -238,20 +238,18 @@ class GPT(LanguageModel):
         Returns logits (n, vocab) (an adaptive head's log-probabilities) and the cache.
         The same maths as ``forward`` with a cache, written for one position per row: 2-D activations, and
         attention over all ``block_size`` slots with ``-inf`` at the slots a row has not filled yet. A single row
-        attends over its filled slots with ``forward``'s own kernel instead: the very same rounding, so a text
-        decoded alone is exactly ``charlm.generation.sample``'s (an int8 model would turn a 1e-7 difference into a
-        different quantized activation now and then).
+        takes ``_decode_one`` instead.
         """
         n, C, nh = idx.shape[0], self.config.n_embd, self.config.n_head
+        if n == 1:
+            return self._decode_one(idx, cache, int(pos[0])), cache
         hd, T = C // nh, self.config.block_size
         x = self.wte(idx) + self.wpe(pos)  # (n, C)
-        if n > 1:  # one additive mask for every layer and head: row b sees slots 0..pos[b]
-            rows = torch.arange(n, device=idx.device)
-            slots = torch.arange(T, device=idx.device)
-            bias = torch.zeros(n, 1, 1, T, device=idx.device, dtype=x.dtype)
-            bias.masked_fill_((slots[None, :] > pos[:, None]).view(n, 1, 1, T), float("-inf"))
-        else:
-            filled = int(pos[0]) + 1
+        # one additive mask for every layer and head: row b sees slots 0..pos[b]
+        rows = torch.arange(n, device=idx.device)
+        slots = torch.arange(T, device=idx.device)
+        bias = torch.zeros(n, 1, 1, T, device=idx.device, dtype=x.dtype)
+        bias.masked_fill_((slots[None, :] > pos[:, None]).view(n, 1, 1, T), float("-inf"))
         for i, block in enumerate(self.blocks):
             attn = block.attn
             q, k, v = attn.c_attn(block.ln_1(x)).view(n, 3, nh, hd).unbind(1)  # each (n, nh, hd)
@@ -260,18 +258,37 @@ class GPT(LanguageModel):
             if self.value_embeds is not None:
                 v = v + self.value_embeds[i](idx).view(n, nh, hd)
             k_cache, v_cache = cache.k[i, :n], cache.v[i, :n]  # views: (n, nh, T, hd)
-            if n > 1:
-                k_cache[rows, :, pos] = k  # each row stores its key/value at its own position
-                v_cache[rows, :, pos] = v
-            else:  # one row: a plain slice write is a third of the indexed write's cost
-                k_cache[0, :, filled - 1] = k[0]
-                v_cache[0, :, filled - 1] = v[0]
-            if n > 1:
-                att = (q.unsqueeze(2) @ k_cache.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + bias  # (n, nh, 1, T)
-                y = (att.softmax(-1) @ v_cache).view(n, C)
-            else:
-                y = F.scaled_dot_product_attention(q.unsqueeze(2), k_cache[:, :, :filled], v_cache[:, :, :filled])
-                y = y.transpose(1, 2).reshape(n, C)
+            k_cache[rows, :, pos] = k  # each row stores its key/value at its own position
+            v_cache[rows, :, pos] = v
+            att = (q.unsqueeze(2) @ k_cache.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + bias  # (n, nh, 1, T)
+            y = (att.softmax(-1) @ v_cache).view(n, C)
             x = x + attn.c_proj(y)
             x = x + block.mlp(block.ln_2(x))
         return self.lm_head(self.ln_f(x)), cache
+
+    def _decode_one(self, idx: torch.Tensor, cache: KVCache, p: int) -> torch.Tensor:
+        """``decode_step`` for a single row at position ``p``: logits (1, vocab).
+
+        Attends over the filled slots only, with ``forward``'s own kernels in ``forward``'s order, so a text
+        decoded alone is bit for bit ``charlm.generation.sample``'s (an int8 model would turn a 1e-7 difference
+        into a different quantized activation now and then). Written as plain function calls (no module calls,
+        masks or batch views): at one row a step is ~100 small operators and their Python costs as much as their
+        maths (issue 22: -33% per int8 step, docs/benchmarks.md "A classroom").
+        """
+        C, nh, eps = self.config.n_embd, self.config.n_head, 1e-5
+        hd = C // nh
+        x = self.wte(idx) + self.wpe.weight[p]  # (1, C)
+        for i, block in enumerate(self.blocks):
+            attn, mlp, ln_1, ln_2 = block.attn, block.mlp, block.ln_1, block.ln_2
+            q, k, v = linear(attn.c_attn, F.layer_norm(x, (C,), ln_1.weight, ln_1.bias, eps)).view(3, nh, hd)
+            if attn.qk_norm:
+                q, k = rms_norm(q), rms_norm(k)
+            if self.value_embeds is not None:
+                v = v + self.value_embeds[i](idx).view(nh, hd)
+            k_cache, v_cache = cache.k[i, :1], cache.v[i, :1]  # (1, nh, T, hd)
+            k_cache[0, :, p] = k
+            v_cache[0, :, p] = v
+            y = F.scaled_dot_product_attention(q.view(1, nh, 1, hd), k_cache[:, :, : p + 1], v_cache[:, :, : p + 1])
+            x = x + linear(attn.c_proj, y.view(1, C))
+            x = x + linear(mlp.c_proj, mlp.act(linear(mlp.c_fc, F.layer_norm(x, (C,), ln_2.weight, ln_2.bias, eps))))
+        return self.lm_head(F.layer_norm(x, (C,), self.ln_f.weight, self.ln_f.bias, eps))

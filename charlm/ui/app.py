@@ -72,10 +72,28 @@ def launch_kwargs(limits: Limits | None = None) -> dict:
             "head": TOAST_TITLES, "app_kwargs": {"middleware": [quota]}, "max_threads": threads}  # fmt: skip
 
 
+def skip_missing_matplotlib() -> bool:
+    """When matplotlib is not installed, mark it as missing once (``sys.modules[name] = None``, Python's documented
+    way to block an import), so that a failed ``import matplotlib`` costs nothing.
+
+    Why: Gradio runs every queued call, and every streamed update of a generator, inside a context manager that
+    tries ``import matplotlib`` on the way in and on the way out. Without matplotlib each try searches every entry
+    of ``sys.path`` again, on the server's one event-loop thread: 25% of that thread's time with 30 chat replies
+    streaming (py-spy, docs/benchmarks.md "A classroom"). True when it marked it.
+    """
+    import importlib.util
+
+    if "matplotlib" in sys.modules or importlib.util.find_spec("matplotlib") is not None:
+        return False
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]  # import matplotlib -> ModuleNotFoundError at once
+    return True
+
+
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
     """Build the Blocks; every per-user thing lives in the registry, keyed by the browser's lasting key."""
     limits = limits or Limits.from_env()
     limit_malloc_arenas()  # before the server's worker threads exist: see charlm.memory
+    skip_missing_matplotlib()
     torch.set_num_threads(max(1, limits.torch_threads))  # process-wide; see Limits.torch_threads
     registry = ModelRegistry(checkpoints_dir or os.environ.get("CHARLM_CHECKPOINTS") or DEFAULT_CHECKPOINTS, limits)
     default = registry.default_name or ""
