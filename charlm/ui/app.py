@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import gradio as gr
@@ -89,11 +92,39 @@ def skip_missing_matplotlib() -> bool:
     return True
 
 
+class _CachedSignatures(types.ModuleType):
+    """``inspect`` as ``gradio.blocks`` sees it: the same module, with ``signature`` remembered per callable."""
+
+    signature = staticmethod(functools.lru_cache(maxsize=1024)(inspect.signature))
+
+    def __getattr__(self, name: str):
+        return getattr(inspect, name)
+
+
+def cache_block_signatures() -> bool:
+    """Let ``gradio.blocks`` remember ``inspect.signature`` per class instead of recomputing it.
+
+    Why: Gradio builds a fresh copy of every component's config for each new session (``SessionState``: each
+    first request of a page or of an API client), on the server's one event-loop thread, and each of this app's
+    ~450 components asks ``inspect.signature(its class.__init__)`` anew: half of the 40-77 ms a new session costs,
+    so 30 students' first messages held every stream up for 1-2 s (py-spy, docs/benchmarks.md "A classroom"). A
+    function's signature never changes, so remembering it changes nothing else (``tests/test_app_routes.py``
+    compares the configs). True when it was installed now.
+    """
+    import gradio.blocks
+
+    if isinstance(gradio.blocks.inspect, _CachedSignatures):
+        return False
+    gradio.blocks.inspect = _CachedSignatures("inspect")
+    return True
+
+
 def build_app(checkpoints_dir: str | Path | None = None, limits: Limits | None = None) -> gr.Blocks:
     """Build the Blocks; every per-user thing lives in the registry, keyed by the browser's lasting key."""
     limits = limits or Limits.from_env()
     limit_malloc_arenas()  # before the server's worker threads exist: see charlm.memory
     skip_missing_matplotlib()
+    cache_block_signatures()
     torch.set_num_threads(max(1, limits.torch_threads))  # process-wide; see Limits.torch_threads
     registry = ModelRegistry(checkpoints_dir or os.environ.get("CHARLM_CHECKPOINTS") or DEFAULT_CHECKPOINTS, limits)
     default = registry.default_name or ""
