@@ -197,3 +197,52 @@ def test_streaming_in_chunks_reads_everything_that_came_and_keeps_the_text():
     for stop in ((), ("e",), ("th", "\n")):  # time-paced pieces, stop strings held back across pieces: same text
         s = Sampling(max_new_chars=150, seed=2, stop=stop)
         assert "".join(generate_batched(lm, "the ", s, every=0.002)) == "".join(generate(lm, "the ", s))
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [{}, {"qk_norm": True, "mlp": "relu2"}, {"value_embeds": True, "logit_cap": 15.0}, {"bias": True}],
+)
+@pytest.mark.parametrize("int8", [False, True])
+def test_the_one_row_gpt_step_is_forward_bit_for_bit(switches, int8):
+    """``GPT._decode_one`` (plain function calls) gives exactly ``forward``'s logits and cache, position by position,
+    for every model switch, fp32 and int8: the speed-up changes no text."""
+    from charlm.models.quantize import quantize_for_cpu
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="gpt", vocab_size=VOCAB.size, **(TINY["gpt"] | switches))
+    lm = LoadedModel(model=build_model(cfg).eval(), vocab=VOCAB, config=cfg)
+    model = (quantize_for_cpu(lm) if int8 else lm).model
+    ids = VOCAB.encode("to be or not to be, that is the question").ids
+    with torch.inference_mode():
+        ref, fast = model.init_state(1), model.init_state(1)
+        model(torch.tensor([ids[:5]]), ref)
+        model(torch.tensor([ids[:5]]), fast)
+        for p, nxt in enumerate(ids[5:20], start=5):
+            want, _ = model(torch.tensor([[nxt]]), ref)
+            got, _ = model.decode_step(torch.tensor([nxt]), fast, torch.tensor([p]))
+            assert torch.equal(got, want[:, -1]), f"position {p}"
+        assert torch.equal(fast.k[:, :, :, :20], ref.k[:, :, :, :20])
+
+
+def test_linear_calls_the_modules_own_kernel():
+    """``models.base.linear`` is ``module(x)`` exactly: float with and without a bias, dynamic int8, and any other
+    module (a capped head) simply called."""
+    from torch import nn
+
+    from charlm.models.base import linear
+    from charlm.models.gpt import CappedLinear
+    from charlm.models.quantize import quantize_for_cpu
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 16)
+    mods = [nn.Linear(16, 8), nn.Linear(16, 8, bias=False), CappedLinear(16, 8, cap=2.0)]
+    cfg = ModelConfig(arch="gpt", vocab_size=VOCAB.size, **TINY["gpt"])
+    q = quantize_for_cpu(LoadedModel(model=build_model(cfg).eval(), vocab=VOCAB, config=cfg)).model
+    mods.append(q.blocks[0].mlp.c_fc)
+    assert type(mods[-1]).__name__ == "Linear" and type(mods[-1]) is not nn.Linear  # the int8 module
+    x_q = torch.randn(3, mods[-1].in_features)
+    with torch.inference_mode():
+        for mod in mods:
+            inp = x_q if mod is mods[-1] else x
+            assert torch.equal(linear(mod, inp), mod(inp))

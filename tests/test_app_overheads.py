@@ -1,0 +1,53 @@
+"""Issue 22: the two Gradio costs the app removes (docs/benchmarks.md, "A classroom"), each checked to change
+nothing but the time: a failed ``import matplotlib`` on every event, and ``inspect.signature`` recomputed for
+each of the app's components in every new session."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+
+import pytest
+
+pytest.importorskip("gradio")
+
+
+def test_a_missing_matplotlib_is_marked_once_and_still_fails_to_import(monkeypatch):
+    from gradio.utils import MatplotlibBackendMananger
+
+    from charlm.ui.app import skip_missing_matplotlib
+
+    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # not installed, on any machine
+    assert skip_missing_matplotlib() is True
+    assert skip_missing_matplotlib() is False  # once
+    with pytest.raises(ImportError):
+        import matplotlib  # noqa: F401
+    with MatplotlibBackendMananger():  # Gradio's own wrapper of every event still works
+        pass
+
+
+def test_an_installed_matplotlib_is_left_alone(monkeypatch):
+    from charlm.ui.app import skip_missing_matplotlib
+
+    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())  # installed
+    assert skip_missing_matplotlib() is False
+    assert "matplotlib" not in sys.modules
+
+
+def test_remembered_signatures_give_every_session_the_same_configs(app_demo, monkeypatch):
+    import gradio.blocks
+    from gradio.state_holder import SessionState
+
+    from charlm.ui.app import _CachedSignatures, cache_block_signatures
+
+    assert isinstance(gradio.blocks.inspect, _CachedSignatures)  # installed by build_app
+    assert cache_block_signatures() is False  # once
+    assert gradio.blocks.inspect.Parameter is inspect.Parameter  # the rest of inspect, unchanged
+    demo = app_demo[0]
+    cached = SessionState(demo).config_values
+    monkeypatch.setattr(gradio.blocks, "inspect", inspect)  # Gradio as it comes
+    plain = SessionState(demo).config_values
+    assert len(plain) > 100 and cached == plain
