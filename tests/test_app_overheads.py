@@ -51,3 +51,26 @@ def test_remembered_signatures_give_every_session_the_same_configs(app_demo, mon
     monkeypatch.setattr(gradio.blocks, "inspect", inspect)  # Gradio as it comes
     plain = SessionState(demo).config_values
     assert len(plain) > 100 and cached == plain
+
+
+def test_a_streaming_reply_has_its_inputs_checked_once_not_at_every_update(app_demo, monkeypatch):
+    import json
+
+    import httpx
+
+    demo, url = app_demo
+    guard, checked = demo.charlm_guard, []
+    original = guard.check
+    monkeypatch.setattr(guard, "check", lambda fn, *a: checked.append(fn.api_name) or original(fn, *a))
+    base = url.rstrip("/") + "/gradio_api/call/chat"
+    data = ["ROMEO:", "", "completion", "ROMEO", "JULIET", 0.8, 0, 1.0, 60, 1]
+    event = httpx.post(base, json={"data": data}, timeout=30).json()["event_id"]
+    stream = httpx.get(f"{base}/{event}", timeout=120).text
+    updates = stream.count("event: generating")
+    assert updates >= 2 and "event: complete" in stream  # it streamed
+    assert len(json.loads(stream.rsplit("data:", 1)[1])[0]) > 0
+    assert checked.count("chat") == 1
+    with pytest.raises(AssertionError):  # (and the check still runs on a new request: a bad one is refused)
+        bad = httpx.post(base, json={"data": ["x" * 10**6, *data[1:]]}, timeout=30).json()["event_id"]
+        assert "event: error" not in httpx.get(f"{base}/{bad}", timeout=60).text
+    assert checked.count("chat") == 2

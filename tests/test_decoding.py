@@ -199,6 +199,32 @@ def test_streaming_in_chunks_reads_everything_that_came_and_keeps_the_text():
         assert "".join(generate_batched(lm, "the ", s, every=0.002)) == "".join(generate(lm, "the ", s))
 
 
+def test_an_update_budget_spaces_every_live_replys_pieces_and_keeps_the_text(monkeypatch):
+    """``chunks(every, updates_per_s)``: with 4 requests live and 20 updates a second for all of them, a reply is
+    read every 4 / 20 = 0.2 s (not every ``every``), and its text is unchanged."""
+    import charlm.generation.batched as batched
+
+    waits = []
+    monkeypatch.setattr(batched.time, "sleep", waits.append)  # record the pauses instead of sleeping them
+    lm = tiny("gpt")
+    engine = DecodingEngine(lm.model, capacity=4)
+    runs = [Sampling(max_new_chars=60, seed=i) for i in range(4)]
+    with engine._cond:  # all four join before the first step
+        reqs = [engine.submit(VOCAB, "to be", s) for s in runs]
+    assert engine.live() == 4
+    text = VOCAB.decode([i for chunk in reqs[0].chunks(every=0.001, updates_per_s=20) for i in chunk])
+    assert text == VOCAB.decode(list(sample_ids(lm.model, VOCAB, "to be", runs[0])))
+    assert waits and max(waits) > 0.1  # paced by the budget (0.2 s minus the time since the last read)
+    for r in reqs[1:]:
+        r.cancel()
+        assert r.left.wait(10)
+    waits.clear()
+    one = engine.submit(VOCAB, "to be", runs[1])
+    for _ in one.chunks(every=0.001, updates_per_s=20):
+        pass
+    assert all(w <= 0.05 + 1e-9 for w in waits)  # alone (1 / 20 s at most): close to ``every`` again
+
+
 @pytest.mark.parametrize(
     "switches",
     [{}, {"qk_norm": True, "mlp": "relu2"}, {"value_embeds": True, "logit_cap": 15.0}, {"bias": True}],

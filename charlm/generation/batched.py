@@ -80,6 +80,7 @@ class Request:
     next_id: int = 0  # the id the next step feeds to this row (its newest character)
     filled: int = 0  # GPT: the cache slots this row has filled (its position), kept here to spare a tensor read
     pump: Callable[[], bool] | None = None  # an engine without a thread: reading steps the batch
+    live: Callable[[], int] | None = None  # how many requests its engine is serving now (rows and waiting)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -92,18 +93,22 @@ class Request:
         finally:
             self.cancel()
 
-    def chunks(self, every: float = 0.0) -> Iterator[list[int]]:
+    def chunks(self, every: float = 0.0, updates_per_s: float = 0.0) -> Iterator[list[int]]:
         """The generated ids in lists: each holds every id that came since the last list (at least one).
 
         With ``every`` > 0 (a background engine), a list is read at most every ``every`` seconds: meanwhile the
         ids wait in the queue, so a streaming caller wakes ~1/every times a second instead of once per character,
-        and its thread costs the server nothing in between. Closing this iterator cancels the request.
+        and its thread costs the server nothing in between. With ``updates_per_s`` > 0 as well, the lists of all
+        the engine's live requests together come at most that many times a second: each waits ``live /
+        updates_per_s`` seconds when that is longer (a class of 30 gets fewer, fuller updates; one reply alone
+        still streams every ``every``). Closing this iterator cancels the request.
         """
         every = every if self.pump is None else 0.0  # stepped by the reader itself: waiting would only stall it
         read_at = None
         try:
             while True:
-                if every and read_at is not None and (wait := every - (time.perf_counter() - read_at)) > 0:
+                pace = max(every, self.live() / updates_per_s) if every and updates_per_s and self.live else every
+                if pace and read_at is not None and (wait := pace - (time.perf_counter() - read_at)) > 0:
                     time.sleep(wait)
                 while self.pump is not None and self.out.empty() and self.pump():
                     pass
@@ -250,6 +255,7 @@ class DecodingEngine:
             return req
         if not self.background:
             req.pump = self._pump
+        req.live = self.live
         with self._cond:
             self._pending.append(req)
             if self.background and (self._thread is None or not self._thread.is_alive()):
@@ -257,6 +263,10 @@ class DecodingEngine:
                 self._thread.start()
             self._cond.notify()
         return req
+
+    def live(self) -> int:
+        """Requests being served now: the batch's rows and those waiting for one (read without a lock: a count)."""
+        return len(self._rows) + len(self._pending)
 
     def stream(self, vocab: CharVocab, prompt: str | Sequence[int], s: Sampling) -> Iterator[int]:
         """Submit, then yield the ids as they come (closing the iterator cancels the request)."""
@@ -404,14 +414,22 @@ def engine_for(model: torch.nn.Module, capacity: int = DEFAULT_CAPACITY, nice: i
 
 
 def generate_batched(
-    loaded, prompt: str, s: Sampling, capacity: int = DEFAULT_CAPACITY, every: float = 0.0, nice: int = 0
+    loaded,
+    prompt: str,
+    s: Sampling,
+    capacity: int = DEFAULT_CAPACITY,
+    every: float = 0.0,
+    nice: int = 0,
+    updates_per_s: float = 0.0,
 ) -> Iterator[str]:
     """``sample.generate`` through the model's shared engine: the same text for the same seed, decoded in one batch
     (of up to ``capacity`` rows) with every other request to this model. With ``every`` > 0 the pieces come at
-    most every ``every`` seconds, each with all the characters since the last (``Request.chunks``): what a
-    streaming page shows. Closing the iterator cancels it."""
+    most every ``every`` seconds (and, with ``updates_per_s``, at most that many a second for all the engine's
+    requests together), each with all the characters since the last (``Request.chunks``): what a streaming page
+    shows. Closing the iterator cancels it."""
     req = engine_for(loaded.model, capacity, nice).submit(loaded.vocab, prompt, s)
-    return text_until_stop(req.chunks(every) if every > 0 else req.ids(), loaded.vocab.chars, s.stop)
+    pieces = req.chunks(every, updates_per_s) if every > 0 else req.ids()
+    return text_until_stop(pieces, loaded.vocab.chars, s.stop)
 
 
 __all__ = ["DecodingEngine", "Request", "engine_for", "generate_batched", "DEFAULT_CAPACITY"]

@@ -251,8 +251,8 @@ class GPT(LanguageModel):
         bias = torch.zeros(n, 1, 1, T, device=idx.device, dtype=x.dtype)
         bias.masked_fill_((slots[None, :] > pos[:, None]).view(n, 1, 1, T), float("-inf"))
         for i, block in enumerate(self.blocks):
-            attn = block.attn
-            q, k, v = attn.c_attn(block.ln_1(x)).view(n, 3, nh, hd).unbind(1)  # each (n, nh, hd)
+            attn, mlp = block.attn, block.mlp
+            q, k, v = linear(attn.c_attn, block.ln_1(x)).view(n, 3, nh, hd).unbind(1)  # each (n, nh, hd)
             if attn.qk_norm:
                 q, k = rms_norm(q), rms_norm(k)
             if self.value_embeds is not None:
@@ -262,8 +262,8 @@ class GPT(LanguageModel):
             v_cache[rows, :, pos] = v
             att = (q.unsqueeze(2) @ k_cache.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + bias  # (n, nh, 1, T)
             y = (att.softmax(-1) @ v_cache).view(n, C)
-            x = x + attn.c_proj(y)
-            x = x + block.mlp(block.ln_2(x))
+            x = x + linear(attn.c_proj, y)
+            x = x + linear(mlp.c_proj, mlp.act(linear(mlp.c_fc, block.ln_2(x))))
         return self.lm_head(self.ln_f(x)), cache
 
     def _decode_one(self, idx: torch.Tensor, cache: KVCache, p: int) -> torch.Tensor:

@@ -179,12 +179,12 @@ def reply_stream(
     reply = ""
     yield reply, notice
     # One page update per character costs more than generating it: the engine hands this reply its characters
-    # at most every ``limits.chat_stream_every`` s (all those since the last; the first at once), and this
-    # thread sleeps in between.
+    # at most every ``limits.chat_stream_every`` s, or every ``live replies / limits.chat_updates_per_s`` s when
+    # that is longer (all those since the last; the first at once), and this thread sleeps in between.
     sampling = replace(sampling, stop=tuple(stops))
     pieces = generate_batched(
         loaded, prompt, sampling, capacity=limits.chat_concurrency, every=limits.chat_stream_every,
-        nice=limits.decoding_nice,
+        nice=limits.decoding_nice, updates_per_s=limits.chat_updates_per_s,
     )  # fmt: skip
     with closing(pieces):  # a cancelled reply (this generator closed) leaves the decoding batch at once
         for piece in pieces:

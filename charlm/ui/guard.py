@@ -185,13 +185,17 @@ def install(demo: gr.Blocks, limits: Limits) -> Guard:
 
     @functools.wraps(original)
     async def process_api(block_fn, inputs, state=None, request=None, *args, **kwargs):
-        fn = demo.fns[block_fn] if isinstance(block_fn, int) else block_fn
-        lang = lang_of(request[0] if isinstance(request, list) and request else request)
-        try:
-            if not getattr(fn, "batch", False):  # (no event of this app is batched)
-                guard.check(fn, list(inputs or []), state, lang)
-        except CharlmError as exc:
-            raise error(str(exc), lang) from None
+        # A streaming handler's later steps come back here with its running iterator: its inputs were checked when
+        # it started, and are not read again (checking them at every streamed update cost the server's event loop).
+        iterator = args[0] if args else kwargs.get("iterator")
+        if iterator is None:
+            fn = demo.fns[block_fn] if isinstance(block_fn, int) else block_fn
+            lang = lang_of(request[0] if isinstance(request, list) and request else request)
+            try:
+                if not getattr(fn, "batch", False):  # (no event of this app is batched)
+                    guard.check(fn, list(inputs or []), state, lang)
+            except CharlmError as exc:
+                raise error(str(exc), lang) from None
         return await original(block_fn, inputs, state, request, *args, **kwargs)
 
     demo.process_api = process_api

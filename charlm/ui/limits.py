@@ -53,6 +53,11 @@ class Limits:
     # Seconds between two streamed updates of one chat reply (each carries every character since the last): fewer
     # updates cost the server less per reply; the text is the same (docs/benchmarks.md, "A classroom").
     chat_stream_every: float = 0.04
+    # Streamed updates per second for all the chat replies in progress together: with many replies each one's
+    # updates are spaced out to ``live replies / this`` seconds (30 replies: one each 0.25 s, at 120), since every
+    # update costs Gradio as much CPU as decoding a character for the whole class. 1e9: off (docs/benchmarks.md,
+    # "A classroom").
+    chat_updates_per_s: float = 120.0
     # CHARLM_DECODING_NICE: > 0 lowers the decoding thread's priority by that much (Linux), so Gradio's threads (new
     # requests, streamed updates) go first on a busy CPU. Off by default (docs/benchmarks.md, "A classroom").
     decoding_nice: int = 0
