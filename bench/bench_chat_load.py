@@ -333,16 +333,20 @@ def main() -> None:
 
 
 def against_uncapped(results: list[dict]) -> None:
-    """Issue 22's targets: each server against the uncapped floor measured in the same run (same users, training)."""
+    """Issue 22's targets: each server against the uncapped floor measured in the same run (same users, training),
+    the floor of its own round when the floor is repeated (``--servers floor-uncapped,after,floor-uncapped,after``):
+    the machine's speed drifts over a run."""
     if not any(r["server"] == "floor-uncapped" for r in results):
         return
     print("\n| server | training | users | first update p95 / uncapped floor's (target <= 1.3x) | reply p50 / floor's "
           "(<= 1.5x) | total chars/s / floor's (>= 0.8x) |")  # fmt: skip
     print("|---|---|---|---|---|---|")
-    for r in results:
-        floor = next((x for x in results if x["server"] == "floor-uncapped" and x["training"] == r["training"]
-                      and x["users"] == r["users"]), None)  # fmt: skip
-        if floor is None or r is floor:
+    for i, r in enumerate(results):
+        # the floor of the same round: the last one measured before this server (the first one, if none was)
+        floors = [x for x in results if x["server"] == "floor-uncapped" and x["training"] == r["training"]
+                  and x["users"] == r["users"]]  # fmt: skip
+        floor = next((x for x in reversed(floors) if results.index(x) < i), floors[0] if floors else None)
+        if floor is None or r["server"] == "floor-uncapped":
             continue
         print(f"| {r['server']} | {'yes' if r['training'] else 'no'} | {r['users']} | "
               f"{r['first_p95'] / floor['first_p95']:.2f}x | {r['reply_p50'] / floor['reply_p50']:.2f}x | "

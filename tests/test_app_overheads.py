@@ -74,3 +74,13 @@ def test_a_streaming_reply_has_its_inputs_checked_once_not_at_every_update(app_d
         bad = httpx.post(base, json={"data": ["x" * 10**6, *data[1:]]}, timeout=30).json()["event_id"]
         assert "event: error" not in httpx.get(f"{base}/{bad}", timeout=60).text
     assert checked.count("chat") == 2
+
+
+def test_starting_the_app_does_not_import_rouge_or_nltk():
+    """rouge-score pulls in nltk and scipy: 1.7 s of the app's cold start, for a metric asked for later if ever."""
+    import subprocess
+
+    code = ("import sys, charlm.ui.app, charlm.cli\n"
+            "print(sorted(m for m in ('nltk', 'rouge_score') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "[]"

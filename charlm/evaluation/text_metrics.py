@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU, CHRF, TER
 
 from charlm.errors import BudgetError, DataError
@@ -163,6 +162,8 @@ class Rouge(Metric):
     use_stemmer = True
 
     def score(self, hyps: list[str], refs: Refs) -> tuple[dict[str, float], list[float] | None]:
+        from rouge_score import rouge_scorer  # (here: importing it, and nltk, costs over a second)
+
         scorer = rouge_scorer.RougeScorer(list(self.types), tokenizer=CJKAwareTokenizer(self.use_stemmer))
         sums, rows = dict.fromkeys(self.types, 0.0), []
         for h, rs in zip(hyps, refs, strict=True):

@@ -200,7 +200,9 @@ def _layout(v: SimpleNamespace, d: dict | None) -> None:
     with gr.Row():
         v.run_btn = gr.Button(t("insp.run"), variant="primary", elem_id="inspect-run")
         v.stop_btn = gr.Button(t("common.stop"), variant="stop", elem_id="inspect-stop")
-    status = static(lambda lang: local(lang).status, "insp.status") if d else ""
+    # (only the status line is needed in every language now: the pictures of another language are drawn when a
+    # page in it loads, so building the app does not draw them all)
+    status = static(lambda lang: _status(d, lang), "insp.status") if d else ""
     v.status = gr.Markdown(status, elem_id="inspect-status")
     gr.Markdown(t("insp.h.surprise"))
     v.surprise = late_value(gr.HTML(p.surprise, elem_id="inspect-surprise"), lambda g: local(g).surprise)
