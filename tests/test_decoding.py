@@ -225,30 +225,6 @@ def test_an_update_budget_spaces_every_live_replys_pieces_and_keeps_the_text(mon
     assert all(w <= 0.05 + 1e-9 for w in waits)  # alone (1 / 20 s at most): close to ``every`` again
 
 
-def test_gpt_requests_joining_together_are_prefilled_in_one_pass_and_keep_their_texts(monkeypatch):
-    """Six messages longer than the window join at once: one pre-fill pass of 6 rows (not 6 of one), and each
-    text is still exactly the one decoded alone (fp32)."""
-    lm = tiny("gpt")
-    prefills = []
-    forward = type(lm.model).forward
-
-    def counting(self, idx, *a, **k):
-        if idx.shape[1] > 1:
-            prefills.append(idx.shape[0])
-        return forward(self, idx, *a, **k)
-
-    monkeypatch.setattr(type(lm.model), "forward", counting)
-    prompts = [shakespeare_slice(3_000)[100 * i : 100 * i + 60].lower() for i in range(6)]  # > 32, the window
-    runs = [Sampling(max_new_chars=20, seed=i) for i in range(6)]
-    engine = DecodingEngine(lm.model, capacity=8)
-    with engine._cond:
-        reqs = [engine.submit(VOCAB, p, s) for p, s in zip(prompts, runs, strict=True)]
-    got = [VOCAB.decode(list(r.ids())) for r in reqs]
-    assert prefills[0] == 6  # the first pass pre-filled all six together
-    want = [VOCAB.decode(list(sample_ids(lm.model, VOCAB, p, s))) for p, s in zip(prompts, runs, strict=True)]
-    assert got == want
-
-
 @pytest.mark.parametrize(
     "switches",
     [{}, {"qk_norm": True, "mlp": "relu2"}, {"value_embeds": True, "logit_cap": 15.0}, {"bias": True}],

@@ -8,9 +8,9 @@ share one forward per character.
 How (continuous batching):
 
 - ``DecodingEngine`` owns a background thread and up to ``capacity`` rows. A request joins between steps: its
-  prompt is pre-filled (the model's ordinary ``forward``: alone, exactly as ``sample`` does, or, for GPT requests
-  joining at the same step with windows of the same length, in one pass for all of them), its first character is
-  drawn from that pre-fill, and its key/value cache (GPT) or recurrent state is copied into a free row.
+  prompt is pre-filled alone (batch 1, the model's ordinary ``forward``, exactly as ``sample`` does), its first
+  character is drawn from that pre-fill, and its key/value cache (GPT) or recurrent state is copied into a free
+  row.
 - Each step advances every row by one character (``model.decode_step``), then draws one character per row with
   that request's own ``Sampling`` and its own ``torch.Generator``: the rows without top-k/top-p all at once
   (``sample.pick_many``: one softmax for the batch, each generator drawing its row's noise), the others one by one
@@ -148,38 +148,17 @@ class _GPTRows:
         self.model, self.T, self.capacity = model, model.max_context, capacity
         self.cache = model.init_state(capacity)
         self.pos = torch.zeros(capacity, dtype=torch.long, device=self.cache.k.device)
-        self.scratch = None  # a pre-fill's own cache, kept between pre-fills (a fresh 1.5 MB one cost ~10 ms)
 
     def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
         """Pre-fill ``ids`` (at most a window) alone, copy its cache into ``row``; the next-character logits."""
-        return self.start_many([row], [req], [ids])[0]
-
-    def start_many(self, rows: list[int], reqs: list[Request], prompts: list[list[int]]) -> list[torch.Tensor]:
-        """Pre-fill several joiners: those whose windows have the same length in one forward pass (a class's
-        messages longer than the window all do), a lone one alone (exactly ``sample``'s pre-fill); copy each
-        cache into its row. The next-character logits of each, in order."""
-        contexts = [ids[-self.T :] for ids in prompts]
-        by_length: dict[int, list[int]] = {}
-        for j, ctx in enumerate(contexts):
-            by_length.setdefault(len(ctx), []).append(j)
-        out: list[torch.Tensor] = [None] * len(reqs)  # type: ignore[list-item]
-        for n, group in by_length.items():
-            state = self._scratch(len(group))
-            logits, _ = self.model(torch.tensor([contexts[j] for j in group], device=self.pos.device), state)
-            for b, j in enumerate(group):
-                row, req = rows[j], reqs[j]
-                self.cache.k[:, row, :, :n] = state.k[:, b, :, :n]
-                self.cache.v[:, row, :, :n] = state.v[:, b, :, :n]
-                self.pos[row] = req.filled = n
-                req.context = contexts[j]
-                out[j] = logits[b, -1]
-        return out
-
-    def _scratch(self, batch: int):
-        """An empty cache for ``batch`` pre-filled rows."""
-        if self.scratch is None or self.scratch.k.shape[1] < batch:
-            self.scratch = self.model.init_state(batch)
-        return self.scratch.first_rows(batch)
+        req.context = ids[-self.T :]
+        n = len(req.context)
+        state = self.model.init_state(1)
+        logits, _ = self.model(torch.tensor([req.context], device=self.pos.device), state)
+        self.cache.k[:, row, :, :n] = state.k[:, 0, :, :n]
+        self.cache.v[:, row, :, :n] = state.v[:, 0, :, :n]
+        self.pos[row] = req.filled = n
+        return logits[0, -1]
 
     def step(self, rows: list[Request], ids: torch.Tensor) -> torch.Tensor:
         n = len(rows)
@@ -233,10 +212,6 @@ class _RecurrentRows:
         for mine, p in zip(self.parts, state if self.is_tuple else (state,), strict=True):
             mine[:, :n] = p
         return logits
-
-    def start_many(self, rows: list[int], reqs: list[Request], prompts: list[list[int]]) -> list[torch.Tensor]:
-        """Each joiner alone: prompts of different lengths cannot share a recurrent pass without changing it."""
-        return [self.start(row, req, ids) for row, req, ids in zip(rows, reqs, prompts, strict=True)]
 
     def advance(self, row: int, req: Request, nxt: int) -> None:
         req.next_id = nxt  # no window: the state carries everything
@@ -392,17 +367,13 @@ class DecodingEngine:
         with self._cond:
             free = batch.capacity - len(rows)  # the rows allocated now (engine_for may raise self.capacity)
             joining, self._pending = self._pending[:free], self._pending[free:]
-        for req in [r for r in joining if r.cancelled.is_set()]:
-            req.out.put(None)
-            req.left.set()
-        joining = [r for r in joining if not r.cancelled.is_set()]
-        if not joining:
-            return
-        first = len(rows)
-        rows.extend(joining)
-        logits = batch.start_many(list(range(first, len(rows))), joining, [r.prompt for r in joining])
-        for i in reversed(range(len(joining))):  # reversed: a row leaving at once is replaced by one already drawn
-            self._draw(rows, batch, first + i, logits[i])
+        for req in joining:
+            if req.cancelled.is_set():
+                req.out.put(None)
+                req.left.set()
+                continue
+            rows.append(req)
+            self._draw(rows, batch, len(rows) - 1, batch.start(len(rows) - 1, req, req.prompt))
 
     def _drop_cancelled(self, rows: list[Request], batch) -> None:
         for i in reversed(range(len(rows))):
