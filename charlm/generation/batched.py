@@ -148,12 +148,18 @@ class _GPTRows:
         self.model, self.T, self.capacity = model, model.max_context, capacity
         self.cache = model.init_state(capacity)
         self.pos = torch.zeros(capacity, dtype=torch.long, device=self.cache.k.device)
+        self.scratch = model.init_state(1)  # each pre-fill's own cache, reused (a fresh 1.5 MB one per joiner showed
+        # in the profile of a class joining at once; a pre-fill never reads beyond what it writes)
 
     def start(self, row: int, req: Request, ids: list[int]) -> torch.Tensor:
-        """Pre-fill ``ids`` (at most a window) alone, copy its cache into ``row``; the next-character logits."""
+        """Pre-fill ``ids`` (at most a window) alone, copy its cache into ``row``; the next-character logits.
+
+        Alone, not grouped with the other joiners: 64 pre-fills of the shipped GPT's window cost the same one by one
+        as in groups of 8 to 64 (1,153 vs 1,071-1,194 ms), and one by one each reply's first character comes as
+        soon as its own pre-fill is done (docs/benchmarks.md, "A classroom")."""
         req.context = ids[-self.T :]
         n = len(req.context)
-        state = self.model.init_state(1)
+        state = self.scratch.first_rows(1)
         logits, _ = self.model(torch.tensor([req.context], device=self.pos.device), state)
         self.cache.k[:, row, :, :n] = state.k[:, 0, :, :n]
         self.cache.v[:, row, :, :n] = state.v[:, 0, :, :n]

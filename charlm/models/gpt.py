@@ -46,6 +46,13 @@ class KVCache:
         self.pos = 0  # number of positions filled
         self.block_size = block_size
 
+    def first_rows(self, batch: int) -> KVCache:
+        """Its first ``batch`` rows as an empty cache over the same memory (for a pre-fill that reuses it: the
+        slots beyond what a pre-fill writes are never read)."""
+        view = object.__new__(KVCache)
+        view.k, view.v, view.pos, view.block_size = self.k[:, :batch], self.v[:, :batch], 0, self.block_size
+        return view
+
 
 class LayerNorm(nn.Module):
     """LayerNorm with an optional bias (torch's has no bias=False before 2.1; kept explicit for clarity)."""
