@@ -280,7 +280,7 @@ class GPT(LanguageModel):
         decoded alone is bit for bit ``charlm.generation.sample``'s (an int8 model would turn a 1e-7 difference
         into a different quantized activation now and then). Written as plain function calls (no module calls,
         masks or batch views): at one row a step is ~100 small operators and their Python costs as much as their
-        maths (issue 22: -33% per int8 step, docs/benchmarks.md "A classroom").
+        maths (issue 22: -19% per int8 step, docs/benchmarks.md "A classroom").
         """
         C, nh, eps = self.config.n_embd, self.config.n_head, 1e-5
         hd = C // nh
