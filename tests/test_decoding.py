@@ -202,10 +202,13 @@ def test_streaming_in_chunks_reads_everything_that_came_and_keeps_the_text():
 def test_an_update_budget_spaces_every_live_replys_pieces_and_keeps_the_text(monkeypatch):
     """``chunks(every, updates_per_s)``: with 4 requests live and 20 updates a second for all of them, a reply is
     read every 4 / 20 = 0.2 s (not every ``every``), and its text is unchanged."""
+    import time
+    from types import SimpleNamespace
+
     import charlm.generation.batched as batched
 
-    waits = []
-    monkeypatch.setattr(batched.time, "sleep", waits.append)  # record the pauses instead of sleeping them
+    waits = []  # the engine's pauses, recorded instead of slept (in this module only: other threads still sleep)
+    monkeypatch.setattr(batched, "time", SimpleNamespace(perf_counter=time.perf_counter, sleep=waits.append))
     lm = tiny("gpt")
     engine = DecodingEngine(lm.model, capacity=4)
     runs = [Sampling(max_new_chars=60, seed=i) for i in range(4)]
