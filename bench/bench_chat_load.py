@@ -98,6 +98,12 @@ def rest_reply(url: str, data: list, on_update) -> str:
         return reply
 
 
+def user_message(text: str, k: int, n: int) -> str:
+    """The ``k``-th request's message: ``n`` characters of ``text`` from a fixed, spread-out place (reproducible)."""
+    start = (len(text) // 3 + 7919 * k) % (len(text) - n)
+    return text[start : start + n]
+
+
 def load_scenario(url: str, users: int, requests: int, text: str, args, floor: bool = False) -> dict:
     """``users`` clients at once, each sending ``requests`` requests in turn."""
     if args.client == "rest":
@@ -114,8 +120,7 @@ def load_scenario(url: str, users: int, requests: int, text: str, args, floor: b
     def user(u: int) -> None:
         barrier.wait()
         for r in range(requests):
-            start = (len(text) // 3 + 7919 * (u * requests + r)) % (len(text) - args.message_chars)
-            message = text[start : start + args.message_chars]
+            message = user_message(text, u * requests + r, args.message_chars)
             t0 = time.perf_counter()
             first, reply = None, ""
             try:
@@ -174,8 +179,7 @@ def rest_scenario(url: str, users: int, requests: int, text: str, args, floor: b
     def user(u: int) -> None:
         barrier.wait()
         for r in range(requests):
-            start = (len(text) // 3 + 7919 * (u * requests + r)) % (len(text) - args.message_chars)
-            message = text[start : start + args.message_chars]
+            message = user_message(text, u * requests + r, args.message_chars)
             if floor:
                 data = [message, "completion", args.new_chars, r]
             else:  # chat(message, model, mode, you, them, temperature, top_k, top_p, max_new_chars, seed)

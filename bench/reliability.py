@@ -334,6 +334,18 @@ def _upload(c, files: list[Path]) -> str:
     return c.predict([handle_file(str(f)) for f in files], api_name="/upload_model")[0]["value"]
 
 
+def _probe_upload(server: Server, c, label: str, files: list[Path], rows: list[dict]) -> str | None:
+    """Upload ``files`` as a probe (its row appended to ``rows``); the uploaded model's name, None if refused."""
+    box: dict = {}
+
+    def up() -> str:
+        box["name"] = _upload(c, files)
+        return box["name"]
+
+    rows.append(run_probe(server, label, up))
+    return box.get("name")
+
+
 def _idle_rss(server: Server, label: str) -> dict:
     time.sleep(3)
     rss, peak = server.mem_mb()
@@ -350,19 +362,13 @@ def probe_cost_rnn(server: Server, text: str) -> list[dict]:
                         _code_points(1_000_001, 0x21))  # fmt: skip
     c = _client(server)
     rows = [_idle_rss(server, "cost_rnn: idle")]
-    box: dict = {}
-
-    def up() -> str:
-        box["name"] = _upload(c, files)
-        return box["name"]
-
-    rows.append(run_probe(server, "upload: RNN with a 1,000,001-character vocabulary", up))
+    name = _probe_upload(server, c, "upload: RNN with a 1,000,001-character vocabulary", files, rows)
     sample = "".join(text[:2000])
-    if "name" in box:
+    if name is not None:
         rows.append(run_probe(server, "score_model: that RNN, 2,000 chars", lambda: str(c.predict(
-            box["name"], sample, api_name="/score_model"))[:120]))  # fmt: skip
+            name, sample, api_name="/score_model"))[:120]))  # fmt: skip
         rows.append(run_probe(server, "inspect: that RNN, 2,000 chars", lambda: str(c.predict(
-            box["name"], sample, api_name="/inspect")[0])[:120]))  # fmt: skip
+            name, sample, api_name="/inspect")[0])[:120]))  # fmt: skip
     rows.append(_idle_rss(server, "cost_rnn: after"))
     return rows
 
@@ -397,16 +403,10 @@ def probe_cost_gpt(server: Server, text: str) -> list[dict]:
                         sorted(set(text[:100_000])))  # fmt: skip
     c = _client(server)
     rows = [_idle_rss(server, "cost_gpt: idle")]
-    box: dict = {}
-
-    def up() -> str:
-        box["name"] = _upload(c, files)
-        return box["name"]
-
-    rows.append(run_probe(server, "upload: GPT 8 layers x 16 heads, block 2048", up))
-    if "name" in box:
+    name = _probe_upload(server, c, "upload: GPT 8 layers x 16 heads, block 2048", files, rows)
+    if name is not None:
         rows.append(run_probe(server, "inspect: that GPT, 2,000 chars", lambda: str(c.predict(
-            box["name"], text[:2000], api_name="/inspect")[0])[:120], limit=240))  # fmt: skip
+            name, text[:2000], api_name="/inspect")[0])[:120], limit=240))  # fmt: skip
     rows.append(_idle_rss(server, "cost_gpt: after (the session still open)"))
     return rows
 
