@@ -104,18 +104,47 @@ def user_message(text: str, k: int, n: int) -> str:
     return text[start : start + n]
 
 
+class _Tally:
+    """What one scenario's users measured, from their threads: each reply's time, first update and length."""
+
+    def __init__(self) -> None:
+        self.replies: list[float] = []
+        self.firsts: list[float] = []
+        self.chars = 0
+        self.errors: list[str] = []
+        self.end = 0.0  # when the last reply came
+        self.lock = threading.Lock()
+
+    def error(self, exc: Exception) -> None:
+        with self.lock:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def reply(self, t0: float, first: float | None, text: str) -> None:
+        """A reply sent at ``t0``, whose first update came ``first`` seconds later (None: only the whole reply)."""
+        with self.lock:
+            self.end = time.perf_counter()
+            self.replies.append(self.end - t0)
+            self.firsts.append(first if first is not None else self.replies[-1])
+            self.chars += len(text)
+
+    def summary(self, users: int, started: float) -> dict:
+        wall = (self.end or time.perf_counter()) - started
+        return {"users": users, "n": len(self.replies),
+                "reply_p50": median(self.replies) if self.replies else float("nan"),
+                "first_p95": pct(self.firsts, 0.95) if self.firsts else float("nan"), "chars_s": self.chars / wall,
+                "errors": self.errors, "load": os.getloadavg()[0]}  # fmt: skip
+
+
 def load_scenario(url: str, users: int, requests: int, text: str, args, floor: bool = False) -> dict:
     """``users`` clients at once, each sending ``requests`` requests in turn."""
     if args.client == "rest":
         return rest_scenario(url, users, requests, text, args, floor)
     from gradio_client import Client
 
-    replies, firsts, chars, errors = [], [], [0], []
-    lock = threading.Lock()
+    tally = _Tally()
     clients = [Client(url, verbose=False) for _ in range(users)]
     barrier = threading.Barrier(users)
     inflight: dict[int, object] = {}  # user -> its job now
-    ends = [0.0]
 
     def user(u: int) -> None:
         barrier.wait()
@@ -131,14 +160,9 @@ def load_scenario(url: str, users: int, requests: int, text: str, args, floor: b
                     first = first if first is not None else time.perf_counter() - t0
                     reply = out
             except Exception as exc:  # noqa: BLE001 - count it, keep the others going
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}")
+                tally.error(exc)
                 continue
-            with lock:
-                replies.append(time.perf_counter() - t0)
-                firsts.append(first if first is not None else replies[-1])
-                chars[0] += len(reply)
-                ends[0] = time.perf_counter()
+            tally.reply(t0, first, reply)
 
     threads = [threading.Thread(target=user, args=(u,), daemon=True) for u in range(users)]
     t0 = time.perf_counter()
@@ -153,28 +177,24 @@ def load_scenario(url: str, users: int, requests: int, text: str, args, floor: b
         if waiting and len(failed) == len(waiting):
             time.sleep(2.0)
             if all(not threads[u].is_alive() or _failed(inflight[u]) for u in waiting):
-                errors.extend(f"lost: Gradio ended the job with success=False and no output (user {u})"
-                              for u in waiting if threads[u].is_alive())  # fmt: skip
+                tally.errors.extend(f"lost: Gradio ended the job with success=False and no output (user {u})"
+                                    for u in waiting if threads[u].is_alive())  # fmt: skip
                 break
-    wall = (ends[0] or time.perf_counter()) - t0
+    result = tally.summary(users, t0)
     for c in clients:
         try:
             c.close()
         except Exception:  # noqa: BLE001 - a client with a lost job may not close cleanly
             pass
-    return {"users": users, "n": len(replies), "reply_p50": median(replies) if replies else float("nan"),
-            "first_p95": pct(firsts, 0.95) if firsts else float("nan"), "chars_s": chars[0] / wall,
-            "errors": errors, "load": os.getloadavg()[0]}  # fmt: skip
+    return result
 
 
 def rest_scenario(url: str, users: int, requests: int, text: str, args, floor: bool) -> dict:
     """``load_scenario`` with plain HTTP clients (``--client rest``, the default): Gradio's REST API, one thread per
     user. Under a heavy load gradio_client lost jobs (issue 22: success=False, no output, then its iterator waits
     forever) where the same requests over REST all completed."""
-    replies, firsts, chars, errors = [], [], [0], []
-    lock = threading.Lock()
+    tally = _Tally()
     barrier = threading.Barrier(users)
-    ends = [0.0]
 
     def user(u: int) -> None:
         barrier.wait()
@@ -189,14 +209,9 @@ def rest_scenario(url: str, users: int, requests: int, text: str, args, floor: b
             try:
                 reply = rest_reply(url, data, lambda f=first, t=t0: f or f.append(time.perf_counter() - t))
             except Exception as exc:  # noqa: BLE001 - count it, keep the others going
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}")
+                tally.error(exc)
                 continue
-            with lock:
-                replies.append(time.perf_counter() - t0)
-                firsts.append(first[0] if first else replies[-1])
-                chars[0] += len(reply)
-                ends[0] = time.perf_counter()
+            tally.reply(t0, first[0] if first else None, reply)
 
     threads = [threading.Thread(target=user, args=(u,)) for u in range(users)]
     t0 = time.perf_counter()
@@ -204,10 +219,7 @@ def rest_scenario(url: str, users: int, requests: int, text: str, args, floor: b
         t.start()
     for t in threads:
         t.join()
-    wall = (ends[0] or time.perf_counter()) - t0
-    return {"users": users, "n": len(replies), "reply_p50": median(replies) if replies else float("nan"),
-            "first_p95": pct(firsts, 0.95) if firsts else float("nan"), "chars_s": chars[0] / wall,
-            "errors": errors, "load": os.getloadavg()[0]}  # fmt: skip
+    return tally.summary(users, t0)
 
 
 def _failed(job) -> bool:
